@@ -1,0 +1,409 @@
+//! The conversation state machine: a pure function `(contact, event) -> (new state, actions)`.
+//! No I/O, no clock, no randomness: the engine loads the contact, calls [`step`], persists the
+//! result and the actions in one transaction, and only then performs them.
+
+pub mod keywords;
+pub mod texts;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Content, ContactKind, EndedBy, Sender, State};
+
+/// A reply button (id ≤ 256, title ≤ 20 characters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    /// What comes back in `button_reply.id` when tapped.
+    pub id: String,
+    /// What the user sees.
+    pub title: String,
+}
+
+/// One row of an interactive list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListRow {
+    /// What comes back in `list_reply.id`.
+    pub id: String,
+    /// ≤ 24 characters.
+    pub title: String,
+    /// ≤ 72 characters.
+    pub description: String,
+}
+
+/// A message to send to the user, independent of the wire format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outgoing {
+    /// Plain text (≤ 4096 characters).
+    Text {
+        /// The text.
+        body: String,
+    },
+    /// Text with 1 to 3 reply buttons (body ≤ 1024 characters).
+    Buttons {
+        /// The text.
+        body: String,
+        /// The buttons.
+        buttons: Vec<Button>,
+    },
+    /// Text with a list of up to 10 rows behind a menu button.
+    List {
+        /// The text.
+        body: String,
+        /// The menu button's label.
+        button: String,
+        /// The rows.
+        rows: Vec<ListRow>,
+    },
+}
+
+impl Outgoing {
+    /// The text stored in the history for this message.
+    pub fn body(&self) -> &str {
+        match self {
+            Outgoing::Text { body } | Outgoing::Buttons { body, .. } | Outgoing::List { body, .. } => {
+                body
+            }
+        }
+    }
+}
+
+/// One FAQ entry from the config file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Faq {
+    /// The question (the list row shows its first 24 characters).
+    pub question: String,
+    /// The answer sent when the row is picked.
+    pub answer: String,
+}
+
+/// What the bot's menu offers, from the config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotSettings {
+    /// FAQ entries, at most 10 are listed.
+    pub faq: Vec<Faq>,
+}
+
+/// What the state machine knows about a contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// Current state.
+    pub state: State,
+    /// Student or lead.
+    pub kind: ContactKind,
+    /// The name given at registration or by import.
+    pub registered_name: Option<String>,
+    /// The WhatsApp profile name.
+    pub profile_name: Option<String>,
+}
+
+impl Contact {
+    /// The name to greet with: registered name, else profile name, else "there".
+    pub fn greeting_name(&self) -> &str {
+        [self.registered_name.as_deref(), self.profile_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::trim)
+            .find(|n| !n.is_empty())
+            .unwrap_or("there")
+    }
+
+    fn is_student(&self) -> bool {
+        self.kind == ContactKind::Student
+    }
+
+    /// Where the contact goes back to after a chat: `REGISTERED` for students, else `IDLE`.
+    pub fn home(&self) -> State {
+        if self.is_student() {
+            State::Registered
+        } else {
+            State::Idle
+        }
+    }
+}
+
+/// What happened to a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The user sent something.
+    User(Content),
+    /// An agent sends a message (allowed in any state).
+    AgentMessage {
+        /// The agent's text, without the prefix.
+        text: String,
+    },
+    /// An agent ends the chat.
+    AgentEnd {
+        /// The closing message.
+        message: String,
+    },
+}
+
+/// Why an event was refused (the state is unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// An agent tried to end a chat that is not active.
+    ChatNotActive,
+}
+
+/// What the engine must do, in order, after persisting the new state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open a chat session (before storing the triggering message, which belongs to it).
+    StartSession,
+    /// Close the open chat session.
+    EndSession(EndedBy),
+    /// Make the contact a registered student with this name.
+    Register {
+        /// The full name the user gave.
+        name: String,
+    },
+    /// Send a message to the user.
+    Reply {
+        /// Bot or admin.
+        sender: Sender,
+        /// What to send.
+        message: Outgoing,
+    },
+    /// Nothing happens; the caller reports why.
+    Reject(Rejection),
+}
+
+/// The outcome of [`step`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The state after the event.
+    pub state: State,
+    /// What to do, in order.
+    pub actions: Vec<Action>,
+}
+
+/// What a user's message asks for, outside a chat.
+#[derive(Debug, Clone, PartialEq)]
+enum Intent {
+    StartChat,
+    Menu,
+    FaqList,
+    FaqAnswer(usize),
+    Register,
+    NoChatToEnd,
+    Ignore,
+}
+
+fn bot(message: Outgoing) -> Action {
+    Action::Reply {
+        sender: Sender::Bot,
+        message,
+    }
+}
+
+/// The state machine. Never fails: an event that cannot apply gives the same state back with
+/// an [`Action::Reject`].
+pub fn step(contact: &Contact, event: &Event, settings: &BotSettings) -> Transition {
+    match event {
+        Event::AgentMessage { text } => Transition {
+            state: contact.state,
+            actions: vec![Action::Reply {
+                sender: Sender::Admin,
+                message: texts::agent_message(text),
+            }],
+        },
+        Event::AgentEnd { message } => {
+            if contact.state == State::ChatSupportActive {
+                Transition {
+                    state: contact.home(),
+                    actions: vec![
+                        Action::EndSession(EndedBy::Admin),
+                        Action::Reply {
+                            sender: Sender::Admin,
+                            message: texts::agent_closing(message),
+                        },
+                    ],
+                }
+            } else {
+                Transition {
+                    state: contact.state,
+                    actions: vec![Action::Reject(Rejection::ChatNotActive)],
+                }
+            }
+        }
+        Event::User(content) => {
+            if contact.state == State::ChatSupportActive {
+                in_chat(contact, content)
+            } else {
+                let intent = intent(contact, content, settings);
+                if let (State::AwaitingName, Some(name)) = (contact.state, registration_text(content, &intent)) {
+                    return registration(contact, name);
+                }
+                apply_intent(contact, intent, settings)
+            }
+        }
+    }
+}
+
+fn in_chat(contact: &Contact, content: &Content) -> Transition {
+    let ends = match content {
+        Content::Text(t) => keywords::is_end_request(t),
+        Content::Button { id, .. } | Content::ListReply { id, .. } => id == texts::BTN_END_CHAT,
+        Content::TemplateButton { payload, .. } => payload == texts::BTN_END_CHAT,
+        _ => false,
+    };
+    if ends {
+        Transition {
+            state: contact.home(),
+            actions: vec![
+                Action::EndSession(EndedBy::User),
+                bot(texts::user_ended(contact.is_student())),
+            ],
+        }
+    } else {
+        Transition {
+            state: State::ChatSupportActive,
+            actions: vec![bot(texts::chat_ack())],
+        }
+    }
+}
+
+fn intent(contact: &Contact, content: &Content, settings: &BotSettings) -> Intent {
+    let by_id = |id: &str| -> Option<Intent> {
+        Some(match id {
+            texts::BTN_CHAT_SUPPORT => Intent::StartChat,
+            texts::BTN_END_CHAT => Intent::NoChatToEnd,
+            texts::BTN_MAIN_MENU => Intent::Menu,
+            texts::BTN_FAQ => Intent::FaqList,
+            texts::BTN_REGISTER => Intent::Register,
+            _ => {
+                let n: usize = id.strip_prefix(texts::FAQ_ROW_PREFIX)?.parse().ok()?;
+                Intent::FaqAnswer(n)
+            }
+        })
+    };
+    match content {
+        Content::Button { id, .. } | Content::ListReply { id, .. } => by_id(id).unwrap_or(Intent::Menu),
+        Content::TemplateButton { payload, text } => by_id(payload).unwrap_or_else(|| {
+            if keywords::is_support_request(payload) || keywords::is_support_request(text) {
+                Intent::StartChat
+            } else {
+                Intent::Menu
+            }
+        }),
+        Content::Text(t) => {
+            if keywords::is_support_request(t) {
+                Intent::StartChat
+            } else if contact.state == State::Faq {
+                match keywords::normalized(t).parse::<usize>() {
+                    Ok(n) if n >= 1 && n <= settings.faq.len() => Intent::FaqAnswer(n),
+                    _ => Intent::Menu,
+                }
+            } else {
+                Intent::Menu
+            }
+        }
+        Content::Reaction { .. } => Intent::Ignore,
+        _ => Intent::Menu,
+    }
+}
+
+/// The text to take as a name while registration waits for one: plain text that is not a
+/// request for support, the menu, or a cancel.
+fn registration_text<'a>(content: &'a Content, intent: &Intent) -> Option<&'a str> {
+    match (content, intent) {
+        (Content::Text(t), Intent::Menu) if !keywords::is_menu_request(t) && !keywords::is_cancel(t) => {
+            Some(t.trim())
+        }
+        _ => None,
+    }
+}
+
+/// A plausible full name: 2 to 80 characters, letters with spaces, hyphens, dots or apostrophes.
+fn valid_name(name: &str) -> bool {
+    let count = name.chars().count();
+    (2..=80).contains(&count)
+        && name.chars().filter(|c| c.is_alphabetic()).count() >= 2
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '.' | '\'' | '’'))
+}
+
+fn registration(contact: &Contact, name: &str) -> Transition {
+    if valid_name(name) {
+        let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
+        Transition {
+            state: State::Registered,
+            actions: vec![Action::Register { name: name.clone() }, bot(texts::registered(&name))],
+        }
+    } else {
+        Transition {
+            state: contact.state,
+            actions: vec![bot(texts::bad_name())],
+        }
+    }
+}
+
+fn faq_list(settings: &BotSettings) -> Outgoing {
+    if settings.faq.is_empty() {
+        return Outgoing::Buttons {
+            body: texts::FAQ_EMPTY.to_string(),
+            buttons: vec![texts::chat_support_button(), texts::main_menu_button()],
+        };
+    }
+    let rows = settings
+        .faq
+        .iter()
+        .take(10)
+        .enumerate()
+        .map(|(i, f)| {
+            let title: String = f.question.chars().take(24).collect();
+            let rest: String = f.question.chars().skip(24).collect();
+            let description = if rest.is_empty() {
+                String::new()
+            } else {
+                let mut d: String = format!("…{rest}").chars().take(72).collect();
+                if rest.chars().count() > 71 {
+                    d.pop();
+                    d.push('…');
+                }
+                d
+            };
+            ListRow {
+                id: format!("{}{}", texts::FAQ_ROW_PREFIX, i + 1),
+                title,
+                description,
+            }
+        })
+        .collect();
+    Outgoing::List {
+        body: texts::FAQ_BODY.to_string(),
+        button: texts::FAQ_BUTTON.to_string(),
+        rows,
+    }
+}
+
+fn apply_intent(contact: &Contact, intent: Intent, settings: &BotSettings) -> Transition {
+    let home = contact.home();
+    let name = contact.greeting_name();
+    let student = contact.is_student();
+    let (state, actions) = match intent {
+        Intent::StartChat => (
+            State::ChatSupportActive,
+            vec![Action::StartSession, bot(texts::chat_welcome(name))],
+        ),
+        Intent::Menu => (home, vec![bot(texts::main_menu(name, student))]),
+        Intent::FaqList => (State::Faq, vec![bot(faq_list(settings))]),
+        Intent::FaqAnswer(n) => match n.checked_sub(1).and_then(|i| settings.faq.get(i)) {
+            Some(f) => (State::Faq, vec![bot(texts::faq_answer(&f.answer))]),
+            None => (State::Faq, vec![bot(faq_list(settings))]),
+        },
+        Intent::Register => {
+            if student {
+                (home, vec![bot(texts::already_registered(name))])
+            } else {
+                (State::AwaitingName, vec![bot(texts::ask_name())])
+            }
+        }
+        Intent::NoChatToEnd => (home, vec![bot(texts::no_active_chat(student))]),
+        Intent::Ignore => (contact.state, vec![]),
+    };
+    Transition { state, actions }
+}
+
+#[cfg(test)]
+mod tests;
