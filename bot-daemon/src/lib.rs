@@ -1,8 +1,227 @@
-//! chat-support's daemon as a library, so tests can boot it in-process.
+//! chat-support's daemon as a library, so tests can boot it in-process on port 0.
 //!
 //! - [`domain`]: plain types shared by everything.
-//! - [`conversation`]: the pure state machine and its texts and keywords.
+//! - [`conversation`]: the pure state machine, its texts and keywords.
+//! - [`webhook`]: parsing and verifying Cloud API webhook deliveries.
+//! - [`storage`]: the SQLite store (writer thread, group commit, migrations).
+//! - [`engine`]: state machine + store, one transaction per event.
+//! - [`outbound`]: the Cloud API client, the sandbox and the outbox sender.
+//! - [`http`]: webhook, health, readiness and metrics endpoints.
+//! - [`config`], [`metrics`], [`simulate`], [`students`]: the edges.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod conversation;
 pub mod domain;
+pub mod engine;
+pub mod http;
+pub mod metrics;
+pub mod outbound;
+pub mod simulate;
+pub mod storage;
+pub mod students;
+pub mod webhook;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+use crate::{
+    config::{secret_beside_db, Config},
+    engine::{system_clock, Clock, Engine},
+    metrics::Metrics,
+    outbound::{CloudApi, Transport},
+    storage::{Store, StoreError},
+};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error("opening the database: {0}")]
+    Store(#[from] StoreError),
+    /// Binding or reading a listener, or a secret file.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The HTTP client for the Cloud API.
+    #[error("building the Cloud API client: {0}")]
+    Client(#[from] reqwest::Error),
+    /// Anything else about the setup.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The listeners the daemon serves on, bound by the caller (tests bind port 0).
+#[derive(Debug)]
+pub struct Listeners {
+    /// Webhook, health, metrics and REST.
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the configured addresses.
+    ///
+    /// # Errors
+    /// An address that cannot be bound.
+    pub async fn bind(cfg: &Config) -> Result<Listeners, StartError> {
+        let http = TcpListener::bind(&cfg.http_addr).await.map_err(|e| {
+            StartError::Invalid(format!(
+                "binding the HTTP listener on {}: {e}",
+                cfg.http_addr
+            ))
+        })?;
+        Ok(Listeners { http })
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    http_addr: SocketAddr,
+    store: Store,
+    engine: Engine,
+    metrics: Arc<Metrics>,
+    sandbox: bool,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The app secret: configured, or in sandbox mode kept in `<db>.sandbox-secret`.
+///
+/// # Errors
+/// Production mode without a secret, or the secret file cannot be made.
+pub fn resolve_app_secret(cfg: &Config) -> Result<String, StartError> {
+    match &cfg.app_secret {
+        Some(s) => Ok(s.clone()),
+        None if cfg.is_sandbox() => Ok(secret_beside_db(&cfg.db, "sandbox-secret")?.0),
+        None => Err(StartError::Invalid(
+            "WHATSAPP_APP_SECRET is required outside sandbox mode".into(),
+        )),
+    }
+}
+
+impl Daemon {
+    /// Opens the store and starts serving on `listeners` with the system clock.
+    ///
+    /// # Errors
+    /// See [`StartError`].
+    pub async fn start(cfg: Config, listeners: Listeners) -> Result<Daemon, StartError> {
+        Daemon::start_with_clock(cfg, listeners, system_clock()).await
+    }
+
+    /// Like [`Daemon::start`] with an injected clock.
+    ///
+    /// # Errors
+    /// See [`StartError`].
+    pub async fn start_with_clock(
+        cfg: Config,
+        listeners: Listeners,
+        clock: Clock,
+    ) -> Result<Daemon, StartError> {
+        let db = cfg.db.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&db))
+            .await
+            .map_err(|e| StartError::Invalid(format!("opening the database: {e}")))??;
+        let app_secret = resolve_app_secret(&cfg)?;
+        let transport = match &cfg.access_token {
+            Some(token) => {
+                Transport::Cloud(CloudApi::new(&cfg.api_base, &cfg.phone_number_id, token)?)
+            }
+            None => Transport::Sandbox,
+        };
+        let sandbox = transport.is_sandbox();
+        let engine = Engine::new(store.clone(), cfg.bot.clone(), clock.clone());
+        let metrics = Arc::new(Metrics::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let http_addr = listeners.http.local_addr()?;
+        let state = http::HttpState {
+            engine: engine.clone(),
+            metrics: metrics.clone(),
+            app_secret: Arc::new(app_secret.into_bytes()),
+            verify_token: cfg.verify_token.clone().map(Arc::new),
+        };
+        let app = http::router(state, axum::Router::new());
+        let mut rx = shutdown_rx.clone();
+        let http_listener = listeners.http;
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(http_listener, app).with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        }));
+        tracing::info!(addr = %http_addr, "webhook listening on http://{http_addr}/webhook");
+
+        tasks.push(tokio::spawn(outbound::run_sender(
+            store.clone(),
+            Arc::new(transport),
+            clock,
+            cfg.sender.clone(),
+            metrics.clone(),
+            shutdown_rx,
+        )));
+        if sandbox {
+            tracing::info!(
+                "sandbox mode: no WHATSAPP_ACCESS_TOKEN, outbound messages are recorded, not sent"
+            );
+        }
+        Ok(Daemon {
+            http_addr,
+            store,
+            engine,
+            metrics,
+            sandbox,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The store (tests inspect it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// True in sandbox mode.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox
+    }
+
+    /// Stops accepting, finishes in-flight requests and sends, and returns when every task has
+    /// ended (or after 10 s).
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a task did not stop within 10 s");
+            }
+        }
+    }
+}

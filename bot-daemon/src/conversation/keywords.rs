@@ -2,7 +2,14 @@
 //! the text) and end-chat keywords (the whole message, ignoring case, spaces and punctuation).
 
 /// Phrases that ask for a person, matched as whole words anywhere in the message.
-pub const SUPPORT_PHRASES: &[&str] = &["support", "chat", "help me", "agent", "human", "talk to someone"];
+pub const SUPPORT_PHRASES: &[&str] = &[
+    "support",
+    "chat",
+    "help me",
+    "agent",
+    "human",
+    "talk to someone",
+];
 
 /// Whole messages that end a chat.
 pub const END_PHRASES: &[&str] = &["end chat", "close", "done", "quit chat", "exit"];

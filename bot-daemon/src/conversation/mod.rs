@@ -7,7 +7,7 @@ pub mod texts;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Content, ContactKind, EndedBy, Sender, State};
+use crate::domain::{ContactKind, Content, EndedBy, Sender, State};
 
 /// A reply button (id ≤ 256, title ≤ 20 characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,9 +59,9 @@ impl Outgoing {
     /// The text stored in the history for this message.
     pub fn body(&self) -> &str {
         match self {
-            Outgoing::Text { body } | Outgoing::Buttons { body, .. } | Outgoing::List { body, .. } => {
-                body
-            }
+            Outgoing::Text { body }
+            | Outgoing::Buttons { body, .. }
+            | Outgoing::List { body, .. } => body,
         }
     }
 }
@@ -98,12 +98,15 @@ pub struct Contact {
 impl Contact {
     /// The name to greet with: registered name, else profile name, else "there".
     pub fn greeting_name(&self) -> &str {
-        [self.registered_name.as_deref(), self.profile_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .map(str::trim)
-            .find(|n| !n.is_empty())
-            .unwrap_or("there")
+        [
+            self.registered_name.as_deref(),
+            self.profile_name.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|n| !n.is_empty())
+        .unwrap_or("there")
     }
 
     fn is_student(&self) -> bool {
@@ -230,7 +233,9 @@ pub fn step(contact: &Contact, event: &Event, settings: &BotSettings) -> Transit
                 in_chat(contact, content)
             } else {
                 let intent = intent(contact, content, settings);
-                if let (State::AwaitingName, Some(name)) = (contact.state, registration_text(content, &intent)) {
+                if let (State::AwaitingName, Some(name)) =
+                    (contact.state, registration_text(content, &intent))
+                {
                     return registration(contact, name);
                 }
                 apply_intent(contact, intent, settings)
@@ -277,7 +282,9 @@ fn intent(contact: &Contact, content: &Content, settings: &BotSettings) -> Inten
         })
     };
     match content {
-        Content::Button { id, .. } | Content::ListReply { id, .. } => by_id(id).unwrap_or(Intent::Menu),
+        Content::Button { id, .. } | Content::ListReply { id, .. } => {
+            by_id(id).unwrap_or(Intent::Menu)
+        }
         Content::TemplateButton { payload, text } => by_id(payload).unwrap_or_else(|| {
             if keywords::is_support_request(payload) || keywords::is_support_request(text) {
                 Intent::StartChat
@@ -306,7 +313,9 @@ fn intent(contact: &Contact, content: &Content, settings: &BotSettings) -> Inten
 /// request for support, the menu, or a cancel.
 fn registration_text<'a>(content: &'a Content, intent: &Intent) -> Option<&'a str> {
     match (content, intent) {
-        (Content::Text(t), Intent::Menu) if !keywords::is_menu_request(t) && !keywords::is_cancel(t) => {
+        (Content::Text(t), Intent::Menu)
+            if !keywords::is_menu_request(t) && !keywords::is_cancel(t) =>
+        {
             Some(t.trim())
         }
         _ => None,
@@ -328,7 +337,10 @@ fn registration(contact: &Contact, name: &str) -> Transition {
         let name = name.split_whitespace().collect::<Vec<_>>().join(" ");
         Transition {
             state: State::Registered,
-            actions: vec![Action::Register { name: name.clone() }, bot(texts::registered(&name))],
+            actions: vec![
+                Action::Register { name: name.clone() },
+                bot(texts::registered(&name)),
+            ],
         }
     } else {
         Transition {

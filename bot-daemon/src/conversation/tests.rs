@@ -87,7 +87,12 @@ fn starting_a_chat_from_every_menu_state_by_button_or_keyword() {
         text("a human please"),
         text("I need to talk to someone"),
     ];
-    for state in [State::Idle, State::Registered, State::Faq, State::AwaitingName] {
+    for state in [
+        State::Idle,
+        State::Registered,
+        State::Faq,
+        State::AwaitingName,
+    ] {
         for ev in &starters {
             let c = lead(state);
             let t = step(&c, ev, &settings());
@@ -95,8 +100,12 @@ fn starting_a_chat_from_every_menu_state_by_button_or_keyword() {
             assert_eq!(t.actions[0], Action::StartSession);
             let r = replies(&t);
             assert_eq!(r.len(), 1);
-            assert!(r[0].body().starts_with("Hi Ada! 💬\n\n📞 Live Chat Support"));
-            assert!(r[0].body().contains("You are now connected to our support team! 🎯"));
+            assert!(r[0]
+                .body()
+                .starts_with("Hi Ada! 💬\n\n📞 Live Chat Support"));
+            assert!(r[0]
+                .body()
+                .contains("You are now connected to our support team! 🎯"));
             assert_eq!(button_ids(r[0]), vec!["end_chat"]);
             match r[0] {
                 Outgoing::Buttons { buttons, .. } => assert_eq!(buttons[0].title, "❌ End Chat"),
@@ -166,7 +175,10 @@ fn user_ends_chat_by_button_or_whole_message_keyword() {
         assert_eq!(t.state, State::Idle, "{ev:?}");
         assert_eq!(t.actions[0], Action::EndSession(EndedBy::User));
         let r = replies(&t);
-        assert_eq!(r[0].body(), "Thanks for chatting! Chat support session ended...");
+        assert_eq!(
+            r[0].body(),
+            "Thanks for chatting! Chat support session ended..."
+        );
         assert_eq!(button_ids(r[0]), vec!["chat_support", "faq", "register"]);
 
         let t = step(&student(State::ChatSupportActive), ev, &settings());
@@ -177,7 +189,11 @@ fn user_ends_chat_by_button_or_whole_message_keyword() {
 
 #[test]
 fn sentences_containing_end_words_do_not_end_the_chat() {
-    for t in ["I'm done uploading but it failed", "please close my account", "exit exam?"] {
+    for t in [
+        "I'm done uploading but it failed",
+        "please close my account",
+        "exit exam?",
+    ] {
         let tr = step(&lead(State::ChatSupportActive), &text(t), &settings());
         assert_eq!(tr.state, State::ChatSupportActive, "{t:?}");
     }
@@ -233,9 +249,20 @@ fn agent_end_closes_with_main_menu_button_and_goes_home() {
 
 #[test]
 fn agent_end_without_active_chat_is_rejected_and_changes_nothing() {
-    for state in [State::Idle, State::Registered, State::Faq, State::AwaitingName] {
+    for state in [
+        State::Idle,
+        State::Registered,
+        State::Faq,
+        State::AwaitingName,
+    ] {
         let c = lead(state);
-        let t = step(&c, &Event::AgentEnd { message: "bye".into() }, &settings());
+        let t = step(
+            &c,
+            &Event::AgentEnd {
+                message: "bye".into(),
+            },
+            &settings(),
+        );
         assert_eq!(t.state, state);
         assert_eq!(t.actions, vec![Action::Reject(Rejection::ChatNotActive)]);
     }
@@ -243,7 +270,13 @@ fn agent_end_without_active_chat_is_rejected_and_changes_nothing() {
 
 #[test]
 fn anything_else_outside_chat_shows_the_menu() {
-    for ev in [text("hello"), text("what time is it"), image(), tap("main_menu", "🏠 Main Menu"), text("done")] {
+    for ev in [
+        text("hello"),
+        text("what time is it"),
+        image(),
+        tap("main_menu", "🏠 Main Menu"),
+        text("done"),
+    ] {
         let t = step(&lead(State::Idle), &ev, &settings());
         assert_eq!(t.state, State::Idle, "{ev:?}");
         let r = replies(&t);
@@ -282,7 +315,11 @@ fn reactions_outside_chat_get_no_reply() {
 
 #[test]
 fn end_chat_outside_chat_says_there_is_none() {
-    let t = step(&lead(State::Idle), &tap("end_chat", "❌ End Chat"), &settings());
+    let t = step(
+        &lead(State::Idle),
+        &tap("end_chat", "❌ End Chat"),
+        &settings(),
+    );
     assert_eq!(t.state, State::Idle);
     assert!(replies(&t)[0].body().contains("don't have an open chat"));
     assert!(!t.actions.iter().any(|a| matches!(a, Action::EndSession(_))));
@@ -312,7 +349,10 @@ fn faq_list_and_answers() {
     let t = step(&lead(State::Faq), &pick, &settings());
     assert_eq!(t.state, State::Faq);
     assert_eq!(replies(&t)[0].body(), "Use the portal.");
-    assert_eq!(button_ids(replies(&t)[0]), vec!["chat_support", "faq", "main_menu"]);
+    assert_eq!(
+        button_ids(replies(&t)[0]),
+        vec!["chat_support", "faq", "main_menu"]
+    );
     // By number while browsing.
     let t = step(&lead(State::Faq), &text("1"), &settings());
     assert_eq!(replies(&t)[0].body(), "Fees are due on the 1st.");
@@ -324,25 +364,45 @@ fn faq_list_and_answers() {
     let t = step(&lead(State::Faq), &bad, &settings());
     assert!(matches!(replies(&t)[0], Outgoing::List { .. }));
     // No FAQ configured.
-    let t = step(&lead(State::Idle), &tap("faq", "📚 FAQ"), &BotSettings::default());
+    let t = step(
+        &lead(State::Idle),
+        &tap("faq", "📚 FAQ"),
+        &BotSettings::default(),
+    );
     assert_eq!(replies(&t)[0].body(), texts::FAQ_EMPTY);
 }
 
 #[test]
 fn registration_asks_for_a_name_and_makes_a_student() {
-    let t = step(&lead(State::Idle), &tap("register", "📝 Register"), &settings());
+    let t = step(
+        &lead(State::Idle),
+        &tap("register", "📝 Register"),
+        &settings(),
+    );
     assert_eq!(t.state, State::AwaitingName);
     assert!(replies(&t)[0].body().contains("full name"));
 
-    let t = step(&lead(State::AwaitingName), &text("  Ada   Obi "), &settings());
+    let t = step(
+        &lead(State::AwaitingName),
+        &text("  Ada   Obi "),
+        &settings(),
+    );
     assert_eq!(t.state, State::Registered);
-    assert_eq!(t.actions[0], Action::Register { name: "Ada Obi".into() });
+    assert_eq!(
+        t.actions[0],
+        Action::Register {
+            name: "Ada Obi".into()
+        }
+    );
     assert!(replies(&t)[0].body().contains("Ada Obi"));
 
     for bad in ["x", "12345", "ada@example.com", &"a".repeat(81)] {
         let t = step(&lead(State::AwaitingName), &text(bad), &settings());
         assert_eq!(t.state, State::AwaitingName, "{bad:?}");
-        assert!(!t.actions.iter().any(|a| matches!(a, Action::Register { .. })));
+        assert!(!t
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::Register { .. })));
     }
     // Cancel and menu leave registration.
     for out in ["cancel", "menu"] {
@@ -350,7 +410,11 @@ fn registration_asks_for_a_name_and_makes_a_student() {
         assert_eq!(t.state, State::Idle, "{out}");
     }
     // Students are told they are registered already.
-    let t = step(&student(State::Registered), &tap("register", "📝 Register"), &settings());
+    let t = step(
+        &student(State::Registered),
+        &tap("register", "📝 Register"),
+        &settings(),
+    );
     assert_eq!(t.state, State::Registered);
     assert!(replies(&t)[0].body().contains("already registered"));
 }
@@ -368,5 +432,8 @@ fn template_quick_reply_asking_for_support_starts_a_chat() {
 #[test]
 fn step_is_deterministic() {
     let c = lead(State::Idle);
-    assert_eq!(step(&c, &text("support"), &settings()), step(&c, &text("support"), &settings()));
+    assert_eq!(
+        step(&c, &text("support"), &settings()),
+        step(&c, &text("support"), &settings())
+    );
 }

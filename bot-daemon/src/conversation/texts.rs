@@ -115,8 +115,9 @@ pub fn main_menu(name: &str, is_student: bool) -> Outgoing {
 /// Said when the user taps End Chat with no chat open.
 pub fn no_active_chat(is_student: bool) -> Outgoing {
     Outgoing::Buttons {
-        body: "You don't have an open chat with our support team. Tap 💬 Chat Support to start one."
-            .to_string(),
+        body:
+            "You don't have an open chat with our support team. Tap 💬 Chat Support to start one."
+                .to_string(),
         buttons: menu_buttons(is_student),
     }
 }

@@ -1,0 +1,421 @@
+//! Configuration: command-line flags over environment variables over an optional TOML file,
+//! over built-in defaults. With no WhatsApp access token the daemon runs in sandbox mode.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::{
+    conversation::{BotSettings, Faq},
+    outbound::SenderConfig,
+};
+
+/// The Graph API base with a pinned version.
+pub const DEFAULT_API_BASE: &str = "https://graph.facebook.com/v25.0";
+/// Default webhook/REST listener.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default gRPC listener.
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
+/// Default database file.
+pub const DEFAULT_DB: &str = "./chat-support.db";
+
+/// Flags shared by the daemon and its subcommands; each also reads its environment variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArgs {
+    /// Optional TOML config file.
+    #[arg(long, env = "CHAT_SUPPORT_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Webhook and REST listener (port 0 picks a free port).
+    #[arg(long, env = "CHAT_SUPPORT_HTTP_ADDR", global = true)]
+    pub http_addr: Option<String>,
+    /// gRPC listener (port 0 picks a free port).
+    #[arg(long, env = "CHAT_SUPPORT_GRPC_ADDR", global = true)]
+    pub grpc_addr: Option<String>,
+    /// SQLite database file.
+    #[arg(long, env = "CHAT_SUPPORT_DB", global = true)]
+    pub db: Option<PathBuf>,
+    /// Cloud API access token; without one the daemon runs in sandbox mode.
+    #[arg(
+        long,
+        env = "WHATSAPP_ACCESS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub access_token: Option<String>,
+    /// The business phone number id messages are sent from.
+    #[arg(long, env = "WHATSAPP_PHONE_NUMBER_ID", global = true)]
+    pub phone_number_id: Option<String>,
+    /// The Meta app secret that signs webhooks.
+    #[arg(
+        long,
+        env = "WHATSAPP_APP_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub app_secret: Option<String>,
+    /// The token Meta's verification handshake must present.
+    #[arg(
+        long,
+        env = "WHATSAPP_VERIFY_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub verify_token: Option<String>,
+    /// Graph API base URL (with version).
+    #[arg(long, env = "WHATSAPP_API_BASE", global = true)]
+    pub api_base: Option<String>,
+    /// The agents' API token; generated on first start when unset.
+    #[arg(
+        long,
+        env = "CHAT_SUPPORT_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_token: Option<String>,
+    /// PEM certificate for the gRPC listener (TLS).
+    #[arg(long, env = "CHAT_SUPPORT_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for the gRPC listener (TLS).
+    #[arg(long, env = "CHAT_SUPPORT_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http_addr: Option<String>,
+    grpc_addr: Option<String>,
+    db: Option<PathBuf>,
+    admin_token: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    whatsapp: FileWhatsApp,
+    faq: Option<Vec<Faq>>,
+    #[serde(default)]
+    outbound: FileOutbound,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWhatsApp {
+    access_token: Option<String>,
+    phone_number_id: Option<String>,
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+    api_base: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOutbound {
+    max_in_flight: Option<usize>,
+    max_attempts: Option<i64>,
+}
+
+/// The resolved configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Webhook and REST listener.
+    pub http_addr: String,
+    /// gRPC listener.
+    pub grpc_addr: String,
+    /// Database file.
+    pub db: PathBuf,
+    /// Cloud API token; `None` means sandbox.
+    pub access_token: Option<String>,
+    /// Business phone number id.
+    pub phone_number_id: String,
+    /// Webhook signing secret; in sandbox mode generated beside the database when unset.
+    pub app_secret: Option<String>,
+    /// Verification handshake token; the handshake is refused when unset.
+    pub verify_token: Option<String>,
+    /// Graph API base.
+    pub api_base: String,
+    /// Agents' API token; generated beside the database when unset.
+    pub admin_token: Option<String>,
+    /// TLS certificate and key for gRPC.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Menu settings (FAQ).
+    pub bot: BotSettings,
+    /// Outbound sender settings.
+    pub sender: SenderConfig,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets are never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("http_addr", &self.http_addr)
+            .field("grpc_addr", &self.grpc_addr)
+            .field("db", &self.db)
+            .field("sandbox", &self.is_sandbox())
+            .field("phone_number_id", &self.phone_number_id)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A configuration problem, said plainly.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("reading config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+    /// A combination that cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn default_faq() -> Vec<Faq> {
+    [
+        ("When are school fees due?", "School fees are due in the first two weeks of each term. You can pay by bank transfer or at the bursary."),
+        ("How do I submit homework?", "Upload your homework on the student portal under Assignments before the deadline. Photos and PDFs are accepted."),
+        ("What are the office hours?", "The school office is open Monday to Friday, 8:00 to 16:00."),
+        ("How do I reset my portal password?", "Use 'Forgot password' on the portal login page; a reset link is sent to your registered email."),
+    ]
+    .into_iter()
+    .map(|(q, a)| Faq { question: q.into(), answer: a.into() })
+    .collect()
+}
+
+impl Config {
+    /// Resolves flags/env (`args`) over the TOML file over defaults.
+    ///
+    /// # Errors
+    /// An unreadable or invalid file, or an incomplete production setup.
+    pub fn load(args: &ConfigArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let pick =
+            |a: &Option<String>, f: Option<String>| a.clone().or(f).filter(|s| !s.is_empty());
+        let access_token = pick(&args.access_token, file.whatsapp.access_token);
+        let phone_number_id = pick(&args.phone_number_id, file.whatsapp.phone_number_id);
+        if access_token.is_some() && phone_number_id.is_none() {
+            return Err(ConfigError::Invalid(
+                "WHATSAPP_ACCESS_TOKEN is set but WHATSAPP_PHONE_NUMBER_ID is not: both are needed to send through the Cloud API".into(),
+            ));
+        }
+        let app_secret = pick(&args.app_secret, file.whatsapp.app_secret);
+        if access_token.is_some() && app_secret.is_none() {
+            return Err(ConfigError::Invalid(
+                "WHATSAPP_APP_SECRET is required with WHATSAPP_ACCESS_TOKEN: unsigned webhooks are never accepted".into(),
+            ));
+        }
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "--tls-cert and --tls-key go together".into(),
+                ))
+            }
+        };
+        let defaults = SenderConfig::default();
+        Ok(Config {
+            http_addr: pick(&args.http_addr, file.http_addr)
+                .unwrap_or_else(|| DEFAULT_HTTP_ADDR.into()),
+            grpc_addr: pick(&args.grpc_addr, file.grpc_addr)
+                .unwrap_or_else(|| DEFAULT_GRPC_ADDR.into()),
+            db: args
+                .db
+                .clone()
+                .or(file.db)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DB)),
+            access_token,
+            phone_number_id: phone_number_id.unwrap_or_else(|| "sandbox".into()),
+            app_secret,
+            verify_token: pick(&args.verify_token, file.whatsapp.verify_token),
+            api_base: pick(&args.api_base, file.whatsapp.api_base)
+                .unwrap_or_else(|| DEFAULT_API_BASE.into()),
+            admin_token: pick(&args.admin_token, file.admin_token),
+            tls,
+            bot: BotSettings {
+                faq: file.faq.unwrap_or_else(default_faq),
+            },
+            sender: SenderConfig {
+                max_in_flight: file
+                    .outbound
+                    .max_in_flight
+                    .unwrap_or(defaults.max_in_flight),
+                max_attempts: file.outbound.max_attempts.unwrap_or(defaults.max_attempts),
+            },
+        })
+    }
+
+    /// True without an access token: outbound messages are recorded, not sent.
+    pub fn is_sandbox(&self) -> bool {
+        self.access_token.is_none()
+    }
+
+    /// A configuration for tests: the given database, port 0 everywhere, sandbox.
+    pub fn for_tests(db: &Path) -> Config {
+        let mut c = Config::defaults();
+        c.db = db.to_path_buf();
+        c.http_addr = "127.0.0.1:0".into();
+        c.grpc_addr = "127.0.0.1:0".into();
+        c
+    }
+}
+
+impl Config {
+    /// The built-in defaults: sandbox, default addresses and database, the sample FAQ.
+    pub fn defaults() -> Config {
+        Config {
+            http_addr: DEFAULT_HTTP_ADDR.into(),
+            grpc_addr: DEFAULT_GRPC_ADDR.into(),
+            db: PathBuf::from(DEFAULT_DB),
+            access_token: None,
+            phone_number_id: "sandbox".into(),
+            app_secret: None,
+            verify_token: None,
+            api_base: DEFAULT_API_BASE.into(),
+            admin_token: None,
+            tls: None,
+            bot: BotSettings { faq: default_faq() },
+            sender: SenderConfig::default(),
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads a secret kept in a file beside the database (`<db>.<suffix>`), creating it with a
+/// fresh random value and mode 0600 on first use. Returns the value and the file's path.
+///
+/// # Errors
+/// The file cannot be read or created.
+pub fn secret_beside_db(db: &Path, suffix: &str) -> std::io::Result<(String, PathBuf)> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(format!(".{suffix}"));
+    let path = PathBuf::from(name);
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        let s = s.trim().to_string();
+        if !s.is_empty() {
+            return Ok((s, path));
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let bytes: [u8; 32] = rand::random();
+    let value = hex::encode(bytes);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts.open(&path)?;
+    f.write_all(value.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    Ok((value, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_file_and_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "http_addr = \"127.0.0.1:9000\"\ndb = \"/tmp/x.db\"\n[whatsapp]\nverify_token = \"v\"\n[[faq]]\nquestion = \"Q\"\nanswer = \"A\"\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(file),
+            db: Some("/tmp/flag.db".into()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.http_addr, "127.0.0.1:9000");
+        assert_eq!(c.db, PathBuf::from("/tmp/flag.db"));
+        assert_eq!(c.verify_token.as_deref(), Some("v"));
+        assert_eq!(c.bot.faq.len(), 1);
+        assert_eq!(c.grpc_addr, DEFAULT_GRPC_ADDR);
+        assert!(c.is_sandbox());
+    }
+
+    #[test]
+    fn production_needs_phone_number_id_and_app_secret() {
+        let args = ConfigArgs {
+            access_token: Some("t".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&args).is_err());
+        let args = ConfigArgs {
+            access_token: Some("t".into()),
+            phone_number_id: Some("1".into()),
+            ..Default::default()
+        };
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("WHATSAPP_APP_SECRET"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "htp_addr = \"x\"\n").unwrap();
+        let args = ConfigArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("htp_addr"));
+    }
+
+    #[test]
+    fn secrets_beside_the_db_are_created_once_with_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("d.db");
+        let (a, path) = secret_beside_db(&db, "admin-token").unwrap();
+        let (b, _) = secret_beside_db(&db, "admin-token").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+}

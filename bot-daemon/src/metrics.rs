@@ -1,0 +1,161 @@
+//! Process metrics in the Prometheus text format: webhook outcomes by HTTP status, webhook
+//! processing latency, messages in and out, plus gauges read from the store at scrape time.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Mutex,
+    },
+    time::Duration,
+};
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Adds `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+const BUCKETS_MS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0,
+];
+
+/// A latency histogram with fixed buckets (milliseconds).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; 11],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, d: Duration) {
+        let ms = d.as_secs_f64() * 1000.0;
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            if ms <= *b {
+                if let Some(c) = self.counts.get(i) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// All metrics of one daemon.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Webhook POSTs by answered HTTP status.
+    pub webhook_responses: Mutex<BTreeMap<u16, u64>>,
+    /// Time from request to answer for webhook POSTs.
+    pub webhook_latency: Histogram,
+    /// Inbound messages applied.
+    pub messages_in: Counter,
+    /// Redelivered messages skipped.
+    pub messages_duplicate: Counter,
+    /// Outbound messages accepted by the Cloud API (or the sandbox).
+    pub messages_out: Counter,
+    /// Outbound messages failed for good.
+    pub messages_failed: Counter,
+    /// Status webhooks applied.
+    pub statuses: Counter,
+}
+
+impl Metrics {
+    /// Counts one webhook answer.
+    pub fn webhook(&self, status: u16, took: Duration) {
+        if let Ok(mut m) = self.webhook_responses.lock() {
+            *m.entry(status).or_insert(0) += 1;
+        }
+        self.webhook_latency.observe(took);
+    }
+
+    /// Renders the text exposition, with gauges supplied by the caller.
+    pub fn render(&self, active_chats: i64, outbox_open: i64) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# HELP chat_support_webhook_requests_total Webhook POSTs by HTTP status answered."
+        );
+        let _ = writeln!(s, "# TYPE chat_support_webhook_requests_total counter");
+        if let Ok(m) = self.webhook_responses.lock() {
+            for (status, n) in m.iter() {
+                let _ = writeln!(
+                    s,
+                    "chat_support_webhook_requests_total{{status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        let h = &self.webhook_latency;
+        let _ = writeln!(s, "# HELP chat_support_webhook_duration_seconds Webhook processing time, request to answer.");
+        let _ = writeln!(s, "# TYPE chat_support_webhook_duration_seconds histogram");
+        for (i, b) in BUCKETS_MS.iter().enumerate() {
+            let n = h.counts.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+            let _ = writeln!(
+                s,
+                "chat_support_webhook_duration_seconds_bucket{{le=\"{}\"}} {n}",
+                b / 1000.0
+            );
+        }
+        let count = h.count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            s,
+            "chat_support_webhook_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            s,
+            "chat_support_webhook_duration_seconds_sum {}",
+            h.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(s, "chat_support_webhook_duration_seconds_count {count}");
+        for (name, help, v) in [
+            (
+                "chat_support_messages_in_total",
+                "Inbound messages applied.",
+                self.messages_in.get(),
+            ),
+            (
+                "chat_support_messages_duplicate_total",
+                "Redelivered inbound messages skipped.",
+                self.messages_duplicate.get(),
+            ),
+            (
+                "chat_support_messages_out_total",
+                "Outbound messages accepted by the Cloud API or the sandbox.",
+                self.messages_out.get(),
+            ),
+            (
+                "chat_support_messages_failed_total",
+                "Outbound messages failed for good.",
+                self.messages_failed.get(),
+            ),
+            (
+                "chat_support_statuses_total",
+                "Delivery status updates applied.",
+                self.statuses.get(),
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+        let _ = writeln!(s, "# HELP chat_support_active_chats Contacts in an active chat.\n# TYPE chat_support_active_chats gauge\nchat_support_active_chats {active_chats}");
+        let _ = writeln!(s, "# HELP chat_support_outbox_open Outbound messages not yet sent.\n# TYPE chat_support_outbox_open gauge\nchat_support_outbox_open {outbox_open}");
+        s
+    }
+}

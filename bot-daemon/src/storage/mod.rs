@@ -1,0 +1,484 @@
+//! The store: one SQLite file (WAL, foreign keys, versioned migrations) behind a small domain
+//! API. One dedicated writer thread owns the write connection; callers hand it jobs over a
+//! channel and it runs every job waiting at that moment in one transaction (group commit, each
+//! job in its own savepoint), then answers each job only after the commit. Reads run on a small
+//! pool of read connections through `spawn_blocking`. rusqlite types never leave this module.
+
+mod read;
+mod schema;
+mod tx;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{mpsc, Arc, Mutex},
+    time::Duration,
+};
+
+use rusqlite::{Connection, OpenFlags};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot, Notify};
+
+use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
+
+pub use read::{replies_after_wamid, ListQuery, OutboxItem, Page};
+pub use tx::{Identity, NewMessage, Tx};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite said no.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer version of this program.
+    #[error("database schema version {found} is newer than this program supports ({supported}); upgrade chat-support")]
+    TooNew {
+        /// The file's version.
+        found: i64,
+        /// Ours.
+        supported: i64,
+    },
+    /// The transaction holding this job failed to commit; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// The writer thread is gone (shutting down).
+    #[error("the store is shut down")]
+    Closed,
+    /// A stored JSON value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// No such contact.
+    #[error("no conversation for {0}")]
+    NotFound(String),
+    /// The operation does not apply in the contact's current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// I/O around the database file.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// A stored contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactRecord {
+    /// Row id.
+    pub id: i64,
+    /// BSUID.
+    pub user_id: Option<String>,
+    /// Digits.
+    pub phone: Option<String>,
+    /// WhatsApp username.
+    pub username: Option<String>,
+    /// WhatsApp profile name.
+    pub profile_name: Option<String>,
+    /// Name given at registration or import.
+    pub registered_name: Option<String>,
+    /// Student or lead.
+    pub kind: ContactKind,
+    /// Conversation state.
+    pub state: State,
+    /// The seed's `chat_support_active`.
+    pub chat_support_active: bool,
+    /// The seed's `chat_last_message_time`.
+    pub chat_last_message_time: Option<Millis>,
+    /// The open (or last) chat session.
+    pub current_session_id: Option<i64>,
+    /// When the open chat session started.
+    pub chat_started_at: Option<Millis>,
+    /// Last inbound message (Meta's time).
+    pub last_inbound_at: Option<Millis>,
+}
+
+impl ContactRecord {
+    /// Phone when known, else BSUID.
+    pub fn address(&self) -> Address {
+        match (&self.phone, &self.user_id) {
+            (Some(p), _) => Address::Phone(p.clone()),
+            (None, Some(u)) => Address::UserId(u.clone()),
+            (None, None) => Address::Phone(String::new()),
+        }
+    }
+}
+
+/// The last message of a conversation, for lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastMessage {
+    /// Text or placeholder.
+    pub text: String,
+    /// Who wrote it.
+    pub sender: Sender,
+    /// When.
+    pub timestamp: Millis,
+}
+
+/// One row of the conversations list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Row id of the contact.
+    pub contact_id: i64,
+    /// Phone digits, when known.
+    pub phone: Option<String>,
+    /// BSUID, when known.
+    pub user_id: Option<String>,
+    /// Username, when known.
+    pub username: Option<String>,
+    /// Registered name, else profile name, else username, else address.
+    pub display_name: String,
+    /// Student or lead.
+    pub kind: ContactKind,
+    /// Conversation state.
+    pub state: State,
+    /// In a chat with support.
+    pub chat_active: bool,
+    /// Last message.
+    pub last_message: Option<LastMessage>,
+    /// Messages in the history.
+    pub message_count: u32,
+    /// Start of the open chat session.
+    pub chat_started_at: Option<Millis>,
+    /// Oldest user message not yet answered by an agent.
+    pub waiting_since: Option<Millis>,
+    /// User messages since the last agent message.
+    pub unread_count: u32,
+    /// Open or last chat session.
+    pub chat_session_id: Option<i64>,
+    /// Last inbound message time.
+    pub last_inbound_at: Option<Millis>,
+}
+
+impl Summary {
+    /// Phone when known, else BSUID.
+    pub fn address(&self) -> String {
+        self.phone
+            .clone()
+            .or_else(|| self.user_id.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    /// Row id.
+    pub id: i64,
+    /// Whose conversation.
+    pub contact_id: i64,
+    /// The chat session it belongs to, if it was sent during one.
+    pub session_id: Option<i64>,
+    /// Who wrote it.
+    pub sender: Sender,
+    /// Cloud API type (`text`, `interactive`, `image`, ...).
+    pub kind: String,
+    /// Text or placeholder, exactly as sent.
+    pub text: String,
+    /// Media id for media messages.
+    pub media_id: Option<String>,
+    /// WhatsApp message id, once known.
+    pub wamid: Option<String>,
+    /// Meta's time for inbound messages; commit time for outbound ones.
+    pub timestamp: Millis,
+    /// Delivery status.
+    pub status: DeliveryStatus,
+    /// Meta's error code when failed.
+    pub error_code: Option<i64>,
+    /// Meta's error message when failed.
+    pub error_message: Option<String>,
+}
+
+/// What happened, as written to the event log in commit order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A chat session opened.
+    ChatStarted {
+        /// The session.
+        session_id: i64,
+    },
+    /// A message from anyone was stored.
+    MessageAdded {
+        /// The message.
+        message: MessageRecord,
+    },
+    /// A chat session closed.
+    ChatEnded {
+        /// The session.
+        session_id: i64,
+        /// Who closed it.
+        ended_by: EndedBy,
+    },
+    /// An outbound message's delivery status moved forward.
+    DeliveryStatusChanged {
+        /// The message.
+        message_id: i64,
+        /// The new status.
+        status: DeliveryStatus,
+        /// Meta's error code when failed.
+        error_code: Option<i64>,
+        /// Meta's error message when failed.
+        error_message: Option<String>,
+    },
+    /// Name, identity or registration changed.
+    ContactUpdated,
+}
+
+/// One committed event with its sequence number and the conversation's summary at that point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Commit order, from 1.
+    pub seq: i64,
+    /// When it was committed.
+    pub at: Millis,
+    /// The conversation after the event.
+    pub summary: Option<Summary>,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Completion) + Send>;
+
+/// The most jobs committed together.
+const MAX_BATCH: usize = 512;
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<Job>,
+    readers: Arc<ReadPool>,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+    outbox: Arc<Notify>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer
+    /// thread. Must be called inside a tokio runtime only for the async methods; opening itself
+    /// is blocking.
+    ///
+    /// # Errors
+    /// The file cannot be opened or created, or its schema is newer than this program.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut conn = Connection::open(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Invalid(format!(
+                "could not switch {} to WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        // FULL: a commit is on disk before the webhook is answered.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        configure(&conn)?;
+        schema::migrate(&mut conn)?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let (events, _) = broadcast::channel(4096);
+        let outbox = Arc::new(Notify::new());
+        let writer = Writer {
+            conn,
+            events: events.clone(),
+            outbox: outbox.clone(),
+        };
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Store {
+            jobs,
+            readers: Arc::new(ReadPool {
+                path: path.to_path_buf(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            events,
+            outbox,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in the writer's next transaction and returns its result once that transaction
+    /// is committed. If `f` fails, its savepoint is rolled back and other jobs are unaffected.
+    ///
+    /// # Errors
+    /// What `f` returned, or the commit's failure.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job: Job = Box::new(move |tx: &Tx<'_>| {
+            let result = f(tx);
+            let failed = result.is_err();
+            let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
+                let _ = reply.send(commit.and(result));
+            });
+            (failed, completion)
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection off the async runtime.
+    ///
+    /// # Errors
+    /// What `f` returned, or the connection could not be opened.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Invalid(format!("read task failed: {e}")))?
+    }
+
+    /// New committed events, live.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.events.subscribe()
+    }
+
+    /// Woken after every commit that queued outbound messages.
+    pub fn outbox_notify(&self) -> Arc<Notify> {
+        self.outbox.clone()
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = match self.idle.lock().ok().and_then(|mut v| v.pop()) {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 8 {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    events: broadcast::Sender<Arc<StoredEvent>>,
+    outbox: Arc<Notify>,
+}
+
+impl Writer {
+    fn run(self, rx: mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => batch.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+        tracing::debug!("sqlite writer stopped");
+    }
+
+    fn commit_batch(&self, batch: Vec<Job>) {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, "could not begin a transaction");
+            for job in batch {
+                let tx = Tx::new(&self.conn);
+                let (_, done) = job(&tx);
+                done(Err(StoreError::Commit(msg.clone())));
+            }
+            return;
+        }
+        let tx = Tx::new(&self.conn);
+        let mut completions = Vec::with_capacity(batch.len());
+        for job in batch {
+            let mark = tx.mark();
+            let savepoint = self.conn.execute_batch("SAVEPOINT job");
+            let (failed, done) = job(&tx);
+            if failed || savepoint.is_err() {
+                let _ = self.conn.execute_batch("ROLLBACK TO job");
+                tx.reset_to(mark);
+            }
+            let _ = self.conn.execute_batch("RELEASE job");
+            completions.push(done);
+        }
+        let commit = self.conn.execute_batch("COMMIT");
+        match commit {
+            Ok(()) => {
+                let (events, outbox_dirty) = tx.finish();
+                for e in events {
+                    let _ = self.events.send(Arc::new(e));
+                }
+                if outbox_dirty {
+                    self.outbox.notify_one();
+                }
+                for done in completions {
+                    done(Ok(()));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "commit failed");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for done in completions {
+                    done(Err(StoreError::Commit(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,471 @@
+//! Read queries (lists, threads, the outbox queue, the event log) and the row mappers shared
+//! with the writer. They run on read connections, off the async runtime.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Deserialize;
+
+use super::{
+    ContactRecord, EventKind, LastMessage, MessageRecord, Store, StoreError, StoredEvent, Summary,
+};
+use crate::domain::{Address, ContactKind, DeliveryStatus, Millis, Sender, State};
+
+pub(super) const CONTACT_COLS: &str = "id, user_id, phone, username, profile_name, registered_name, kind, state, \
+    chat_support_active, chat_last_message_time, current_session_id, chat_started_at, last_inbound_at, \
+    last_message_text, last_message_sender, last_message_at, message_count, unread_count, waiting_since";
+
+pub(super) const MESSAGE_COLS: &str =
+    "id, contact_id, session_id, sender, kind, text, media_id, wamid, \
+    timestamp, status, error_code, error_message";
+
+pub(super) fn contact_from_row(r: &Row<'_>) -> rusqlite::Result<ContactRecord> {
+    Ok(ContactRecord {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        phone: r.get(2)?,
+        username: r.get(3)?,
+        profile_name: r.get(4)?,
+        registered_name: r.get(5)?,
+        kind: ContactKind::parse(&r.get::<_, String>(6)?),
+        state: State::parse(&r.get::<_, String>(7)?),
+        chat_support_active: r.get(8)?,
+        chat_last_message_time: r.get(9)?,
+        current_session_id: r.get(10)?,
+        chat_started_at: r.get(11)?,
+        last_inbound_at: r.get(12)?,
+    })
+}
+
+pub(super) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<Summary> {
+    let c = contact_from_row(r)?;
+    let last_text: Option<String> = r.get(13)?;
+    let last_sender: Option<String> = r.get(14)?;
+    let last_at: Option<Millis> = r.get(15)?;
+    let last_message = match (last_text, last_sender, last_at) {
+        (Some(text), Some(sender), Some(timestamp)) => Some(LastMessage {
+            text,
+            sender: Sender::parse(&sender),
+            timestamp,
+        }),
+        _ => None,
+    };
+    let display_name = [&c.registered_name, &c.profile_name, &c.username]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim())
+        .find(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| c.address().as_str().to_string());
+    Ok(Summary {
+        contact_id: c.id,
+        phone: c.phone,
+        user_id: c.user_id,
+        username: c.username,
+        display_name,
+        kind: c.kind,
+        state: c.state,
+        chat_active: c.chat_support_active,
+        last_message,
+        message_count: r.get::<_, i64>(16)?.clamp(0, u32::MAX as i64) as u32,
+        chat_started_at: c.chat_started_at,
+        waiting_since: r.get(18)?,
+        unread_count: r.get::<_, i64>(17)?.clamp(0, u32::MAX as i64) as u32,
+        chat_session_id: c.current_session_id,
+        last_inbound_at: c.last_inbound_at,
+    })
+}
+
+pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
+    Ok(MessageRecord {
+        id: r.get(0)?,
+        contact_id: r.get(1)?,
+        session_id: r.get(2)?,
+        sender: Sender::parse(&r.get::<_, String>(3)?),
+        kind: r.get(4)?,
+        text: r.get(5)?,
+        media_id: r.get(6)?,
+        wamid: r.get(7)?,
+        timestamp: r.get(8)?,
+        status: DeliveryStatus::parse(&r.get::<_, String>(9)?).unwrap_or(DeliveryStatus::Pending),
+        error_code: r.get(10)?,
+        error_message: r.get(11)?,
+    })
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only contacts in an active chat.
+    pub active_only: bool,
+    /// Rows per page (already validated).
+    pub page_size: u32,
+    /// Opaque token from a previous page.
+    pub page_token: String,
+    /// Substring of name, username, phone or BSUID.
+    pub query: String,
+}
+
+/// One page of conversations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The rows.
+    pub items: Vec<Summary>,
+    /// Token for the next page; empty at the end.
+    pub next_token: String,
+}
+
+/// A queued outbound message, due for an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Outbox row id.
+    pub id: i64,
+    /// The message row.
+    pub message_id: i64,
+    /// The recipient.
+    pub contact_id: i64,
+    /// The Cloud API JSON body.
+    pub payload: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+// Sort key: active chats first (rank 0), longest-waiting first (answered ones after the waiting
+// ones), then everyone else by most recent activity; the id breaks ties so pages are stable.
+const SORT_KEYS: &str = "CASE WHEN chat_support_active = 1 THEN 0 ELSE 1 END AS k1, \
+    CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0)) \
+         ELSE -COALESCE(last_message_at, 0) END AS k2";
+
+fn encode_token(k1: i64, k2: i64, id: i64) -> String {
+    hex::encode(format!("v1:{k1}:{k2}:{id}"))
+}
+
+fn decode_token(token: &str) -> Result<(i64, i64, i64), StoreError> {
+    let bad = || {
+        StoreError::Invalid(format!(
+            "page_token {token:?} is not a token this server issued"
+        ))
+    };
+    let raw = hex::decode(token).map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let mut it = s.split(':');
+    if it.next() != Some("v1") {
+        return Err(bad());
+    }
+    let mut num =
+        || -> Result<i64, StoreError> { it.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+    Ok((num()?, num()?, num()?))
+}
+
+fn escape_like(q: &str) -> String {
+    let mut out = String::with_capacity(q.len() + 2);
+    out.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
+    let after = if q.page_token.is_empty() {
+        None
+    } else {
+        Some(decode_token(&q.page_token)?)
+    };
+    let pattern = q.query.trim();
+    let digits: String = pattern.chars().filter(char::is_ascii_digit).collect();
+    let sql = format!(
+        "SELECT * FROM (SELECT {CONTACT_COLS}, {SORT_KEYS} FROM contacts
+           WHERE (?1 = 0 OR chat_support_active = 1)
+             AND (?2 = '' OR profile_name LIKE ?3 ESCAPE '\\' OR registered_name LIKE ?3 ESCAPE '\\'
+                  OR username LIKE ?3 ESCAPE '\\' OR user_id LIKE ?3 ESCAPE '\\'
+                  OR (?4 != '' AND phone LIKE ?5 ESCAPE '\\')))
+         WHERE (?6 = 0 OR (k1, k2, id) > (?7, ?8, ?9))
+         ORDER BY k1, k2, id LIMIT ?10"
+    );
+    let (has_after, a1, a2, a3) = match after {
+        Some((a, b, c)) => (1, a, b, c),
+        None => (0, 0, 0, 0),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![
+        q.active_only,
+        pattern,
+        escape_like(pattern),
+        digits,
+        escape_like(&digits),
+        has_after,
+        a1,
+        a2,
+        a3,
+        i64::from(q.page_size) + 1
+    ])?;
+    let mut items = Vec::new();
+    let mut keys = Vec::new();
+    while let Some(r) = rows.next()? {
+        items.push(summary_from_row(r)?);
+        keys.push((r.get::<_, i64>(19)?, r.get::<_, i64>(20)?));
+    }
+    let mut next_token = String::new();
+    if items.len() > q.page_size as usize {
+        items.truncate(q.page_size as usize);
+        if let (Some(last), Some(k)) = (items.last(), keys.get(q.page_size as usize - 1)) {
+            next_token = encode_token(k.0, k.1, last.contact_id);
+        }
+    }
+    Ok(Page { items, next_token })
+}
+
+fn find(conn: &Connection, address: &Address) -> Result<Option<Summary>, StoreError> {
+    let col = match address {
+        Address::Phone(_) => "phone",
+        Address::UserId(_) => "user_id",
+    };
+    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {col} = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([address.as_str()], summary_from_row)
+        .optional()?)
+}
+
+fn thread(
+    conn: &Connection,
+    contact_id: i64,
+    page_size: u32,
+    before: i64,
+) -> Result<(Vec<MessageRecord>, i64), StoreError> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLS} FROM messages WHERE contact_id = ?1 AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut msgs = stmt
+        .query_map(
+            params![contact_id, before, i64::from(page_size) + 1],
+            message_from_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = msgs.len() > page_size as usize;
+    msgs.truncate(page_size as usize);
+    msgs.reverse();
+    let next_before = if more {
+        msgs.first().map_or(0, |m| m.id)
+    } else {
+        0
+    };
+    Ok((msgs, next_before))
+}
+
+#[derive(Deserialize)]
+struct EventPayloadOwned {
+    summary: Option<Summary>,
+    kind: EventKind,
+}
+
+fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, at, payload) = row?;
+        let p: EventPayloadOwned = serde_json::from_str(&payload)?;
+        out.push(StoredEvent {
+            seq,
+            at,
+            summary: p.summary,
+            kind: p.kind,
+        });
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// A page of conversations.
+    ///
+    /// # Errors
+    /// An invalid page token, or the database.
+    pub async fn list_conversations(&self, q: ListQuery) -> Result<Page, StoreError> {
+        self.read(move |c| list(c, &q)).await
+    }
+
+    /// A conversation's summary by phone or BSUID.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn find_conversation(&self, address: Address) -> Result<Option<Summary>, StoreError> {
+        self.read(move |c| find(c, &address)).await
+    }
+
+    /// A conversation and one page of its thread (oldest first within the page), with the id
+    /// to pass as `before` for the next older page (0 when there is none).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown contact, or the database.
+    pub async fn get_conversation(
+        &self,
+        address: Address,
+        page_size: u32,
+        before: i64,
+    ) -> Result<(Summary, Vec<MessageRecord>, i64), StoreError> {
+        self.read(move |c| {
+            let summary = find(c, &address)?
+                .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+            let (msgs, next) = thread(c, summary.contact_id, page_size, before)?;
+            Ok((summary, msgs, next))
+        })
+        .await
+    }
+
+    /// Messages of a contact with ids above `after_id`, oldest first.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn messages_after(
+        &self,
+        contact_id: i64,
+        after_id: i64,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE contact_id = ?1 AND id > ?2 ORDER BY id"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![contact_id, after_id], message_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// Committed events after `seq`, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// The database, or a corrupt payload.
+    pub async fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |c| events_after(c, seq, limit)).await
+    }
+
+    /// The oldest sequence number still in the event log, and the newest (0, 0 when empty).
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn event_bounds(&self) -> Result<(i64, i64), StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM events",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .await
+    }
+
+    /// The outbox rows that may be attempted now: for each recipient only its oldest open row
+    /// (so a user's messages go out in order), oldest first.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn due_outbox(&self, now: Millis, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT o.id, o.message_id, o.contact_id, o.payload, o.attempts FROM outbox o
+                 WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state IN ('pending', 'inflight') GROUP BY contact_id)
+                   AND o.next_attempt_at <= ?1
+                 ORDER BY o.id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![now, limit], |r| {
+                Ok(OutboxItem {
+                    id: r.get(0)?,
+                    message_id: r.get(1)?,
+                    contact_id: r.get(2)?,
+                    payload: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// When the next open outbox row becomes due, if any.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn next_outbox_due(&self) -> Result<Option<Millis>, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE state IN ('pending', 'inflight')",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    /// Counts for metrics: active chats, and open outbox rows.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn gauges(&self) -> Result<(i64, i64), StoreError> {
+        self.read(|c| {
+            let active = c.query_row(
+                "SELECT COUNT(*) FROM contacts WHERE chat_support_active = 1",
+                [],
+                |r| r.get(0),
+            )?;
+            let open = c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((active, open))
+        })
+        .await
+    }
+}
+
+/// The messages the bot or an agent sent after the inbound message `wamid`, up to the user's
+/// next message, with their Cloud API bodies; read from the file directly (the simulator).
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn replies_after_wamid(
+    db: &std::path::Path,
+    wamid: &str,
+) -> Result<Vec<(MessageRecord, Option<String>)>, StoreError> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let anchor: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT id, contact_id FROM messages WHERE wamid = ?1",
+            [wamid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((id, contact_id)) = anchor else {
+        return Ok(Vec::new());
+    };
+    let sql = format!(
+        "SELECT {MESSAGE_COLS}, (SELECT payload FROM outbox WHERE outbox.message_id = messages.id)
+         FROM messages WHERE contact_id = ?1 AND id > ?2 ORDER BY id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params![contact_id, id])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let m = message_from_row(r)?;
+        if m.sender == Sender::User {
+            break;
+        }
+        out.push((m, r.get(12)?));
+    }
+    Ok(out)
+}

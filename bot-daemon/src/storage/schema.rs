@@ -1,0 +1,122 @@
+//! Versioned migrations keyed by `PRAGMA user_version`: an ordered list, each step applied in
+//! its own transaction; a database newer than the code is refused.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, in order. Never edit a released step: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: contacts, chat sessions, messages, outbox, processed update ids, the event log.
+    r#"
+CREATE TABLE contacts (
+    id                     INTEGER PRIMARY KEY,
+    user_id                TEXT UNIQUE,
+    phone                  TEXT UNIQUE,
+    username               TEXT,
+    parent_user_id         TEXT,
+    profile_name           TEXT,
+    registered_name        TEXT,
+    kind                   TEXT NOT NULL DEFAULT 'lead' CHECK (kind IN ('lead', 'student')),
+    state                  TEXT NOT NULL DEFAULT 'IDLE',
+    chat_support_active    INTEGER NOT NULL DEFAULT 0 CHECK (chat_support_active IN (0, 1)),
+    chat_last_message_time INTEGER,
+    current_session_id     INTEGER,
+    chat_started_at        INTEGER,
+    last_inbound_at        INTEGER,
+    last_message_id        INTEGER,
+    last_message_text      TEXT,
+    last_message_sender    TEXT,
+    last_message_at        INTEGER,
+    message_count          INTEGER NOT NULL DEFAULT 0,
+    unread_count           INTEGER NOT NULL DEFAULT 0,
+    waiting_since          INTEGER,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL,
+    CHECK (user_id IS NOT NULL OR phone IS NOT NULL)
+);
+CREATE INDEX contacts_active ON contacts (chat_support_active, waiting_since);
+
+CREATE TABLE chat_sessions (
+    id              INTEGER PRIMARY KEY,
+    contact_id      INTEGER NOT NULL REFERENCES contacts (id),
+    started_at      INTEGER NOT NULL,
+    ended_at        INTEGER,
+    ended_by        TEXT CHECK (ended_by IN ('user', 'admin', 'system')),
+    CHECK ((ended_at IS NULL) = (ended_by IS NULL))
+);
+-- Chat sessions of one contact never overlap: at most one open session each.
+CREATE UNIQUE INDEX chat_sessions_one_open ON chat_sessions (contact_id) WHERE ended_at IS NULL;
+CREATE INDEX chat_sessions_contact ON chat_sessions (contact_id, id);
+
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,
+    contact_id      INTEGER NOT NULL REFERENCES contacts (id),
+    session_id      INTEGER REFERENCES chat_sessions (id),
+    direction       TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    sender          TEXT NOT NULL CHECK (sender IN ('user', 'admin', 'bot')),
+    kind            TEXT NOT NULL,
+    text            TEXT NOT NULL,
+    media_id        TEXT,
+    wamid           TEXT UNIQUE,
+    timestamp       INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    error_code      INTEGER,
+    error_message   TEXT,
+    idempotency_key TEXT UNIQUE,
+    created_at      INTEGER NOT NULL
+);
+CREATE INDEX messages_contact ON messages (contact_id, id);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    message_id      INTEGER NOT NULL UNIQUE REFERENCES messages (id),
+    contact_id      INTEGER NOT NULL REFERENCES contacts (id),
+    payload         TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'inflight', 'done', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX outbox_open ON outbox (contact_id, id) WHERE state IN ('pending', 'inflight');
+
+CREATE TABLE processed_updates (
+    wamid        TEXT PRIMARY KEY,
+    processed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         INTEGER NOT NULL,
+    contact_id INTEGER,
+    payload    TEXT NOT NULL
+);
+"#,
+];
+
+/// The schema version this code writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`LATEST`], one transaction per step.
+///
+/// # Errors
+/// A database newer than the code, or a failing step (which is rolled back).
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > LATEST {
+        return Err(StoreError::TooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database migrated");
+    }
+    Ok(())
+}

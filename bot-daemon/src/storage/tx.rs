@@ -1,0 +1,590 @@
+//! [`Tx`]: the domain operations available inside the writer's transaction. Every method keeps
+//! the contact's denormalised summary columns and the event log in step with what it writes.
+
+use std::cell::{Cell, RefCell};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{
+    read::{contact_from_row, message_from_row, summary_from_row, CONTACT_COLS, MESSAGE_COLS},
+    ContactRecord, EventKind, MessageRecord, StoreError, StoredEvent, Summary,
+};
+use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
+
+/// A contact's identity as a webhook reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// BSUID.
+    pub user_id: Option<String>,
+    /// Phone digits.
+    pub phone: Option<String>,
+    /// WhatsApp username.
+    pub username: Option<String>,
+    /// Profile name.
+    pub profile_name: Option<String>,
+    /// Parent BSUID.
+    pub parent_user_id: Option<String>,
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Whose conversation.
+    pub contact_id: i64,
+    /// The open chat session, if any.
+    pub session_id: Option<i64>,
+    /// Who wrote it.
+    pub sender: Sender,
+    /// Cloud API type.
+    pub kind: String,
+    /// Text or placeholder.
+    pub text: String,
+    /// Media id.
+    pub media_id: Option<String>,
+    /// Inbound wamid.
+    pub wamid: Option<String>,
+    /// Meta's time (inbound) or now (outbound).
+    pub timestamp: Millis,
+    /// Received (inbound) or pending (outbound).
+    pub status: DeliveryStatus,
+    /// The agent's idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// The writer's open transaction, with domain operations.
+pub struct Tx<'c> {
+    conn: &'c Connection,
+    events: RefCell<Vec<StoredEvent>>,
+    outbox_dirty: Cell<bool>,
+}
+
+#[derive(Serialize)]
+struct EventPayload<'a> {
+    summary: &'a Option<Summary>,
+    kind: &'a EventKind,
+}
+
+impl<'c> Tx<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Tx<'c> {
+        Tx {
+            conn,
+            events: RefCell::new(Vec::new()),
+            outbox_dirty: Cell::new(false),
+        }
+    }
+
+    pub(super) fn mark(&self) -> (usize, bool) {
+        (self.events.borrow().len(), self.outbox_dirty.get())
+    }
+
+    pub(super) fn reset_to(&self, mark: (usize, bool)) {
+        self.events.borrow_mut().truncate(mark.0);
+        self.outbox_dirty.set(mark.1);
+    }
+
+    pub(super) fn finish(self) -> (Vec<StoredEvent>, bool) {
+        (self.events.into_inner(), self.outbox_dirty.get())
+    }
+
+    /// Records an update id; false when it was already processed (a redelivery).
+    pub fn mark_processed(&self, wamid: &str, now: Millis) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO processed_updates (wamid, processed_at) VALUES (?1, ?2)",
+            )?
+            .execute(params![wamid, now])?;
+        Ok(n == 1)
+    }
+
+    /// A contact by row id.
+    pub fn contact(&self, id: i64) -> Result<ContactRecord, StoreError> {
+        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id], contact_from_row)?)
+    }
+
+    fn contact_where(&self, col: &str, value: &str) -> Result<Option<ContactRecord>, StoreError> {
+        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {col} = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([value], contact_from_row)
+            .optional()?)
+    }
+
+    /// The contact an agent named, by phone or BSUID.
+    pub fn contact_by_address(
+        &self,
+        address: &Address,
+    ) -> Result<Option<ContactRecord>, StoreError> {
+        match address {
+            Address::Phone(p) => self.contact_where("phone", p),
+            Address::UserId(u) => self.contact_where("user_id", u),
+        }
+    }
+
+    /// Finds the contact by BSUID, else by phone, linking whichever identifier it lacked and
+    /// refreshing name and username; creates it when unknown.
+    pub fn upsert_contact(&self, who: &Identity, now: Millis) -> Result<ContactRecord, StoreError> {
+        let by_user = match &who.user_id {
+            Some(u) => self.contact_where("user_id", u)?,
+            None => None,
+        };
+        let found = match by_user {
+            Some(c) => Some(c),
+            None => match &who.phone {
+                Some(p) => self.contact_where("phone", p)?,
+                None => None,
+            },
+        };
+        let Some(c) = found else {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO contacts (user_id, phone, username, parent_user_id, profile_name, created_at, updated_at, last_message_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
+                )?
+                .execute(params![who.user_id, who.phone, who.username, who.parent_user_id, who.profile_name, now])?;
+            return self.contact(self.conn.last_insert_rowid());
+        };
+        let mut changed = false;
+        // Link an identifier the contact lacked, unless another contact already holds it.
+        if let (None, Some(u)) = (&c.user_id, &who.user_id) {
+            if self.contact_where("user_id", u)?.is_none() {
+                self.conn
+                    .prepare_cached("UPDATE contacts SET user_id = ?2 WHERE id = ?1")?
+                    .execute(params![c.id, u])?;
+                changed = true;
+            }
+        }
+        if let (None, Some(p)) = (&c.phone, &who.phone) {
+            if self.contact_where("phone", p)?.is_none() {
+                self.conn
+                    .prepare_cached("UPDATE contacts SET phone = ?2 WHERE id = ?1")?
+                    .execute(params![c.id, p])?;
+                changed = true;
+            }
+        }
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE contacts SET
+                    profile_name = COALESCE(?2, profile_name),
+                    username = COALESCE(?3, username),
+                    parent_user_id = COALESCE(?4, parent_user_id),
+                    updated_at = ?5
+                 WHERE id = ?1 AND (
+                    (?2 IS NOT NULL AND profile_name IS NOT ?2) OR
+                    (?3 IS NOT NULL AND username IS NOT ?3) OR
+                    (?4 IS NOT NULL AND parent_user_id IS NOT ?4))",
+            )?
+            .execute(params![
+                c.id,
+                who.profile_name,
+                who.username,
+                who.parent_user_id,
+                now
+            ])?;
+        if changed || n > 0 {
+            self.emit(c.id, EventKind::ContactUpdated, now)?;
+            return self.contact(c.id);
+        }
+        Ok(c)
+    }
+
+    /// Moves a contact to a new phone number (Meta's `user_changed_number`).
+    pub fn change_phone(
+        &self,
+        contact_id: i64,
+        new_phone: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        if let Some(other) = self.contact_where("phone", new_phone)? {
+            if other.id != contact_id {
+                // The number already belongs to another stored contact: release it there.
+                self.conn
+                    .prepare_cached(
+                        "UPDATE contacts SET phone = NULL WHERE id = ?1 AND user_id IS NOT NULL",
+                    )?
+                    .execute([other.id])?;
+            }
+        }
+        self.conn
+            .prepare_cached("UPDATE contacts SET phone = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![contact_id, new_phone, now])?;
+        self.emit(contact_id, EventKind::ContactUpdated, now)
+    }
+
+    /// Records a new BSUID for a contact (Meta's `user_changed_user_id`).
+    pub fn change_user_id(
+        &self,
+        contact_id: i64,
+        new_user_id: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        if self.contact_where("user_id", new_user_id)?.is_some() {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("UPDATE contacts SET user_id = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![contact_id, new_user_id, now])?;
+        self.emit(contact_id, EventKind::ContactUpdated, now)
+    }
+
+    /// Stores the state and the seed's `chat_support_active` flag with it.
+    pub fn set_state(&self, contact_id: i64, state: State, now: Millis) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET state = ?2, chat_support_active = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![contact_id, state.as_str(), state == State::ChatSupportActive, now])?;
+        Ok(())
+    }
+
+    /// Opens a chat session; fails if one is open (sessions never overlap).
+    pub fn start_session(&self, contact_id: i64, at: Millis) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("INSERT INTO chat_sessions (contact_id, started_at) VALUES (?1, ?2)")?
+            .execute(params![contact_id, at])?;
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET current_session_id = ?2, chat_started_at = ?3, waiting_since = NULL,
+                     unread_count = 0, chat_last_message_time = ?3 WHERE id = ?1",
+            )?
+            .execute(params![contact_id, id, at])?;
+        self.emit(contact_id, EventKind::ChatStarted { session_id: id }, at)?;
+        Ok(id)
+    }
+
+    /// Closes the open chat session, if any, and returns its id.
+    pub fn end_session(
+        &self,
+        contact_id: i64,
+        by: EndedBy,
+        at: Millis,
+    ) -> Result<Option<i64>, StoreError> {
+        let open: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT id FROM chat_sessions WHERE contact_id = ?1 AND ended_at IS NULL",
+            )?
+            .query_row([contact_id], |r| r.get(0))
+            .optional()?;
+        let Some(id) = open else { return Ok(None) };
+        self.conn
+            .prepare_cached("UPDATE chat_sessions SET ended_at = ?2, ended_by = ?3 WHERE id = ?1")?
+            .execute(params![id, at, by.as_str()])?;
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET chat_started_at = NULL, waiting_since = NULL, unread_count = 0 WHERE id = ?1",
+            )?
+            .execute([contact_id])?;
+        self.emit(
+            contact_id,
+            EventKind::ChatEnded {
+                session_id: id,
+                ended_by: by,
+            },
+            at,
+        )?;
+        Ok(Some(id))
+    }
+
+    /// Makes the contact a registered student.
+    pub fn register(&self, contact_id: i64, name: &str, now: Millis) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET kind = 'student', registered_name = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![contact_id, name, now])?;
+        self.emit(contact_id, EventKind::ContactUpdated, now)
+    }
+
+    /// Creates or updates a student from an operator's import; returns true when created.
+    pub fn import_student(&self, phone: &str, name: &str, now: Millis) -> Result<bool, StoreError> {
+        let existing = self.contact_where("phone", phone)?;
+        let id = match &existing {
+            Some(c) => c.id,
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO contacts (phone, created_at, updated_at, last_message_at) VALUES (?1, ?2, ?2, ?2)",
+                    )?
+                    .execute(params![phone, now])?;
+                self.conn.last_insert_rowid()
+            }
+        };
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET kind = 'student', registered_name = ?2, updated_at = ?3,
+                     state = CASE state WHEN 'IDLE' THEN 'REGISTERED' ELSE state END
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, name, now])?;
+        self.emit(id, EventKind::ContactUpdated, now)?;
+        Ok(existing.is_none())
+    }
+
+    /// Stores a message and updates the conversation's summary columns.
+    pub fn insert_message(&self, m: &NewMessage, now: Millis) -> Result<MessageRecord, StoreError> {
+        let direction = if m.sender == Sender::User {
+            "in"
+        } else {
+            "out"
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO messages (contact_id, session_id, direction, sender, kind, text, media_id, wamid,
+                                       timestamp, status, idempotency_key, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                m.contact_id,
+                m.session_id,
+                direction,
+                m.sender.as_str(),
+                m.kind,
+                m.text,
+                m.media_id,
+                m.wamid,
+                m.timestamp,
+                m.status.as_str(),
+                m.idempotency_key,
+                now
+            ])?;
+        let id = self.conn.last_insert_rowid();
+        let in_session = m.session_id.is_some();
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET
+                    message_count = message_count + 1,
+                    last_message_id = ?2, last_message_text = ?3, last_message_sender = ?4, last_message_at = ?5,
+                    last_inbound_at = CASE WHEN ?4 = 'user' THEN MAX(COALESCE(last_inbound_at, 0), ?5) ELSE last_inbound_at END,
+                    chat_last_message_time = CASE WHEN ?6 AND ?4 != 'bot' THEN ?5 ELSE chat_last_message_time END,
+                    unread_count = CASE WHEN ?6 AND ?4 = 'user' THEN unread_count + 1
+                                        WHEN ?4 = 'admin' THEN 0 ELSE unread_count END,
+                    waiting_since = CASE WHEN ?6 AND ?4 = 'user' THEN COALESCE(waiting_since, ?5)
+                                         WHEN ?4 = 'admin' THEN NULL ELSE waiting_since END
+                 WHERE id = ?1",
+            )?
+            .execute(params![m.contact_id, id, m.text, m.sender.as_str(), m.timestamp, in_session])?;
+        let record = self.message(id)?;
+        self.emit(
+            m.contact_id,
+            EventKind::MessageAdded {
+                message: record.clone(),
+            },
+            now,
+        )?;
+        Ok(record)
+    }
+
+    /// A message by row id.
+    pub fn message(&self, id: i64) -> Result<MessageRecord, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id], message_from_row)?)
+    }
+
+    /// The agent message sent earlier with this idempotency key, if any.
+    pub fn message_by_idempotency_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<MessageRecord>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE idempotency_key = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([key], message_from_row)
+            .optional()?)
+    }
+
+    /// Queues an outbound message's Cloud API body for the sender.
+    pub fn enqueue(
+        &self,
+        message_id: i64,
+        contact_id: i64,
+        payload: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (message_id, contact_id, payload, state, next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
+            )?
+            .execute(params![message_id, contact_id, payload, now])?;
+        self.outbox_dirty.set(true);
+        Ok(())
+    }
+
+    /// Marks an outbox row as being sent now (its outcome is unknown until recorded).
+    pub fn outbox_inflight(&self, outbox_id: i64, now: Millis) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'inflight', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
+            )?
+            .execute(params![outbox_id, now])?;
+        Ok(())
+    }
+
+    fn outbox_message(&self, outbox_id: i64) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT message_id, contact_id FROM outbox WHERE id = ?1")?
+            .query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
+
+    /// Records the Cloud API's acceptance: the wamid, status sent.
+    pub fn outbox_sent(&self, outbox_id: i64, wamid: &str, now: Millis) -> Result<(), StoreError> {
+        let (message_id, contact_id) = self.outbox_message(outbox_id)?;
+        self.conn
+            .prepare_cached("UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1")?
+            .execute(params![outbox_id, now])?;
+        self.conn
+            .prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1")?
+            .execute(params![message_id, wamid])?;
+        self.advance_status(
+            message_id,
+            contact_id,
+            DeliveryStatus::Sent,
+            None,
+            None,
+            now,
+        )
+    }
+
+    /// Schedules another attempt.
+    pub fn outbox_retry(
+        &self,
+        outbox_id: i64,
+        next_attempt_at: Millis,
+        error: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![outbox_id, next_attempt_at, error, now])?;
+        Ok(())
+    }
+
+    /// Gives up on an outbox row with Meta's error.
+    pub fn outbox_failed(
+        &self,
+        outbox_id: i64,
+        code: Option<i64>,
+        error: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let (message_id, contact_id) = self.outbox_message(outbox_id)?;
+        self.conn
+            .prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![outbox_id, error, now])?;
+        self.advance_status(
+            message_id,
+            contact_id,
+            DeliveryStatus::Failed,
+            code,
+            Some(error),
+            now,
+        )
+    }
+
+    /// Applies a status webhook to the outbound message with this wamid, forward only.
+    /// Returns false when no such message exists.
+    pub fn apply_status(
+        &self,
+        wamid: &str,
+        status: DeliveryStatus,
+        code: Option<i64>,
+        error: Option<&str>,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let found: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, contact_id FROM messages WHERE wamid = ?1 AND direction = 'out'",
+            )?
+            .query_row([wamid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((message_id, contact_id)) = found else {
+            return Ok(false);
+        };
+        self.advance_status(message_id, contact_id, status, code, error, now)?;
+        Ok(true)
+    }
+
+    fn advance_status(
+        &self,
+        message_id: i64,
+        contact_id: i64,
+        status: DeliveryStatus,
+        code: Option<i64>,
+        error: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let current: String = self
+            .conn
+            .prepare_cached("SELECT status FROM messages WHERE id = ?1")?
+            .query_row([message_id], |r| r.get(0))?;
+        let current = DeliveryStatus::parse(&current).unwrap_or(DeliveryStatus::Pending);
+        if !current.can_advance_to(status) {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached("UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4 WHERE id = ?1")?
+            .execute(params![message_id, status.as_str(), code, error])?;
+        self.emit(
+            contact_id,
+            EventKind::DeliveryStatusChanged {
+                message_id,
+                status,
+                error_code: code,
+                error_message: error.map(str::to_string),
+            },
+            now,
+        )
+    }
+
+    /// The conversation's summary as of now in this transaction.
+    pub fn summary(&self, contact_id: i64) -> Result<Summary, StoreError> {
+        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
+        Ok(self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([contact_id], summary_from_row)?)
+    }
+
+    /// Appends an event (with the conversation's current summary) to the log; it is published
+    /// to subscribers after the commit.
+    pub fn emit(&self, contact_id: i64, kind: EventKind, now: Millis) -> Result<(), StoreError> {
+        let summary = Some(self.summary(contact_id)?);
+        let payload = serde_json::to_string(&EventPayload {
+            summary: &summary,
+            kind: &kind,
+        })?;
+        self.conn
+            .prepare_cached("INSERT INTO events (at, contact_id, payload) VALUES (?1, ?2, ?3)")?
+            .execute(params![now, contact_id, payload])?;
+        let seq = self.conn.last_insert_rowid();
+        self.events.borrow_mut().push(StoredEvent {
+            seq,
+            at: now,
+            summary,
+            kind,
+        });
+        Ok(())
+    }
+
+    /// Kind of a contact (for callers that only need that).
+    pub fn kind_of(&self, contact_id: i64) -> Result<ContactKind, StoreError> {
+        Ok(self.contact(contact_id)?.kind)
+    }
+}
