@@ -7,16 +7,21 @@
 //! - [`engine`]: state machine + store, one transaction per event.
 //! - [`outbound`]: the Cloud API client, the sandbox and the outbox sender.
 //! - [`http`]: webhook, health, readiness and metrics endpoints.
-//! - [`config`], [`metrics`], [`simulate`], [`students`]: the edges.
+//! - [`grpc`]: the agents' API (`chatsupport.v1.SupportAdmin`), reflection and health.
+//! - [`rest`]: the seed's REST admin endpoints.
+//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`]: the edges.
 #![warn(missing_docs)]
 
+pub mod admin_cli;
 pub mod config;
 pub mod conversation;
 pub mod domain;
 pub mod engine;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
+pub mod rest;
 pub mod simulate;
 pub mod storage;
 pub mod students;
@@ -56,6 +61,8 @@ pub enum StartError {
 pub struct Listeners {
     /// Webhook, health, metrics and REST.
     pub http: TcpListener,
+    /// The agents' gRPC API.
+    pub grpc: TcpListener,
 }
 
 impl Listeners {
@@ -70,13 +77,20 @@ impl Listeners {
                 cfg.http_addr
             ))
         })?;
-        Ok(Listeners { http })
+        let grpc = TcpListener::bind(&cfg.grpc_addr).await.map_err(|e| {
+            StartError::Invalid(format!(
+                "binding the gRPC listener on {}: {e}",
+                cfg.grpc_addr
+            ))
+        })?;
+        Ok(Listeners { http, grpc })
     }
 }
 
 /// A running daemon.
 pub struct Daemon {
     http_addr: SocketAddr,
+    grpc_addr: SocketAddr,
     store: Store,
     engine: Engine,
     metrics: Arc<Metrics>,
@@ -90,6 +104,23 @@ impl std::fmt::Debug for Daemon {
         f.debug_struct("Daemon")
             .field("http_addr", &self.http_addr)
             .finish_non_exhaustive()
+    }
+}
+
+/// The agents' API token: configured, or generated once into `<db>.admin-token` (mode 0600).
+/// Returns the token and, when it lives in a file, that file.
+///
+/// # Errors
+/// The token file cannot be read or created.
+pub fn resolve_admin_token(
+    cfg: &Config,
+) -> Result<(String, Option<std::path::PathBuf>), StartError> {
+    match &cfg.admin_token {
+        Some(t) => Ok((t.clone(), None)),
+        None => {
+            let (t, path) = secret_beside_db(&cfg.db, "admin-token")?;
+            Ok((t, Some(path)))
+        }
     }
 }
 
@@ -143,13 +174,17 @@ impl Daemon {
         let mut tasks = Vec::new();
 
         let http_addr = listeners.http.local_addr()?;
+        let (token, token_file) = resolve_admin_token(&cfg)?;
+        if let Some(path) = token_file {
+            tracing::info!(file = %path.display(), "admin API token is in this file (generated on first start, mode 0600)");
+        }
         let state = http::HttpState {
             engine: engine.clone(),
             metrics: metrics.clone(),
             app_secret: Arc::new(app_secret.into_bytes()),
             verify_token: cfg.verify_token.clone().map(Arc::new),
         };
-        let app = http::router(state, axum::Router::new());
+        let app = http::router(state, rest::router(engine.clone(), token.clone()));
         let mut rx = shutdown_rx.clone();
         let http_listener = listeners.http;
         tasks.push(tokio::spawn(async move {
@@ -161,6 +196,18 @@ impl Daemon {
             }
         }));
         tracing::info!(addr = %http_addr, "webhook listening on http://{http_addr}/webhook");
+
+        let grpc_addr = listeners.grpc.local_addr()?;
+        let (grpc_engine, grpc_shutdown, tls) =
+            (engine.clone(), shutdown_rx.clone(), cfg.tls.clone());
+        let grpc_listener = listeners.grpc;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = grpc::serve(grpc_engine, token, tls, grpc_listener, grpc_shutdown).await
+            {
+                tracing::error!(error = %e, "gRPC server failed");
+            }
+        }));
+        tracing::info!(addr = %grpc_addr, "agents' gRPC API listening on {grpc_addr}");
 
         tasks.push(tokio::spawn(outbound::run_sender(
             store.clone(),
@@ -177,6 +224,7 @@ impl Daemon {
         }
         Ok(Daemon {
             http_addr,
+            grpc_addr,
             store,
             engine,
             metrics,
@@ -189,6 +237,11 @@ impl Daemon {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
     }
 
     /// The store (tests inspect it).

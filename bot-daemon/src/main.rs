@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use bot_daemon::{
+    admin_cli::{self, AdminArgs},
     config::{Config, ConfigArgs},
     engine::{system_clock, Engine},
     simulate::{self, SimulateArgs},
@@ -28,6 +29,8 @@ enum Command {
     Serve,
     /// Post a signed webhook to a running local daemon, as a WhatsApp user, and print the replies.
     Simulate(SimulateArgs),
+    /// The agents' API from a shell: list, show, send, end, watch (over gRPC).
+    Admin(AdminArgs),
     /// Manage known students.
     Students {
         #[command(subcommand)]
@@ -86,8 +89,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -95,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
             serve(cfg).await
         }
         Command::Simulate(args) => simulate::run(&cfg, &args).await,
+        Command::Admin(args) => admin_cli::run(&cfg, &args).await,
         Command::Students {
             command: StudentsCommand::Import { file },
         } => {

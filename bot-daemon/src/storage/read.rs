@@ -469,3 +469,38 @@ pub fn replies_after_wamid(
     }
     Ok(out)
 }
+
+impl Store {
+    /// Every active chat (ordered as the list) and the last event sequence they reflect, read
+    /// in one snapshot so a stream can continue exactly after it.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn active_snapshot(&self) -> Result<(Vec<Summary>, i64), StoreError> {
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let result = (|| {
+                let seq: i64 =
+                    c.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?;
+                let mut items = Vec::new();
+                let mut q = ListQuery {
+                    active_only: true,
+                    page_size: 500,
+                    ..Default::default()
+                };
+                loop {
+                    let page = list(c, &q)?;
+                    items.extend(page.items);
+                    if page.next_token.is_empty() {
+                        break;
+                    }
+                    q.page_token = page.next_token;
+                }
+                Ok((items, seq))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            result
+        })
+        .await
+    }
+}

@@ -1,0 +1,422 @@
+//! `bot-daemon admin …`: the agents' API from a shell, over gRPC. Human tables by default,
+//! `--json` (one JSON document, or one per line for `watch`) for scripts.
+
+use clap::{Args, Subcommand};
+use proto::v1::{self as pb, support_admin_client::SupportAdminClient};
+use serde_json::{json, Value};
+use tonic::{metadata::MetadataValue, transport::Channel, Request};
+
+use crate::config::Config;
+
+/// `bot-daemon admin`.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// The daemon's gRPC address (default: the configured --grpc-addr).
+    #[arg(long)]
+    pub addr: Option<String>,
+    /// The admin token (default: CHAT_SUPPORT_ADMIN_TOKEN, else the file beside the database).
+    #[arg(long, env = "CHAT_SUPPORT_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print JSON for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// The admin subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AdminCommand {
+    /// List conversations (active chats first, longest-waiting first).
+    List {
+        /// Only active chats.
+        #[arg(long)]
+        active: bool,
+        /// Filter by name or number.
+        #[arg(long)]
+        query: Option<String>,
+        /// Rows per page.
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        /// Continue from a previous page's token.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Show a conversation's thread.
+    Show {
+        /// Phone number or WhatsApp user id.
+        phone_number: String,
+        /// Messages per page.
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        /// Older than this message id.
+        #[arg(long, default_value_t = 0)]
+        before: i64,
+    },
+    /// Send "🎧 Support Team: MESSAGE" to the user.
+    Send {
+        /// Phone number or WhatsApp user id.
+        phone_number: String,
+        /// The text.
+        message: String,
+        /// Makes retries safe: the same key sends once.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// End the user's chat with a closing message and the Main Menu button.
+    End {
+        /// Phone number or WhatsApp user id.
+        phone_number: String,
+        /// The closing message (default: the standard one).
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Follow chat events live.
+    Watch {
+        /// Resume after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+    },
+}
+
+fn token(cfg: &Config, args: &AdminArgs) -> anyhow::Result<String> {
+    if let Some(t) = args.token.clone().or_else(|| cfg.admin_token.clone()) {
+        return Ok(t);
+    }
+    let mut name = cfg.db.as_os_str().to_owned();
+    name.push(".admin-token");
+    let path = std::path::PathBuf::from(name);
+    std::fs::read_to_string(&path).map(|t| t.trim().to_string()).map_err(|e| {
+        anyhow::anyhow!(
+            "no admin token: set CHAT_SUPPORT_ADMIN_TOKEN or --token, or run where the daemon's database is ({}: {e})",
+            path.display()
+        )
+    })
+}
+
+fn ts(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn sender(v: i32) -> &'static str {
+    match pb::Sender::try_from(v) {
+        Ok(pb::Sender::User) => "user",
+        Ok(pb::Sender::Admin) => "admin",
+        Ok(pb::Sender::Bot) => "bot",
+        _ => "?",
+    }
+}
+
+fn status(v: i32) -> &'static str {
+    match pb::DeliveryStatus::try_from(v) {
+        Ok(pb::DeliveryStatus::Received) => "received",
+        Ok(pb::DeliveryStatus::Pending) => "pending",
+        Ok(pb::DeliveryStatus::Sent) => "sent",
+        Ok(pb::DeliveryStatus::Delivered) => "delivered",
+        Ok(pb::DeliveryStatus::Read) => "read",
+        Ok(pb::DeliveryStatus::Failed) => "failed",
+        _ => "?",
+    }
+}
+
+fn kind(v: i32) -> &'static str {
+    match pb::ContactKind::try_from(v) {
+        Ok(pb::ContactKind::Student) => "student",
+        _ => "lead",
+    }
+}
+
+/// A summary as JSON.
+pub fn summary_json(s: &pb::ConversationSummary) -> Value {
+    json!({
+        "phone_number": s.phone_number, "user_id": s.user_id, "username": s.username, "address": s.address,
+        "display_name": s.display_name, "kind": kind(s.kind), "state": s.state, "chat_active": s.chat_active,
+        "message_count": s.message_count, "unread_count": s.unread_count,
+        "chat_started_at": ts(&s.chat_started_at), "waiting_since": ts(&s.waiting_since),
+        "last_message": s.last_message.as_ref().map(|m| json!({"text": m.text, "sender": sender(m.sender), "timestamp": ts(&m.timestamp)})),
+    })
+}
+
+fn message_json(m: &pb::ChatMessage) -> Value {
+    json!({
+        "id": m.id, "sender": sender(m.sender), "text": m.text, "timestamp": ts(&m.timestamp),
+        "status": status(m.status), "chat_session_id": m.chat_session_id, "kind": m.kind,
+        "error_code": m.error_code, "error_message": m.error_message,
+    })
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if flat.chars().count() > max {
+        format!(
+            "{}…",
+            flat.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
+    } else {
+        flat
+    }
+}
+
+fn event_json(e: &pb::ChatEvent) -> Value {
+    use pb::chat_event::Event;
+    let (kind, body) = match &e.event {
+        Some(Event::Snapshot(s)) => (
+            "snapshot",
+            json!({"active_chats": s.active_chats.iter().map(summary_json).collect::<Vec<_>>()}),
+        ),
+        Some(Event::ChatStarted(c)) => (
+            "chat_started",
+            json!({"conversation": c.conversation.as_ref().map(summary_json), "chat_session_id": c.chat_session_id}),
+        ),
+        Some(Event::MessageAdded(m)) => (
+            "message_added",
+            json!({"conversation": m.conversation.as_ref().map(summary_json), "message": m.message.as_ref().map(message_json)}),
+        ),
+        Some(Event::ChatEnded(c)) => (
+            "chat_ended",
+            json!({"conversation": c.conversation.as_ref().map(summary_json), "chat_session_id": c.chat_session_id, "ended_by": c.ended_by}),
+        ),
+        Some(Event::DeliveryStatusChanged(d)) => (
+            "delivery_status_changed",
+            json!({"address": d.address, "message_id": d.message_id, "status": status(d.status), "error_code": d.error_code, "error_message": d.error_message}),
+        ),
+        Some(Event::ContactUpdated(c)) => (
+            "contact_updated",
+            json!({"conversation": c.conversation.as_ref().map(summary_json)}),
+        ),
+        None => ("unknown", Value::Null),
+    };
+    json!({"sequence": e.sequence, "timestamp": ts(&e.timestamp), "type": kind, "event": body})
+}
+
+fn event_line(e: &pb::ChatEvent) -> String {
+    use pb::chat_event::Event;
+    let who = |c: &Option<pb::ConversationSummary>| {
+        c.as_ref()
+            .map(|c| format!("{} ({})", c.display_name, c.address))
+            .unwrap_or_default()
+    };
+    let what = match &e.event {
+        Some(Event::Snapshot(s)) => format!("snapshot: {} active chat(s)", s.active_chats.len()),
+        Some(Event::ChatStarted(c)) => format!("chat started   {}", who(&c.conversation)),
+        Some(Event::MessageAdded(m)) => {
+            let (s, t) = m
+                .message
+                .as_ref()
+                .map(|m| (sender(m.sender), one_line(&m.text, 60)))
+                .unwrap_or(("?", String::new()));
+            format!("message        {} {s}: {t}", who(&m.conversation))
+        }
+        Some(Event::ChatEnded(c)) => {
+            format!("chat ended     {} by {}", who(&c.conversation), c.ended_by)
+        }
+        Some(Event::DeliveryStatusChanged(d)) => format!(
+            "status         {} message {} → {}",
+            d.address,
+            d.message_id,
+            status(d.status)
+        ),
+        Some(Event::ContactUpdated(c)) => format!("contact        {}", who(&c.conversation)),
+        None => "?".into(),
+    };
+    format!("#{:<6} {} {what}", e.sequence, ts(&e.timestamp))
+}
+
+/// Runs one admin command.
+///
+/// # Errors
+/// The daemon is unreachable, refuses the token, or refuses the request (its message is shown).
+pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
+    let token = token(cfg, args)?;
+    let addr = args.addr.clone().unwrap_or_else(|| cfg.grpc_addr.clone());
+    let url = if addr.starts_with("http") {
+        addr.clone()
+    } else {
+        format!("http://{addr}")
+    };
+    let channel = Channel::from_shared(url.clone())?
+        .connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot reach the daemon's gRPC API at {url}: {e}"))?;
+    let bearer: MetadataValue<_> = format!("Bearer {token}").parse()?;
+    let mut client = SupportAdminClient::with_interceptor(channel, move |mut req: Request<()>| {
+        req.metadata_mut().insert("authorization", bearer.clone());
+        Ok(req)
+    });
+    let fail = |s: tonic::Status| anyhow::anyhow!("{:?}: {}", s.code(), s.message());
+    match &args.command {
+        AdminCommand::List {
+            active,
+            query,
+            page_size,
+            page_token,
+        } => {
+            let r = client
+                .list_conversations(pb::ListConversationsRequest {
+                    active_only: *active,
+                    page_size: *page_size,
+                    page_token: page_token.clone().unwrap_or_default(),
+                    query: query.clone().unwrap_or_default(),
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"conversations": r.conversations.iter().map(summary_json).collect::<Vec<_>>(), "next_page_token": r.next_page_token})
+                );
+            } else {
+                println!(
+                    "{:<22} {:<20} {:<7} {:<19} {:<19} {:>6}  LAST MESSAGE",
+                    "ADDRESS", "NAME", "KIND", "STATE", "WAITING SINCE", "UNREAD"
+                );
+                for c in &r.conversations {
+                    let last = c
+                        .last_message
+                        .as_ref()
+                        .map(|m| format!("{}: {}", sender(m.sender), one_line(&m.text, 40)))
+                        .unwrap_or_default();
+                    println!(
+                        "{:<22} {:<20} {:<7} {:<19} {:<19} {:>6}  {last}",
+                        one_line(&c.address, 22),
+                        one_line(&c.display_name, 20),
+                        kind(c.kind),
+                        c.state,
+                        ts(&c.waiting_since),
+                        c.unread_count
+                    );
+                }
+                if !r.next_page_token.is_empty() {
+                    println!("(more: --page-token {})", r.next_page_token);
+                }
+            }
+        }
+        AdminCommand::Show {
+            phone_number,
+            page_size,
+            before,
+        } => {
+            let r = client
+                .get_conversation(pb::GetConversationRequest {
+                    phone_number: phone_number.clone(),
+                    page_size: *page_size,
+                    before: *before,
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"summary": r.summary.as_ref().map(summary_json), "messages": r.messages.iter().map(message_json).collect::<Vec<_>>(), "next_before": r.next_before})
+                );
+            } else {
+                if let Some(s) = &r.summary {
+                    println!(
+                        "{} ({}) · {} · {}{}",
+                        s.display_name,
+                        s.address,
+                        kind(s.kind),
+                        s.state,
+                        if s.chat_active { " · chat active" } else { "" }
+                    );
+                }
+                if r.next_before != 0 {
+                    println!("(older: --before {})", r.next_before);
+                }
+                for m in &r.messages {
+                    let err = if m.error_message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({}: {})", m.error_code, m.error_message)
+                    };
+                    println!(
+                        "{} {:>5} [{}] {}{err}",
+                        ts(&m.timestamp),
+                        sender(m.sender),
+                        status(m.status),
+                        m.text
+                    );
+                }
+            }
+        }
+        AdminCommand::Send {
+            phone_number,
+            message,
+            idempotency_key,
+        } => {
+            let r = client
+                .send_message(pb::SendMessageRequest {
+                    phone_number: phone_number.clone(),
+                    message: message.clone(),
+                    idempotency_key: idempotency_key.clone().unwrap_or_default(),
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"phone_number": r.phone_number, "message_sent": r.message_sent, "timestamp": ts(&r.timestamp), "message_id": r.message_id})
+                );
+            } else {
+                println!(
+                    "sent to {} at {} (message {})",
+                    r.phone_number,
+                    ts(&r.timestamp),
+                    r.message_id
+                );
+            }
+        }
+        AdminCommand::End {
+            phone_number,
+            message,
+        } => {
+            let r = client
+                .end_chat(pb::EndChatRequest {
+                    phone_number: phone_number.clone(),
+                    message: message.clone().unwrap_or_default(),
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"phone_number": r.phone_number, "session_ended": ts(&r.session_ended)})
+                );
+            } else {
+                println!(
+                    "chat with {} ended at {}",
+                    r.phone_number,
+                    ts(&r.session_ended)
+                );
+            }
+        }
+        AdminCommand::Watch { after } => {
+            let mut stream = client
+                .watch_chats(pb::WatchChatsRequest {
+                    after_sequence: *after,
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            while let Some(e) = stream.message().await.map_err(fail)? {
+                if args.json {
+                    println!("{}", event_json(&e));
+                } else {
+                    println!("{}", event_line(&e));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Conversions from the store's domain records to the `chatsupport.v1` messages.
+
+use proto::v1 as pb;
+
+use crate::{
+    domain::{ContactKind, DeliveryStatus, Millis, Sender},
+    storage::{EventKind, MessageRecord, StoredEvent, Summary},
+};
+
+/// Unix milliseconds as a protobuf timestamp.
+pub fn ts(ms: Millis) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+fn sender(s: Sender) -> pb::Sender {
+    match s {
+        Sender::User => pb::Sender::User,
+        Sender::Admin => pb::Sender::Admin,
+        Sender::Bot => pb::Sender::Bot,
+    }
+}
+
+fn status(s: DeliveryStatus) -> pb::DeliveryStatus {
+    match s {
+        DeliveryStatus::Received => pb::DeliveryStatus::Received,
+        DeliveryStatus::Pending => pb::DeliveryStatus::Pending,
+        DeliveryStatus::Sent => pb::DeliveryStatus::Sent,
+        DeliveryStatus::Delivered => pb::DeliveryStatus::Delivered,
+        DeliveryStatus::Read => pb::DeliveryStatus::Read,
+        DeliveryStatus::Failed => pb::DeliveryStatus::Failed,
+    }
+}
+
+/// A conversation summary.
+pub fn summary(s: &Summary) -> pb::ConversationSummary {
+    pb::ConversationSummary {
+        phone_number: s.phone.clone().unwrap_or_default(),
+        display_name: s.display_name.clone(),
+        kind: match s.kind {
+            ContactKind::Lead => pb::ContactKind::Lead,
+            ContactKind::Student => pb::ContactKind::Student,
+        } as i32,
+        state: s.state.as_str().to_string(),
+        chat_active: s.chat_active,
+        last_message: s.last_message.as_ref().map(|m| pb::LastMessage {
+            text: m.text.clone(),
+            sender: sender(m.sender) as i32,
+            timestamp: Some(ts(m.timestamp)),
+        }),
+        message_count: s.message_count,
+        chat_started_at: s.chat_started_at.map(ts),
+        waiting_since: s.waiting_since.map(ts),
+        unread_count: s.unread_count,
+        user_id: s.user_id.clone().unwrap_or_default(),
+        username: s.username.clone().unwrap_or_default(),
+        chat_session_id: s.chat_session_id.unwrap_or(0),
+        last_inbound_at: s.last_inbound_at.map(ts),
+        address: s.address(),
+    }
+}
+
+/// A message of a thread.
+pub fn message(m: &MessageRecord) -> pb::ChatMessage {
+    pb::ChatMessage {
+        id: m.id,
+        sender: sender(m.sender) as i32,
+        text: m.text.clone(),
+        timestamp: Some(ts(m.timestamp)),
+        status: status(m.status) as i32,
+        chat_session_id: m.session_id.unwrap_or(0),
+        wa_message_id: m.wamid.clone().unwrap_or_default(),
+        kind: m.kind.clone(),
+        media_id: m.media_id.clone().unwrap_or_default(),
+        error_code: m
+            .error_code
+            .unwrap_or(0)
+            .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        error_message: m.error_message.clone().unwrap_or_default(),
+    }
+}
+
+/// A logged event as a stream item.
+pub fn event(e: &StoredEvent) -> pb::ChatEvent {
+    use pb::chat_event::Event;
+    let conv = e.summary.as_ref().map(summary);
+    let inner = match &e.kind {
+        EventKind::ChatStarted { session_id } => Event::ChatStarted(pb::ChatStarted {
+            conversation: conv,
+            chat_session_id: *session_id,
+        }),
+        EventKind::MessageAdded { message: m } => Event::MessageAdded(pb::MessageAdded {
+            conversation: conv,
+            message: Some(message(m)),
+        }),
+        EventKind::ChatEnded {
+            session_id,
+            ended_by,
+        } => Event::ChatEnded(pb::ChatEnded {
+            conversation: conv,
+            chat_session_id: *session_id,
+            ended_by: ended_by.as_str().to_string(),
+        }),
+        EventKind::DeliveryStatusChanged {
+            message_id,
+            status: st,
+            error_code,
+            error_message,
+        } => Event::DeliveryStatusChanged(pb::DeliveryStatusChanged {
+            address: e.summary.as_ref().map(Summary::address).unwrap_or_default(),
+            message_id: *message_id,
+            status: status(*st) as i32,
+            error_code: error_code
+                .unwrap_or(0)
+                .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            error_message: error_message.clone().unwrap_or_default(),
+        }),
+        EventKind::ContactUpdated => {
+            Event::ContactUpdated(pb::ContactUpdated { conversation: conv })
+        }
+    };
+    pb::ChatEvent {
+        sequence: e.seq.max(0) as u64,
+        timestamp: Some(ts(e.at)),
+        event: Some(inner),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_milliseconds_and_handle_negative_values() {
+        let t = ts(1_767_262_500_123);
+        assert_eq!((t.seconds, t.nanos), (1_767_262_500, 123_000_000));
+        let t = ts(-1);
+        assert_eq!((t.seconds, t.nanos), (-1, 999_000_000));
+    }
+}

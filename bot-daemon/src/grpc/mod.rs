@@ -1,0 +1,340 @@
+//! The agents' gRPC API (`chatsupport.v1.SupportAdmin`), with bearer-token auth, server
+//! reflection and `grpc.health.v1`. Handlers validate, call the engine or the store, convert;
+//! `WatchChats` replays the event log and then follows live commits.
+
+pub mod convert;
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use proto::v1::{
+    self as pb,
+    support_admin_server::{SupportAdmin, SupportAdminServer},
+};
+use subtle::ConstantTimeEq;
+use tokio::{
+    net::TcpListener,
+    sync::{broadcast::error::RecvError, mpsc, watch},
+};
+use tokio_stream::{wrappers::ReceiverStream, Stream};
+use tonic::{metadata::MetadataMap, Request, Response, Status};
+
+use crate::{
+    domain::{parse_address, Address},
+    engine::Engine,
+    storage::{ListQuery, StoreError, StoredEvent},
+};
+
+/// Default and largest page sizes.
+pub const DEFAULT_LIST_PAGE: u32 = 50;
+/// Default thread page.
+pub const DEFAULT_THREAD_PAGE: u32 = 100;
+/// The largest page either call returns.
+pub const MAX_PAGE: u32 = 500;
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Status {
+        match e {
+            StoreError::NotFound(what) => Status::not_found(format!("no conversation for {what}")),
+            StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
+            StoreError::Invalid(m) => Status::invalid_argument(m),
+            StoreError::Closed => Status::unavailable("the daemon is shutting down"),
+            other => {
+                tracing::error!(error = %other, "internal error in a gRPC call");
+                Status::internal("internal error; see the daemon's log")
+            }
+        }
+    }
+}
+
+/// Checks `authorization: Bearer <token>` in constant time.
+///
+/// # Errors
+/// `UNAUTHENTICATED` for a missing, malformed or wrong token.
+pub fn check_bearer(metadata: &MetadataMap, token: &str) -> Result<(), Status> {
+    let header = metadata
+        .get("authorization")
+        .ok_or_else(|| Status::unauthenticated("missing 'authorization: Bearer <token>' metadata"))?
+        .to_str()
+        .map_err(|_| Status::unauthenticated("malformed authorization metadata"))?;
+    let given = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
+    if bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Status::unauthenticated("invalid token"))
+    }
+}
+
+fn address(field: &str, value: &str) -> Result<Address, Status> {
+    parse_address(value).map_err(|e| Status::invalid_argument(e.replacen("phone_number", field, 1)))
+}
+
+fn page_size(value: u32, default: u32) -> Result<u32, Status> {
+    match value {
+        0 => Ok(default),
+        1..=MAX_PAGE => Ok(value),
+        _ => Err(Status::invalid_argument(format!(
+            "page_size must be between 1 and {MAX_PAGE} (0 for the default {default})"
+        ))),
+    }
+}
+
+/// The `SupportAdmin` implementation.
+#[derive(Clone)]
+pub struct AdminService {
+    engine: Engine,
+    shutdown: watch::Receiver<bool>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SupportAdmin for AdminService {
+    async fn list_conversations(
+        &self,
+        request: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let r = request.into_inner();
+        if r.query.chars().count() > 200 {
+            return Err(Status::invalid_argument(
+                "query must be at most 200 characters",
+            ));
+        }
+        let page = self
+            .engine
+            .store()
+            .list_conversations(ListQuery {
+                active_only: r.active_only,
+                page_size: page_size(r.page_size, DEFAULT_LIST_PAGE)?,
+                page_token: r.page_token,
+                query: r.query,
+            })
+            .await?;
+        Ok(Response::new(pb::ListConversationsResponse {
+            conversations: page.items.iter().map(convert::summary).collect(),
+            next_page_token: page.next_token,
+        }))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let r = request.into_inner();
+        let addr = address("phone_number", &r.phone_number)?;
+        if r.before < 0 {
+            return Err(Status::invalid_argument(
+                "before must be a message id (>= 0)",
+            ));
+        }
+        let size = page_size(r.page_size, DEFAULT_THREAD_PAGE)?;
+        let (summary, messages, next_before) = self
+            .engine
+            .store()
+            .get_conversation(addr, size, r.before)
+            .await?;
+        Ok(Response::new(pb::Conversation {
+            summary: Some(convert::summary(&summary)),
+            messages: messages.iter().map(convert::message).collect(),
+            next_before,
+        }))
+    }
+
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let r = request.into_inner();
+        let addr = address("phone_number", &r.phone_number)?;
+        if r.idempotency_key.chars().count() > 200 {
+            return Err(Status::invalid_argument(
+                "idempotency_key must be at most 200 characters",
+            ));
+        }
+        let key = Some(r.idempotency_key).filter(|k| !k.is_empty());
+        let (summary, m) = self.engine.agent_send(addr, r.message.clone(), key).await?;
+        Ok(Response::new(pb::SendMessageResponse {
+            phone_number: summary.address(),
+            message_sent: r.message,
+            timestamp: Some(convert::ts(m.timestamp)),
+            message_id: m.id,
+        }))
+    }
+
+    async fn end_chat(
+        &self,
+        request: Request<pb::EndChatRequest>,
+    ) -> Result<Response<pb::EndChatResponse>, Status> {
+        let r = request.into_inner();
+        let addr = address("phone_number", &r.phone_number)?;
+        let message = Some(r.message).filter(|m| !m.trim().is_empty());
+        let (summary, ended) = self.engine.agent_end(addr, message).await?;
+        Ok(Response::new(pb::EndChatResponse {
+            phone_number: summary.address(),
+            session_ended: Some(convert::ts(ended)),
+        }))
+    }
+
+    type WatchChatsStream = EventStream;
+
+    async fn watch_chats(
+        &self,
+        request: Request<pb::WatchChatsRequest>,
+    ) -> Result<Response<Self::WatchChatsStream>, Status> {
+        let after = i64::try_from(request.into_inner().after_sequence)
+            .map_err(|_| Status::invalid_argument("after_sequence is out of range"))?;
+        let (tx, rx) = mpsc::channel(256);
+        let engine = self.engine.clone();
+        let shutdown = self.shutdown.clone();
+        // Subscribe before reading the log so nothing committed in between is missed.
+        let live = engine.store().subscribe();
+        tokio::spawn(async move {
+            let mut shutdown = shutdown;
+            tokio::select! {
+                r = follow(engine, live, after, tx.clone()) => {
+                    if let Err(status) = r {
+                        let _ = tx.send(Err(status)).await;
+                    }
+                }
+                () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
+                    let _ = tx.send(Err(Status::unavailable("the daemon is shutting down"))).await;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+type Sink = mpsc::Sender<Result<pb::ChatEvent, Status>>;
+
+/// Sends the snapshot and an event for a stream that starts fresh.
+async fn send_snapshot(engine: &Engine, tx: &Sink) -> Result<Option<i64>, Status> {
+    let (items, seq) = engine.store().active_snapshot().await?;
+    let ev = pb::ChatEvent {
+        sequence: seq.max(0) as u64,
+        timestamp: Some(convert::ts(engine.now())),
+        event: Some(pb::chat_event::Event::Snapshot(pb::Snapshot {
+            active_chats: items.iter().map(convert::summary).collect(),
+        })),
+    };
+    Ok(tx.send(Ok(ev)).await.ok().map(|()| seq))
+}
+
+/// Replays the log after `last` into `tx`; returns the new last sequence, or None when the
+/// client has gone.
+async fn replay(engine: &Engine, mut last: i64, tx: &Sink) -> Result<Option<i64>, Status> {
+    loop {
+        let batch: Vec<StoredEvent> = engine.store().events_after(last, 500).await?;
+        if batch.is_empty() {
+            return Ok(Some(last));
+        }
+        for e in &batch {
+            if tx.send(Ok(convert::event(e))).await.is_err() {
+                return Ok(None);
+            }
+            last = e.seq;
+        }
+    }
+}
+
+async fn follow(
+    engine: Engine,
+    mut live: tokio::sync::broadcast::Receiver<Arc<StoredEvent>>,
+    after: i64,
+    tx: Sink,
+) -> Result<(), Status> {
+    let (oldest, newest) = engine.store().event_bounds().await?;
+    // Resume from the log when it still holds everything after `after`; else a fresh snapshot.
+    let resumable = after > 0 && after <= newest && after + 1 >= oldest;
+    let start = if resumable {
+        replay(&engine, after, &tx).await?
+    } else {
+        send_snapshot(&engine, &tx).await?
+    };
+    let Some(mut last) = start else { return Ok(()) };
+    loop {
+        match live.recv().await {
+            Ok(e) => {
+                if e.seq <= last {
+                    continue;
+                }
+                if e.seq > last + 1 {
+                    // A gap (events committed before we subscribed were read above): fill from the log.
+                    match replay(&engine, last, &tx).await? {
+                        Some(l) => last = l,
+                        None => return Ok(()),
+                    }
+                    if e.seq <= last {
+                        continue;
+                    }
+                }
+                if tx.send(Ok(convert::event(&e))).await.is_err() {
+                    return Ok(());
+                }
+                last = e.seq;
+            }
+            // This subscriber fell behind the live buffer: catch up from the log.
+            Err(RecvError::Lagged(_)) => match replay(&engine, last, &tx).await? {
+                Some(l) => last = l,
+                None => return Ok(()),
+            },
+            Err(RecvError::Closed) => return Ok(()),
+        }
+    }
+}
+
+/// Serves gRPC on `listener` until `shutdown` turns true.
+///
+/// # Errors
+/// TLS files that cannot be read, or the server failing.
+pub async fn serve(
+    engine: Engine,
+    token: String,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let service = AdminService {
+        engine,
+        shutdown: shutdown.clone(),
+    };
+    let token = Arc::new(token);
+    let admin = SupportAdminServer::with_interceptor(service, move |req: Request<()>| {
+        check_bearer(req.metadata(), &token)?;
+        Ok(req)
+    });
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<SupportAdminServer<AdminService>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    let mut builder =
+        tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
+    if let Some((cert, key)) = tls {
+        let identity =
+            tonic::transport::Identity::from_pem(std::fs::read(&cert)?, std::fs::read(&key)?);
+        builder =
+            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+    }
+    let mut rx = shutdown;
+    builder
+        .add_service(admin)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )
+        .await?;
+    Ok(())
+}
