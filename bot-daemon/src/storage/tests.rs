@@ -1,1 +1,383 @@
-//! Storage tests.
+//! Store tests on a real SQLite file: migrations, group commit isolation, dedupe, forward-only
+//! statuses, sessions that never overlap, and the event log.
+
+use super::*;
+use crate::domain::{Sender, State};
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("t.db")).unwrap();
+    (dir, store)
+}
+
+fn who(phone: &str) -> Identity {
+    Identity {
+        phone: Some(phone.into()),
+        profile_name: Some("Ada".into()),
+        ..Default::default()
+    }
+}
+
+fn msg(contact_id: i64, session: Option<i64>, sender: Sender, text: &str) -> NewMessage {
+    NewMessage {
+        contact_id,
+        session_id: session,
+        sender,
+        kind: "text".into(),
+        text: text.into(),
+        media_id: None,
+        wamid: None,
+        timestamp: 1_000,
+        status: if sender == Sender::User {
+            DeliveryStatus::Received
+        } else {
+            DeliveryStatus::Pending
+        },
+        idempotency_key: None,
+    }
+}
+
+#[tokio::test]
+async fn fresh_database_is_migrated_and_a_newer_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let store = Store::open(&path).unwrap();
+        store
+            .write(|tx| tx.upsert_contact(&who("111111111"), 1))
+            .await
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, schema::LATEST);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    // Reopening keeps the data and does not migrate again.
+    let store = Store::open(&path).unwrap();
+    let found = store
+        .find_conversation(Address::Phone("111111111".into()))
+        .await
+        .unwrap();
+    assert!(found.is_some());
+    drop(store);
+    conn.pragma_update(None, "user_version", schema::LATEST + 1)
+        .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_job_rolls_back_alone_in_a_shared_transaction() {
+    let (_dir, store) = open();
+    let mut handles = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    let c = tx.upsert_contact(&who(&format!("2340000000{i:02}")), 1)?;
+                    if i % 2 == 1 {
+                        return Err(StoreError::Invalid("odd".into()));
+                    }
+                    Ok(c.id)
+                })
+                .await
+        }));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        let r = h.await.unwrap();
+        assert_eq!(r.is_ok(), i % 2 == 0, "job {i}: {r:?}");
+    }
+    for i in 0..60 {
+        let found = store
+            .find_conversation(Address::Phone(format!("2340000000{i:02}")))
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), i % 2 == 0, "contact {i}");
+    }
+    // Events of rolled-back jobs are not in the log either.
+    let events = store.events_after(0, 1000).await.unwrap();
+    assert!(
+        events.is_empty(),
+        "creating a contact logs nothing; got {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn update_ids_are_processed_once() {
+    let (_dir, store) = open();
+    assert!(store
+        .write(|tx| tx.mark_processed("wamid.A", 1))
+        .await
+        .unwrap());
+    assert!(!store
+        .write(|tx| tx.mark_processed("wamid.A", 2))
+        .await
+        .unwrap());
+    assert!(store
+        .write(|tx| tx.mark_processed("wamid.B", 2))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn contacts_are_found_by_bsuid_or_phone_and_linked() {
+    let (_dir, store) = open();
+    let a = store
+        .write(|tx| tx.upsert_contact(&who("2348011111111"), 1))
+        .await
+        .unwrap();
+    let with_bsuid = Identity {
+        user_id: Some("NG.1".into()),
+        ..who("2348011111111")
+    };
+    let b = store
+        .write(move |tx| tx.upsert_contact(&with_bsuid, 2))
+        .await
+        .unwrap();
+    assert_eq!(a.id, b.id);
+    assert_eq!(b.user_id.as_deref(), Some("NG.1"));
+    let only_bsuid = Identity {
+        user_id: Some("NG.1".into()),
+        ..Default::default()
+    };
+    let c = store
+        .write(move |tx| tx.upsert_contact(&only_bsuid, 3))
+        .await
+        .unwrap();
+    assert_eq!(c.id, a.id);
+    assert_eq!(c.phone.as_deref(), Some("2348011111111"));
+}
+
+#[tokio::test]
+async fn sessions_never_overlap() {
+    let (_dir, store) = open();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111111"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    store
+        .write(move |tx| tx.start_session(id, 10))
+        .await
+        .unwrap();
+    let second = store.write(move |tx| tx.start_session(id, 11)).await;
+    assert!(second.is_err(), "a second open session must be refused");
+    let ended = store
+        .write(move |tx| tx.end_session(id, EndedBy::User, 12))
+        .await
+        .unwrap();
+    assert!(ended.is_some());
+    assert!(store
+        .write(move |tx| tx.end_session(id, EndedBy::User, 13))
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .write(move |tx| tx.start_session(id, 14))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn summary_tracks_waiting_unread_and_last_message() {
+    let (_dir, store) = open();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111111"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    let s = store
+        .write(move |tx| {
+            let sid = tx.start_session(id, 5)?;
+            tx.set_state(id, State::ChatSupportActive, 5)?;
+            let mut m = msg(id, Some(sid), Sender::User, "first");
+            m.timestamp = 100;
+            tx.insert_message(&m, 100)?;
+            m.timestamp = 200;
+            m.text = "second".into();
+            tx.insert_message(&m, 200)?;
+            tx.summary(id)
+        })
+        .await
+        .unwrap();
+    assert!(s.chat_active);
+    assert_eq!(s.waiting_since, Some(100));
+    assert_eq!(s.unread_count, 2);
+    assert_eq!(s.message_count, 2);
+    assert_eq!(
+        s.last_message.as_ref().map(|m| m.text.as_str()),
+        Some("second")
+    );
+    let s = store
+        .write(move |tx| {
+            tx.insert_message(&msg(id, s.chat_session_id, Sender::Admin, "hello"), 300)?;
+            tx.summary(id)
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.waiting_since, None);
+    assert_eq!(s.unread_count, 0);
+}
+
+#[tokio::test]
+async fn delivery_status_only_moves_forward() {
+    let (_dir, store) = open();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111111"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    let m = store
+        .write(move |tx| {
+            let m = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 1)?;
+            tx.enqueue(m.id, id, "{}", 1)?;
+            Ok(m)
+        })
+        .await
+        .unwrap();
+    let outbox = store.due_outbox(10, 10).await.unwrap();
+    assert_eq!(outbox.len(), 1);
+    let oid = outbox[0].id;
+    store
+        .write(move |tx| tx.outbox_sent(oid, "wamid.OUT", 2))
+        .await
+        .unwrap();
+    let status = |store: Store, mid: i64| async move {
+        let (_, msgs, _) = store
+            .get_conversation(Address::Phone("2348011111111".into()), 10, 0)
+            .await
+            .unwrap();
+        msgs.into_iter().find(|x| x.id == mid).unwrap().status
+    };
+    assert_eq!(status(store.clone(), m.id).await, DeliveryStatus::Sent);
+    store
+        .write(|tx| tx.apply_status("wamid.OUT", DeliveryStatus::Read, None, None, 3))
+        .await
+        .unwrap();
+    store
+        .write(|tx| tx.apply_status("wamid.OUT", DeliveryStatus::Delivered, None, None, 4))
+        .await
+        .unwrap();
+    assert_eq!(status(store.clone(), m.id).await, DeliveryStatus::Read);
+    assert!(!store
+        .write(|tx| tx.apply_status("wamid.NOPE", DeliveryStatus::Read, None, None, 5))
+        .await
+        .unwrap());
+    assert!(store.due_outbox(10, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn events_are_published_after_commit_in_sequence_order() {
+    let (_dir, store) = open();
+    let mut rx = store.subscribe();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111111"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    store
+        .write(move |tx| {
+            let sid = tx.start_session(id, 5)?;
+            tx.insert_message(&msg(id, Some(sid), Sender::User, "a"), 5)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let first = rx.recv().await.unwrap();
+    let second = rx.recv().await.unwrap();
+    assert!(matches!(first.kind, EventKind::ChatStarted { .. }));
+    assert!(matches!(second.kind, EventKind::MessageAdded { .. }));
+    assert_eq!(second.seq, first.seq + 1);
+    let logged = store.events_after(0, 10).await.unwrap();
+    assert_eq!(
+        logged.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![first.seq, second.seq]
+    );
+    assert_eq!(logged[1].summary.as_ref().map(|s| s.unread_count), Some(1));
+}
+
+#[tokio::test]
+async fn list_pages_are_stable_and_ordered() {
+    let (_dir, store) = open();
+    for i in 0..7i64 {
+        store
+            .write(move |tx| {
+                let c = tx.upsert_contact(&who(&format!("23480000000{i}")), 1)?;
+                if i % 2 == 0 {
+                    let sid = tx.start_session(c.id, 1)?;
+                    tx.set_state(c.id, State::ChatSupportActive, 1)?;
+                    let mut m = msg(c.id, Some(sid), Sender::User, "help");
+                    m.timestamp = 1000 - i; // later contacts waited longer
+                    tx.insert_message(&m, 1)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut q = ListQuery {
+        page_size: 3,
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_conversations(q.clone()).await.unwrap();
+        seen.extend(page.items);
+        if page.next_token.is_empty() {
+            break;
+        }
+        q.page_token = page.next_token;
+    }
+    let phones: Vec<String> = seen.iter().map(|s| s.phone.clone().unwrap()).collect();
+    assert_eq!(
+        &phones[..4],
+        [
+            "234800000006",
+            "234800000004",
+            "234800000002",
+            "234800000000"
+        ]
+    );
+    assert_eq!(phones.len(), 7);
+    let active = store
+        .list_conversations(ListQuery {
+            active_only: true,
+            page_size: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(active.items.len(), 4);
+    let bad = store
+        .list_conversations(ListQuery {
+            page_size: 3,
+            page_token: "zz".into(),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(bad, Err(StoreError::Invalid(_))));
+    let by_name = store
+        .list_conversations(ListQuery {
+            page_size: 50,
+            query: "ADA".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 7);
+    let by_number = store
+        .list_conversations(ListQuery {
+            page_size: 50,
+            query: "+234 800000003".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_number.items.len(), 1);
+}
