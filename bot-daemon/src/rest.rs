@@ -2,6 +2,9 @@
 //! list and read conversations, send to and end chats. Responses keep the seed's JSON shapes:
 //! `{"status": "success", "message": ..., "data": {...}}`, errors `{"status": "error", "message": ...}`.
 
+// Handlers return ready-made error responses from small helpers; boxing them buys nothing here.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::{

@@ -1,4 +1,5 @@
 //! Parser tests: every shared fixture with its exact values, then malformed and odd bodies.
+#![allow(clippy::type_complexity)]
 
 use super::*;
 use crate::domain::{Content, DeliveryStatus, MediaKind};
