@@ -260,6 +260,7 @@ fn apply_delivery(
 }
 
 /// Checks an agent's text: not empty or blank, and within WhatsApp's limit once prefixed.
+/// Lengths are counted in UTF-16 code units, as WhatsApp does (an emoji counts 2).
 ///
 /// # Errors
 /// `Invalid` naming the field and the limit.
@@ -267,10 +268,10 @@ pub fn validate_agent_text(field: &str, text: &str, limit: usize) -> Result<(), 
     if text.trim().is_empty() {
         return Err(StoreError::Invalid(format!("{field} is empty")));
     }
-    let n = text.chars().count();
+    let n = text.encode_utf16().count();
     if n > limit {
         return Err(StoreError::Invalid(format!(
-            "{field} has {n} characters; at most {limit} fit in one WhatsApp message"
+            "{field} is {n} characters long (UTF-16 units); at most {limit} fit in one WhatsApp message"
         )));
     }
     Ok(())
@@ -320,7 +321,7 @@ impl Engine {
         text: String,
         idempotency_key: Option<String>,
     ) -> Result<(Summary, MessageRecord), EngineError> {
-        let limit = MAX_TEXT - texts::AGENT_PREFIX.chars().count();
+        let limit = MAX_TEXT - texts::AGENT_PREFIX.encode_utf16().count();
         validate_agent_text("message", &text, limit)?;
         let settings = self.settings.clone();
         let now = self.now();
