@@ -71,6 +71,14 @@ pub enum AdminCommand {
         /// The closing message (default: the standard one).
         #[arg(long)]
         message: Option<String>,
+        /// End without messaging the user (e.g. outside WhatsApp's 24-hour window).
+        #[arg(long, conflicts_with = "message")]
+        silent: bool,
+    },
+    /// Mark the user's messages read on WhatsApp.
+    Read {
+        /// Phone number or WhatsApp user id.
+        phone_number: String,
     },
     /// Follow chat events live.
     Watch {
@@ -365,7 +373,7 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
             if args.json {
                 println!(
                     "{}",
-                    json!({"phone_number": r.phone_number, "message_sent": r.message_sent, "timestamp": ts(&r.timestamp), "message_id": r.message_id})
+                    json!({"phone_number": r.phone_number, "message_sent": r.message_sent, "timestamp": ts(&r.timestamp), "message_id": r.message_id, "template_used": r.template_used})
                 );
             } else {
                 println!(
@@ -374,16 +382,24 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                     ts(&r.timestamp),
                     r.message_id
                 );
+                if !r.template_used.is_empty() {
+                    println!(
+                        "note: outside WhatsApp's 24-hour window, so the approved template {:?} was sent instead of your text",
+                        r.template_used
+                    );
+                }
             }
         }
         AdminCommand::End {
             phone_number,
             message,
+            silent,
         } => {
             let r = client
                 .end_chat(pb::EndChatRequest {
                     phone_number: phone_number.clone(),
                     message: message.clone().unwrap_or_default(),
+                    skip_closing_message: *silent,
                 })
                 .await
                 .map_err(fail)?
@@ -399,6 +415,25 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                     r.phone_number,
                     ts(&r.session_ended)
                 );
+            }
+        }
+        AdminCommand::Read { phone_number } => {
+            let r = client
+                .mark_read(pb::MarkReadRequest {
+                    phone_number: phone_number.clone(),
+                })
+                .await
+                .map_err(fail)?
+                .into_inner();
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"phone_number": r.phone_number, "marked": r.marked})
+                );
+            } else if r.marked {
+                println!("marked {}'s messages read", r.phone_number);
+            } else {
+                println!("nothing new to mark read for {}", r.phone_number);
             }
         }
         AdminCommand::Watch { after } => {

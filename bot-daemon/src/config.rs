@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::{
-    conversation::{BotSettings, Faq},
+    conversation::{BotSettings, Faq, Template},
     outbound::SenderConfig,
 };
 
@@ -105,6 +105,7 @@ struct FileWhatsApp {
     app_secret: Option<String>,
     verify_token: Option<String>,
     api_base: Option<String>,
+    reengagement_template: Option<Template>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +113,7 @@ struct FileWhatsApp {
 struct FileOutbound {
     max_in_flight: Option<usize>,
     max_attempts: Option<i64>,
+    max_per_second: Option<u32>,
 }
 
 /// The resolved configuration.
@@ -251,6 +253,7 @@ impl Config {
             tls,
             bot: BotSettings {
                 faq: file.faq.unwrap_or_else(default_faq),
+                reengagement_template: file.whatsapp.reengagement_template,
             },
             sender: SenderConfig {
                 max_in_flight: file
@@ -258,6 +261,11 @@ impl Config {
                     .max_in_flight
                     .unwrap_or(defaults.max_in_flight),
                 max_attempts: file.outbound.max_attempts.unwrap_or(defaults.max_attempts),
+                max_per_second: file
+                    .outbound
+                    .max_per_second
+                    .unwrap_or(defaults.max_per_second),
+                ..defaults
             },
         })
     }
@@ -291,7 +299,10 @@ impl Config {
             api_base: DEFAULT_API_BASE.into(),
             admin_token: None,
             tls: None,
-            bot: BotSettings { faq: default_faq() },
+            bot: BotSettings {
+                faq: default_faq(),
+                reengagement_template: None,
+            },
             sender: SenderConfig::default(),
         }
     }

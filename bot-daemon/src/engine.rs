@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::{
     conversation::{
-        self, texts, Action, BotSettings, Contact, Event, Outgoing, Rejection, Transition,
+        self, texts, Action, BotSettings, Contact, Event, Outgoing, Rejection, Template, Transition,
     },
     domain::{Address, DeliveryStatus, Millis, Sender, State},
     outbound::payload,
@@ -56,6 +56,28 @@ pub struct DeliveryOutcome {
     pub replies: usize,
 }
 
+/// What an agent's send did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSent {
+    /// The conversation afterwards.
+    pub summary: Summary,
+    /// The stored message.
+    pub message: MessageRecord,
+    /// The template sent instead of free text (outside the 24-hour window).
+    pub template_used: Option<String>,
+}
+
+/// What an agent's end did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentEnded {
+    /// The conversation afterwards.
+    pub summary: Summary,
+    /// When the session ended.
+    pub ended_at: Millis,
+    /// The template sent instead of the closing message (outside the 24-hour window).
+    pub template_used: Option<String>,
+}
+
 /// Handles to run conversations; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -72,13 +94,85 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-fn machine_contact(c: &ContactRecord) -> Contact {
-    Contact {
+/// WhatsApp's customer-service window: free-form messages only within 24 h of the user's last
+/// message.
+pub const WINDOW_MS: Millis = 24 * 60 * 60 * 1000;
+
+/// Consecutive chat messages within this time get one acknowledgement.
+pub const ACK_QUIET_MS: Millis = 60 * 1000;
+
+/// Whether free-form messages may be sent now.
+pub fn within_window(last_inbound_at: Option<Millis>, now: Millis) -> bool {
+    matches!(last_inbound_at, Some(t) if now - t < WINDOW_MS)
+}
+
+/// Loads what the state machine needs about a contact.
+fn machine_contact(tx: &Tx<'_>, c: &ContactRecord, now: Millis) -> Result<Contact, StoreError> {
+    let recently_acknowledged = c.state == State::ChatSupportActive
+        && matches!(tx.last_outbound(c.id)?,
+            Some((Sender::Bot, text, at)) if text == texts::CHAT_ACK && now - at < ACK_QUIET_MS);
+    Ok(Contact {
         state: c.state,
         kind: c.kind,
         registered_name: c.registered_name.clone(),
         profile_name: c.profile_name.clone(),
+        recently_acknowledged,
+    })
+}
+
+/// Outside the 24-hour window an agent's free-form messages become the re-engagement template
+/// when one is configured (its name is returned), and are refused otherwise.
+fn window_guard(
+    t: &mut Transition,
+    contact: &ContactRecord,
+    now: Millis,
+    template: Option<&Template>,
+    agent_text: &str,
+) -> Result<Option<String>, StoreError> {
+    let sends = t.actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::Reply {
+                sender: Sender::Admin,
+                ..
+            }
+        )
+    });
+    if !sends || within_window(contact.last_inbound_at, now) {
+        return Ok(None);
     }
+    let Some(template) = template else {
+        let last = match contact.last_inbound_at {
+            Some(t) => format!(
+                "the user last wrote {} hours ago",
+                (now - t) / (60 * 60 * 1000)
+            ),
+            None => "the user has never written".to_string(),
+        };
+        return Err(StoreError::FailedPrecondition(format!(
+            "outside WhatsApp's 24-hour customer-service window ({last}): only approved template messages can be sent. \
+             Configure [whatsapp.reengagement_template] to re-engage the user, or wait until they write again."
+        )));
+    };
+    for action in &mut t.actions {
+        if let Action::Reply {
+            sender: Sender::Admin,
+            message,
+        } = action
+        {
+            let params = if template.with_message_param {
+                vec![agent_text.to_string()]
+            } else {
+                Vec::new()
+            };
+            *message = Outgoing::Template {
+                body: format!("[template {}] {}", template.name, message.body()),
+                template: template.clone(),
+                params,
+            };
+        }
+    }
+    Ok(Some(template.name.clone()))
 }
 
 /// What applying a transition produced.
@@ -169,6 +263,7 @@ fn queue_reply(
     let kind = match message {
         Outgoing::Text { .. } => "text",
         Outgoing::Buttons { .. } | Outgoing::List { .. } => "interactive",
+        Outgoing::Template { .. } => "template",
     };
     let record = tx.insert_message(
         &NewMessage {
@@ -211,7 +306,7 @@ fn apply_delivery(
         }
         let contact = tx.upsert_contact(&storage_identity(&m.user), now)?;
         let t = conversation::step(
-            &machine_contact(&contact),
+            &machine_contact(tx, &contact, now)?,
             &Event::User(m.content.clone()),
             settings,
         );
@@ -310,17 +405,19 @@ impl Engine {
             .await
     }
 
-    /// An agent's message: "🎧 Support Team: {text}" to the user, stored with sender admin.
-    /// A repeated idempotency key returns the first call's message without sending again.
+    /// An agent's message: "🎧 Support Team: {text}" to the user, stored with sender admin, and
+    /// the user's messages marked read on WhatsApp. A repeated idempotency key returns the first
+    /// call's message without sending again. Outside the 24-hour window the configured
+    /// re-engagement template goes instead (its name is returned), or the call is refused.
     ///
     /// # Errors
-    /// `Invalid` text, `NotFound` contact, or storage.
+    /// `Invalid` text, `NotFound` contact, `FailedPrecondition` outside the window, or storage.
     pub async fn agent_send(
         &self,
         address: Address,
         text: String,
         idempotency_key: Option<String>,
-    ) -> Result<(Summary, MessageRecord), EngineError> {
+    ) -> Result<AgentSent, EngineError> {
         let limit = MAX_TEXT - texts::AGENT_PREFIX.encode_utf16().count();
         validate_agent_text("message", &text, limit)?;
         let settings = self.settings.clone();
@@ -337,36 +434,64 @@ impl Engine {
                                 "idempotency_key {key:?} was already used for another conversation"
                             )));
                         }
-                        return Ok((tx.summary(contact.id)?, previous));
+                        let template_used = (previous.kind == "template")
+                            .then(|| {
+                                settings
+                                    .reengagement_template
+                                    .as_ref()
+                                    .map(|t| t.name.clone())
+                            })
+                            .flatten();
+                        return Ok(AgentSent {
+                            summary: tx.summary(contact.id)?,
+                            message: previous,
+                            template_used,
+                        });
                     }
                 }
-                let t = conversation::step(
-                    &machine_contact(&contact),
-                    &Event::AgentMessage { text },
+                let mut t = conversation::step(
+                    &machine_contact(tx, &contact, now)?,
+                    &Event::AgentMessage { text: text.clone() },
                     &settings,
                 );
+                let template_used = window_guard(
+                    &mut t,
+                    &contact,
+                    now,
+                    settings.reengagement_template.as_ref(),
+                    &text,
+                )?;
                 let applied =
                     apply_transition(tx, &contact, &t, None, idempotency_key.as_deref(), now)?;
-                let record = applied
+                tx.queue_mark_read(contact.id, now)?;
+                let message = applied
                     .replies
                     .into_iter()
                     .next()
                     .ok_or_else(|| StoreError::Invalid("nothing to send".into()))?;
-                Ok((tx.summary(contact.id)?, record))
+                Ok(AgentSent {
+                    summary: tx.summary(contact.id)?,
+                    message,
+                    template_used,
+                })
             })
             .await
     }
 
-    /// An agent ends the chat: the closing message with the Main Menu button, state back home.
-    /// A second end of the same chat fails with `FailedPrecondition` and sends nothing.
+    /// An agent ends the chat: the closing message with the Main Menu button (none with
+    /// `skip_closing_message`), state back home. A second end of the same chat fails with
+    /// `FailedPrecondition` and sends nothing. Outside the 24-hour window the closing message
+    /// becomes the re-engagement template, or the call is refused unless the message is skipped.
     ///
     /// # Errors
-    /// `Invalid` message, `NotFound` contact, `FailedPrecondition` without an active chat.
+    /// `Invalid` message, `NotFound` contact, `FailedPrecondition` without an active chat or
+    /// outside the window.
     pub async fn agent_end(
         &self,
         address: Address,
         message: Option<String>,
-    ) -> Result<(Summary, Millis), EngineError> {
+        skip_closing_message: bool,
+    ) -> Result<AgentEnded, EngineError> {
         let message = match message {
             Some(m) if !m.trim().is_empty() => m,
             _ => texts::DEFAULT_CLOSING.to_string(),
@@ -379,13 +504,47 @@ impl Engine {
                 let contact = tx
                     .contact_by_address(&address)?
                     .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
-                let t = conversation::step(
-                    &machine_contact(&contact),
-                    &Event::AgentEnd { message },
+                let mut t = conversation::step(
+                    &machine_contact(tx, &contact, now)?,
+                    &Event::AgentEnd {
+                        message: message.clone(),
+                    },
                     &settings,
                 );
+                if skip_closing_message {
+                    t.actions.retain(|a| !matches!(a, Action::Reply { .. }));
+                }
+                let template_used = window_guard(
+                    &mut t,
+                    &contact,
+                    now,
+                    settings.reengagement_template.as_ref(),
+                    &message,
+                )?;
                 let applied = apply_transition(tx, &contact, &t, None, None, now)?;
-                Ok((tx.summary(contact.id)?, applied.ended_at.unwrap_or(now)))
+                Ok(AgentEnded {
+                    summary: tx.summary(contact.id)?,
+                    ended_at: applied.ended_at.unwrap_or(now),
+                    template_used,
+                })
+            })
+            .await
+    }
+
+    /// Marks the user's messages read on WhatsApp (once: only messages not marked before) and
+    /// clears the unread count. Returns whether a read call was queued.
+    ///
+    /// # Errors
+    /// `NotFound` contact, or storage.
+    pub async fn mark_read(&self, address: Address) -> Result<(Summary, bool), EngineError> {
+        let now = self.now();
+        self.store
+            .write(move |tx| {
+                let contact = tx
+                    .contact_by_address(&address)?
+                    .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+                let marked = tx.queue_mark_read(contact.id, now)?;
+                Ok((tx.summary(contact.id)?, marked))
             })
             .await
     }

@@ -176,13 +176,22 @@ async fn ready(State(s): State<HttpState>) -> Response {
 }
 
 async fn metrics(State(s): State<HttpState>) -> Response {
-    let (active, open) = s.engine.store().gauges().await.unwrap_or((-1, -1));
+    let gauges = match s.engine.store().gauges(s.engine.now()).await {
+        Ok(g) => g,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("database unavailable: {e}\n"),
+            )
+                .into_response();
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(active, open),
+        s.metrics.render(&gauges),
     )
         .into_response()
 }

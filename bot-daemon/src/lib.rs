@@ -162,9 +162,12 @@ impl Daemon {
             .map_err(|e| StartError::Invalid(format!("opening the database: {e}")))??;
         let app_secret = resolve_app_secret(&cfg)?;
         let transport = match &cfg.access_token {
-            Some(token) => {
-                Transport::Cloud(CloudApi::new(&cfg.api_base, &cfg.phone_number_id, token)?)
-            }
+            Some(token) => Transport::Cloud(CloudApi::new(
+                &cfg.api_base,
+                &cfg.phone_number_id,
+                token,
+                cfg.sender.request_timeout,
+            )?),
             None => Transport::Sandbox,
         };
         let sandbox = transport.is_sandbox();

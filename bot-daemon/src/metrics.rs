@@ -74,6 +74,8 @@ pub struct Metrics {
     pub messages_out: Counter,
     /// Outbound messages failed for good.
     pub messages_failed: Counter,
+    /// Send attempts that will be retried.
+    pub messages_retried: Counter,
     /// Status webhooks applied.
     pub statuses: Counter,
 }
@@ -88,7 +90,7 @@ impl Metrics {
     }
 
     /// Renders the text exposition, with gauges supplied by the caller.
-    pub fn render(&self, active_chats: i64, outbox_open: i64) -> String {
+    pub fn render(&self, g: &crate::storage::Gauges) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -154,8 +156,35 @@ impl Metrics {
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
-        let _ = writeln!(s, "# HELP chat_support_active_chats Contacts in an active chat.\n# TYPE chat_support_active_chats gauge\nchat_support_active_chats {active_chats}");
-        let _ = writeln!(s, "# HELP chat_support_outbox_open Outbound messages not yet sent.\n# TYPE chat_support_outbox_open gauge\nchat_support_outbox_open {outbox_open}");
+        for (name, help, v) in [
+            (
+                "chat_support_active_chats",
+                "Contacts in an active chat.",
+                g.active_chats,
+            ),
+            (
+                "chat_support_outbox_queued",
+                "Outbound messages waiting for an attempt.",
+                g.outbox_queued,
+            ),
+            (
+                "chat_support_outbox_in_flight",
+                "Outbound messages being sent.",
+                g.outbox_in_flight,
+            ),
+            (
+                "chat_support_outbox_failed",
+                "Outbound messages given up (stored with Meta's error).",
+                g.outbox_failed,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(
+            s,
+            "# HELP chat_support_outbox_oldest_age_seconds Age of the oldest unsent outbound message.\n# TYPE chat_support_outbox_oldest_age_seconds gauge\nchat_support_outbox_oldest_age_seconds {}",
+            g.outbox_oldest_age_ms as f64 / 1000.0
+        );
         s
     }
 }

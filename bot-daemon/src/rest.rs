@@ -296,15 +296,18 @@ async fn send(
         .map(str::to_string)
         .filter(|k| !k.is_empty() && k.len() <= 200);
     match s.engine.agent_send(addr, message.clone(), key).await {
-        Ok((summary, m)) => success(
-            "Message sent to user",
-            json!({
-                "phone_number": shown_address(&summary),
+        Ok(sent) => {
+            let mut data = json!({
+                "phone_number": shown_address(&sent.summary),
                 "message_sent": message,
-                "timestamp": iso(m.timestamp),
-                "message_id": m.id,
-            }),
-        ),
+                "timestamp": iso(sent.message.timestamp),
+                "message_id": sent.message.id,
+            });
+            if let Some(t) = sent.template_used {
+                data["template_used"] = json!(t);
+            }
+            success("Message sent to user", data)
+        }
         Err(e) => store_error(e),
     }
 }
@@ -318,11 +321,17 @@ async fn end(State(s): State<RestState>, Path(phone): Path<String>, body: Bytes)
         Ok(m) => m,
         Err(r) => return r,
     };
-    match s.engine.agent_end(addr, message).await {
-        Ok((summary, ended)) => success(
-            "Chat support session ended",
-            json!({ "phone_number": shown_address(&summary), "session_ended": iso(ended) }),
-        ),
+    match s.engine.agent_end(addr, message, false).await {
+        Ok(ended) => {
+            let mut data = json!({
+                "phone_number": shown_address(&ended.summary),
+                "session_ended": iso(ended.ended_at),
+            });
+            if let Some(t) = ended.template_used {
+                data["template_used"] = json!(t);
+            }
+            success("Chat support session ended", data)
+        }
         Err(e) => store_error(e),
     }
 }

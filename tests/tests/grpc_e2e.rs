@@ -124,6 +124,7 @@ async fn seed_case_5_agent_ends_chat_with_closing_message_and_main_menu() {
         .end_chat(pb::EndChatRequest {
             phone_number: ADA.into(),
             message: "Thank you for contacting us".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -149,6 +150,7 @@ async fn seed_case_5_agent_ends_chat_with_closing_message_and_main_menu() {
     c.end_chat(pb::EndChatRequest {
         phone_number: ADA.into(),
         message: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -364,6 +366,7 @@ async fn watch_streams_live_events_and_resumes_exactly_after_the_last_sequence()
     c.end_chat(pb::EndChatRequest {
         phone_number: ADA.into(),
         message: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -440,6 +443,7 @@ async fn missing_or_wrong_tokens_are_refused_and_change_nothing() {
             .end_chat(pb::EndChatRequest {
                 phone_number: ADA.into(),
                 message: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -492,8 +496,16 @@ async fn invalid_arguments_and_unknown_numbers_get_precise_codes() {
             Code::InvalidArgument,
             "message",
         ),
-        (send(ADA, &"x".repeat(4080)), Code::InvalidArgument, "message"),
-        (send(ADA, &"😀".repeat(2040)), Code::InvalidArgument, "message"),
+        (
+            send(ADA, &"x".repeat(4080)),
+            Code::InvalidArgument,
+            "message",
+        ),
+        (
+            send(ADA, &"😀".repeat(2040)),
+            Code::InvalidArgument,
+            "message",
+        ),
         (send("2348099999999", "hi"), Code::NotFound, "2348099999999"),
         (send("NG.404", "hi"), Code::NotFound, "NG.404"),
     ];
@@ -549,6 +561,7 @@ async fn invalid_arguments_and_unknown_numbers_get_precise_codes() {
         .end_chat(pb::EndChatRequest {
             phone_number: ADA.into(),
             message: "x".repeat(1025),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -566,6 +579,7 @@ async fn two_agents_ending_one_chat_send_one_closing_message() {
     let req = || pb::EndChatRequest {
         phone_number: ADA.into(),
         message: String::new(),
+        ..Default::default()
     };
     let (ra, rb) = tokio::join!(a.end_chat(req()), b.end_chat(req()));
     let results = [ra.map(|_| ()), rb.map(|_| ())];

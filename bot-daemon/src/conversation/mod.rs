@@ -44,6 +44,15 @@ pub enum Outgoing {
         /// The buttons.
         buttons: Vec<Button>,
     },
+    /// An approved template (the only thing WhatsApp accepts outside the 24-hour window).
+    Template {
+        /// What the history shows for it.
+        body: String,
+        /// The template.
+        template: Template,
+        /// Body parameters, in order.
+        params: Vec<String>,
+    },
     /// Text with a list of up to 10 rows behind a menu button.
     List {
         /// The text.
@@ -61,6 +70,7 @@ impl Outgoing {
         match self {
             Outgoing::Text { body }
             | Outgoing::Buttons { body, .. }
+            | Outgoing::Template { body, .. }
             | Outgoing::List { body, .. } => body,
         }
     }
@@ -80,6 +90,21 @@ pub struct Faq {
 pub struct BotSettings {
     /// FAQ entries, at most 10 are listed.
     pub faq: Vec<Faq>,
+    /// The approved template sent instead of a free-form agent message outside WhatsApp's
+    /// 24-hour window; without one such messages are refused.
+    pub reengagement_template: Option<Template>,
+}
+
+/// An approved WhatsApp message template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// The template's name in Meta's manager.
+    pub name: String,
+    /// Its language code (`en`, `en_US`, ...).
+    pub language: String,
+    /// Whether its body has one `{{1}}` parameter that receives the agent's text.
+    #[serde(default)]
+    pub with_message_param: bool,
 }
 
 /// What the state machine knows about a contact.
@@ -93,6 +118,9 @@ pub struct Contact {
     pub registered_name: Option<String>,
     /// The WhatsApp profile name.
     pub profile_name: Option<String>,
+    /// The bot acknowledged this user's chat messages moments ago and nothing was sent since:
+    /// another acknowledgement would only flood the user (WhatsApp's pair rate limit).
+    pub recently_acknowledged: bool,
 }
 
 impl Contact {
@@ -258,6 +286,11 @@ fn in_chat(contact: &Contact, content: &Content) -> Transition {
                 Action::EndSession(EndedBy::User),
                 bot(texts::user_ended(contact.is_student())),
             ],
+        }
+    } else if contact.recently_acknowledged {
+        Transition {
+            state: State::ChatSupportActive,
+            actions: vec![],
         }
     } else {
         Transition {

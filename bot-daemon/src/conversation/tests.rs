@@ -10,6 +10,7 @@ fn lead(state: State) -> Contact {
         kind: ContactKind::Lead,
         registered_name: None,
         profile_name: Some("Ada".into()),
+        recently_acknowledged: false,
     }
 }
 
@@ -19,11 +20,13 @@ fn student(state: State) -> Contact {
         kind: ContactKind::Student,
         registered_name: Some("Ada Obi".into()),
         profile_name: Some("Ada".into()),
+        recently_acknowledged: false,
     }
 }
 
 fn settings() -> BotSettings {
     BotSettings {
+        reengagement_template: None,
         faq: vec![
             Faq {
                 question: "When are fees due?".into(),
@@ -436,4 +439,17 @@ fn step_is_deterministic() {
         step(&c, &text("support"), &settings()),
         step(&c, &text("support"), &settings())
     );
+}
+
+#[test]
+fn a_burst_of_chat_messages_gets_one_acknowledgement() {
+    let mut c = lead(State::ChatSupportActive);
+    c.recently_acknowledged = true;
+    let t = step(&c, &text("and another thing"), &settings());
+    assert_eq!(t.state, State::ChatSupportActive);
+    assert!(t.actions.is_empty(), "no second ack: {:?}", t.actions);
+    // Ending still works and still answers.
+    let t = step(&c, &text("done"), &settings());
+    assert_eq!(t.state, State::Idle);
+    assert_eq!(replies(&t).len(), 1);
 }

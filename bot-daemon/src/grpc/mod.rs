@@ -154,12 +154,13 @@ impl SupportAdmin for AdminService {
             ));
         }
         let key = Some(r.idempotency_key).filter(|k| !k.is_empty());
-        let (summary, m) = self.engine.agent_send(addr, r.message.clone(), key).await?;
+        let sent = self.engine.agent_send(addr, r.message.clone(), key).await?;
         Ok(Response::new(pb::SendMessageResponse {
-            phone_number: summary.address(),
+            phone_number: sent.summary.address(),
             message_sent: r.message,
-            timestamp: Some(convert::ts(m.timestamp)),
-            message_id: m.id,
+            timestamp: Some(convert::ts(sent.message.timestamp)),
+            message_id: sent.message.id,
+            template_used: sent.template_used.unwrap_or_default(),
         }))
     }
 
@@ -170,10 +171,26 @@ impl SupportAdmin for AdminService {
         let r = request.into_inner();
         let addr = address("phone_number", &r.phone_number)?;
         let message = Some(r.message).filter(|m| !m.trim().is_empty());
-        let (summary, ended) = self.engine.agent_end(addr, message).await?;
+        let ended = self
+            .engine
+            .agent_end(addr, message, r.skip_closing_message)
+            .await?;
         Ok(Response::new(pb::EndChatResponse {
+            phone_number: ended.summary.address(),
+            session_ended: Some(convert::ts(ended.ended_at)),
+            template_used: ended.template_used.unwrap_or_default(),
+        }))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Result<Response<pb::MarkReadResponse>, Status> {
+        let addr = address("phone_number", &request.into_inner().phone_number)?;
+        let (summary, marked) = self.engine.mark_read(addr).await?;
+        Ok(Response::new(pb::MarkReadResponse {
             phone_number: summary.address(),
-            session_ended: Some(convert::ts(ended)),
+            marked,
         }))
     }
 

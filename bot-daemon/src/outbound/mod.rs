@@ -4,7 +4,7 @@
 
 pub mod payload;
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use rand::Rng;
 use serde_json::Value;
@@ -20,10 +20,10 @@ use crate::{
 /// The result of one send attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendOutcome {
-    /// Accepted; Meta's message id.
+    /// Accepted; Meta's message id (none for a mark-as-read call).
     Accepted {
         /// `messages[0].id`.
-        wamid: String,
+        wamid: Option<String>,
     },
     /// Worth retrying (network error, 5xx, throttling), optionally not before `after`.
     Retry {
@@ -105,10 +105,11 @@ impl CloudApi {
         api_base: &str,
         phone_number_id: &str,
         token: &str,
+        timeout: Duration,
     ) -> Result<CloudApi, reqwest::Error> {
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(20))
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
             .pool_max_idle_per_host(32)
             .build()?;
         Ok(CloudApi {
@@ -122,8 +123,9 @@ impl CloudApi {
         })
     }
 
-    /// Posts one message body.
-    pub async fn send(&self, body: &str) -> SendOutcome {
+    /// Posts one body: a message (success carries `messages[0].id`) or, with `is_read`, a
+    /// mark-as-read call (success is any 2xx).
+    pub async fn send(&self, body: &str, is_read: bool) -> SendOutcome {
         let resp = self
             .client
             .post(&self.messages_url)
@@ -158,11 +160,14 @@ impl CloudApi {
                 }
             }
         };
+        if (200..300).contains(&status) && is_read {
+            return SendOutcome::Accepted { wamid: None };
+        }
         if (200..300).contains(&status) {
             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             return match v["messages"][0]["id"].as_str() {
                 Some(id) => SendOutcome::Accepted {
-                    wamid: id.to_string(),
+                    wamid: Some(id.to_string()),
                 },
                 None => SendOutcome::Failed {
                     code: None,
@@ -185,7 +190,7 @@ impl Transport {
     /// Sends (or, in the sandbox, records) one outbox item.
     pub async fn send(&self, item: &OutboxItem) -> SendOutcome {
         match self {
-            Transport::Cloud(api) => api.send(&item.payload).await,
+            Transport::Cloud(api) => api.send(&item.payload, item.message_id.is_none()).await,
             Transport::Sandbox => {
                 let to: Value = serde_json::from_str(&item.payload).unwrap_or(Value::Null);
                 let to = to["to"]
@@ -193,9 +198,20 @@ impl Transport {
                     .or(to["recipient"].as_str())
                     .unwrap_or("?")
                     .to_string();
-                tracing::info!(message_id = item.message_id, to = %to, "sandbox: outbound message recorded, not sent");
-                SendOutcome::Accepted {
-                    wamid: format!("sandbox.{}", item.message_id),
+                match item.message_id {
+                    Some(id) => {
+                        tracing::info!(message_id = id, to = %to, "sandbox: outbound message recorded, not sent");
+                        SendOutcome::Accepted {
+                            wamid: Some(format!("sandbox.{id}")),
+                        }
+                    }
+                    None => {
+                        tracing::info!(
+                            outbox_id = item.id,
+                            "sandbox: mark-as-read recorded, not sent"
+                        );
+                        SendOutcome::Accepted { wamid: None }
+                    }
                 }
             }
         }
@@ -214,6 +230,17 @@ pub struct SenderConfig {
     pub max_in_flight: usize,
     /// Attempts before a message is given up as failed.
     pub max_attempts: i64,
+    /// Ceiling on requests per second to the business number (Meta's standard tier is 80);
+    /// 0 turns it off.
+    pub max_per_second: u32,
+    /// First retry delay; doubles each attempt.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// One request's time limit (its outcome is unknown past it, and it is retried).
+    pub request_timeout: Duration,
+    /// How long sending pauses after Meta refuses the access token (code 190).
+    pub auth_pause: Duration,
 }
 
 impl Default for SenderConfig {
@@ -221,20 +248,62 @@ impl Default for SenderConfig {
         SenderConfig {
             max_in_flight: 16,
             max_attempts: 30,
+            max_per_second: 80,
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(20),
+            auth_pause: Duration::from_secs(60),
         }
     }
 }
 
-/// Exponential backoff from 1 s doubling to 5 min, with up to 25% jitter; `Retry-After` wins
-/// when longer.
-pub fn backoff(attempts: i64, retry_after: Option<Duration>) -> Duration {
-    let exp = 1u64 << attempts.clamp(0, 9) as u32;
-    let base = Duration::from_secs(exp.min(300));
-    let jitter = rand::rng().random_range(0..=base.as_millis() as u64 / 4);
-    let d = base + Duration::from_millis(jitter);
+/// Exponential backoff from `base` doubling to `max`, with up to 25% jitter; `Retry-After`
+/// wins when longer.
+pub fn backoff(
+    attempts: i64,
+    retry_after: Option<Duration>,
+    base: Duration,
+    max: Duration,
+) -> Duration {
+    let factor = 1u32 << attempts.saturating_sub(1).clamp(0, 20) as u32;
+    let d = base.saturating_mul(factor).min(max);
+    let jitter = rand::rng().random_range(0..=d.as_millis() as u64 / 4);
+    let d = d + Duration::from_millis(jitter);
     match retry_after {
         Some(r) if r > d => r,
         _ => d,
+    }
+}
+
+/// Paces requests to at most `per_second`, evenly (no bursts past the ceiling).
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Option<Duration>,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl RateLimiter {
+    /// A limiter for `per_second` requests; 0 means unlimited.
+    pub fn new(per_second: u32) -> RateLimiter {
+        RateLimiter {
+            interval: (per_second > 0).then(|| Duration::from_secs(1) / per_second),
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+
+    /// Waits for the next free slot.
+    pub async fn acquire(&self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let slot = {
+            let mut next = self.next.lock().await;
+            let now = tokio::time::Instant::now();
+            let slot = (*next).max(now);
+            *next = slot + interval;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
     }
 }
 
@@ -245,16 +314,21 @@ async fn record(
     cfg: &SenderConfig,
     now: Millis,
     metrics: &Metrics,
+    auth_failed: &std::sync::atomic::AtomicBool,
 ) {
     let id = item.id;
     let attempts = item.attempts + 1;
     let result = match outcome {
         SendOutcome::Accepted { wamid } => {
-            metrics.messages_out.inc();
-            store.write(move |tx| tx.outbox_sent(id, &wamid, now)).await
+            if item.message_id.is_some() {
+                metrics.messages_out.inc();
+            }
+            store
+                .write(move |tx| tx.outbox_sent(id, wamid.as_deref(), now))
+                .await
         }
         SendOutcome::Failed { code, message } => {
-            tracing::warn!(message_id = item.message_id, code = ?code, error = %message, "outbound message failed permanently");
+            tracing::warn!(outbox_id = item.id, code = ?code, error = %message, "outbound message failed permanently");
             metrics.messages_failed.inc();
             store
                 .write(move |tx| tx.outbox_failed(id, code, &message, now))
@@ -262,15 +336,16 @@ async fn record(
         }
         SendOutcome::Retry { after, reason } => {
             if attempts >= cfg.max_attempts {
-                tracing::error!(message_id = item.message_id, attempts, error = %reason, "giving up on outbound message");
+                tracing::error!(outbox_id = item.id, attempts, error = %reason, "giving up on outbound message");
                 metrics.messages_failed.inc();
                 let msg = format!("gave up after {attempts} attempts: {reason}");
                 store
                     .write(move |tx| tx.outbox_failed(id, None, &msg, now))
                     .await
             } else {
-                let delay = backoff(attempts, after);
-                tracing::warn!(message_id = item.message_id, attempts, retry_in_ms = delay.as_millis() as u64, error = %reason, "outbound send will be retried");
+                metrics.messages_retried.inc();
+                let delay = backoff(attempts, after, cfg.retry_base, cfg.retry_max);
+                tracing::warn!(outbox_id = item.id, attempts, retry_in_ms = delay.as_millis() as u64, error = %reason, "outbound send will be retried");
                 let next = now + delay.as_millis() as i64;
                 store
                     .write(move |tx| tx.outbox_retry(id, next, &reason, now))
@@ -278,8 +353,9 @@ async fn record(
             }
         }
         SendOutcome::AuthExpired { message } => {
-            tracing::error!(error = %message, "WhatsApp access token rejected (code 190): sending paused, retrying in 60 s; set a new WHATSAPP_ACCESS_TOKEN");
-            let next = now + 60_000;
+            tracing::error!(error = %message, pause_s = cfg.auth_pause.as_secs(), "WhatsApp access token rejected (code 190): ALL SENDING PAUSED; set a new WHATSAPP_ACCESS_TOKEN and restart");
+            auth_failed.store(true, std::sync::atomic::Ordering::Relaxed);
+            let next = now + cfg.auth_pause.as_millis() as i64;
             store
                 .write(move |tx| tx.outbox_retry(id, next, &message, now))
                 .await
@@ -301,66 +377,105 @@ pub async fn run_sender(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let notify = store.outbox_notify();
+    let limiter = Arc::new(RateLimiter::new(cfg.max_per_second));
+    let auth_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let max_in_flight = cfg.max_in_flight.max(1);
+    // Recipients with a request in flight: their next message waits (order per user).
+    let mut busy: HashSet<i64> = HashSet::new();
+    let mut set: JoinSet<i64> = JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let now = clock();
-        let due = match store.due_outbox(now, 256).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the outbox failed");
-                Vec::new()
-            }
-        };
-        if due.is_empty() {
-            let wait = match store.next_outbox_due().await {
-                Ok(Some(at)) => Duration::from_millis((at - clock()).clamp(1, 5_000) as u64),
-                _ => Duration::from_secs(5),
-            };
+        if auth_failed.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            // The token was refused: stop hammering Meta with every queued message.
             tokio::select! {
-                _ = notify.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
+                _ = tokio::time::sleep(cfg.auth_pause) => {}
                 _ = shutdown.changed() => {}
             }
             continue;
         }
-        let ids: Vec<i64> = due.iter().map(|i| i.id).collect();
-        if let Err(e) = store
-            .write(move |tx| {
-                for id in &ids {
-                    tx.outbox_inflight(*id, now)?;
+        let now = clock();
+        let mut wait = Duration::from_secs(5);
+        if set.len() < max_in_flight {
+            let room = max_in_flight - set.len();
+            let due = match store.due_outbox(now, (room + busy.len()) as u32).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the outbox failed");
+                    Vec::new()
                 }
-                Ok(())
-            })
-            .await
-        {
-            tracing::error!(error = %e, "could not mark outbox rows in flight");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
+            };
+            let picked: Vec<OutboxItem> = due
+                .into_iter()
+                .filter(|i| !busy.contains(&i.contact_id))
+                .take(room)
+                .collect();
+            if !picked.is_empty() {
+                let ids: Vec<i64> = picked.iter().map(|i| i.id).collect();
+                if let Err(e) = store
+                    .write(move |tx| {
+                        for id in &ids {
+                            tx.outbox_inflight(*id, now)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                {
+                    tracing::error!(error = %e, "could not mark outbox rows in flight");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                for item in picked {
+                    busy.insert(item.contact_id);
+                    let (store, transport, clock, cfg, metrics, limiter, auth_failed) = (
+                        store.clone(),
+                        transport.clone(),
+                        clock.clone(),
+                        cfg.clone(),
+                        metrics.clone(),
+                        limiter.clone(),
+                        auth_failed.clone(),
+                    );
+                    set.spawn(async move {
+                        limiter.acquire().await;
+                        let outcome = transport.send(&item).await;
+                        record(
+                            &store,
+                            &item,
+                            outcome,
+                            &cfg,
+                            clock(),
+                            &metrics,
+                            &auth_failed,
+                        )
+                        .await;
+                        item.contact_id
+                    });
+                }
+                continue;
+            }
+            if let Ok(Some(at)) = store.next_outbox_due().await {
+                wait = Duration::from_millis((at - clock()).clamp(1, 5_000) as u64);
+            }
         }
-        let mut set = JoinSet::new();
-        let mut queue = due.into_iter();
-        loop {
-            while set.len() < cfg.max_in_flight.max(1) {
-                let Some(item) = queue.next() else { break };
-                let (store, transport, clock, cfg, metrics) = (
-                    store.clone(),
-                    transport.clone(),
-                    clock.clone(),
-                    cfg.clone(),
-                    metrics.clone(),
-                );
-                set.spawn(async move {
-                    let outcome = transport.send(&item).await;
-                    record(&store, &item, outcome, &cfg, clock(), &metrics).await;
-                });
+        tokio::select! {
+            Some(done) = set.join_next(), if !set.is_empty() => {
+                match done {
+                    Ok(contact) => { busy.remove(&contact); }
+                    Err(e) => {
+                        tracing::error!(error = %e, "a send task failed");
+                        busy.clear();
+                    }
+                }
             }
-            if set.join_next().await.is_none() {
-                break;
-            }
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
         }
     }
+    // Let requests already on the wire finish and be recorded.
+    while set.join_next().await.is_some() {}
     tracing::debug!("outbound sender stopped");
 }
 
@@ -400,12 +515,35 @@ mod tests {
 
     #[test]
     fn backoff_grows_caps_and_honours_retry_after() {
-        assert!(backoff(0, None) >= Duration::from_secs(1));
-        assert!(backoff(3, None) >= Duration::from_secs(8));
-        assert!(backoff(50, None) <= Duration::from_secs(375));
+        let (base, max) = (Duration::from_secs(1), Duration::from_secs(300));
+        let b1 = backoff(1, None, base, max);
+        assert!(b1 >= base && b1 <= base * 5 / 4, "{b1:?}");
+        let b4 = backoff(4, None, base, max);
+        assert!(
+            b4 >= Duration::from_secs(8) && b4 <= Duration::from_secs(10),
+            "{b4:?}"
+        );
+        assert!(backoff(50, None, base, max) <= Duration::from_secs(375));
         assert_eq!(
-            backoff(0, Some(Duration::from_secs(30))),
+            backoff(1, Some(Duration::from_secs(30)), base, max),
             Duration::from_secs(30)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_rate_limiter_spaces_requests_evenly() {
+        let limiter = RateLimiter::new(10);
+        let start = tokio::time::Instant::now();
+        for _ in 0..21 {
+            limiter.acquire().await;
+        }
+        // 21 requests at 10/s: the last one starts 2 s after the first.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        let off = RateLimiter::new(0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..1000 {
+            off.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }

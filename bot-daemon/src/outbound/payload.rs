@@ -36,6 +36,20 @@ pub fn cloud_body(to: &Address, message: &Outgoing) -> Value {
                 json!({ "type": "button", "body": { "text": body }, "action": { "buttons": buttons } }),
             );
         }
+        Outgoing::Template {
+            template, params, ..
+        } => {
+            let mut t = json!({ "name": template.name, "language": { "code": template.language } });
+            if !params.is_empty() {
+                let parameters: Vec<Value> = params
+                    .iter()
+                    .map(|p| json!({ "type": "text", "text": p }))
+                    .collect();
+                t["components"] = json!([{ "type": "body", "parameters": parameters }]);
+            }
+            m.insert("type".into(), json!("template"));
+            m.insert("template".into(), t);
+        }
         Outgoing::List { body, button, rows } => {
             let rows: Vec<Value> = rows
                 .iter()
@@ -69,7 +83,30 @@ pub fn mark_read_body(wamid: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::Button;
+    use crate::conversation::{Button, Template};
+
+    #[test]
+    fn templates_carry_name_language_and_body_parameters() {
+        let t = Template {
+            name: "reopen".into(),
+            language: "en".into(),
+            with_message_param: true,
+        };
+        let v = cloud_body(
+            &Address::Phone("254712345678".into()),
+            &Outgoing::Template {
+                body: "x".into(),
+                template: t,
+                params: vec!["Hi".into()],
+            },
+        );
+        assert_eq!(v["type"], "template");
+        assert_eq!(
+            v["template"],
+            json!({"name":"reopen","language":{"code":"en"},
+                   "components":[{"type":"body","parameters":[{"type":"text","text":"Hi"}]}]})
+        );
+    }
 
     #[test]
     fn text_to_a_phone_number_has_plus_and_no_preview() {

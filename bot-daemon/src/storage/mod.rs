@@ -20,7 +20,7 @@ use tokio::sync::{broadcast, oneshot, Notify};
 
 use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
 
-pub use read::{replies_after_wamid, ListQuery, OutboxItem, Page};
+pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
 pub use tx::{Identity, NewMessage, Tx};
 
 /// Everything that can go wrong in the store.

@@ -113,13 +113,28 @@ pub struct Page {
     pub next_token: String,
 }
 
+/// Point-in-time figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Contacts in an active chat.
+    pub active_chats: i64,
+    /// Outbox rows waiting for an attempt.
+    pub outbox_queued: i64,
+    /// Outbox rows being sent (or whose outcome is unknown after a crash).
+    pub outbox_in_flight: i64,
+    /// Outbox rows given up.
+    pub outbox_failed: i64,
+    /// Age of the oldest open outbox row, 0 when empty.
+    pub outbox_oldest_age_ms: i64,
+}
+
 /// A queued outbound message, due for an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     /// Outbox row id.
     pub id: i64,
-    /// The message row.
-    pub message_id: i64,
+    /// The message row; `None` for a mark-as-read call.
+    pub message_id: Option<i64>,
     /// The recipient.
     pub contact_id: i64,
     /// The Cloud API JSON body.
@@ -410,23 +425,27 @@ impl Store {
         .await
     }
 
-    /// Counts for metrics: active chats, and open outbox rows.
+    /// Gauges for metrics, read at scrape time.
     ///
     /// # Errors
     /// The database.
-    pub async fn gauges(&self) -> Result<(i64, i64), StoreError> {
-        self.read(|c| {
-            let active = c.query_row(
-                "SELECT COUNT(*) FROM contacts WHERE chat_support_active = 1",
+    pub async fn gauges(&self, now: Millis) -> Result<Gauges, StoreError> {
+        self.read(move |c| {
+            let active_chats = c.query_row("SELECT COUNT(*) FROM contacts WHERE chat_support_active = 1", [], |r| r.get(0))?;
+            let (queued, in_flight, oldest): (i64, i64, Option<Millis>) = c.query_row(
+                "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'inflight'), 0), MIN(created_at)
+                 FROM outbox WHERE state IN ('pending', 'inflight')",
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let open = c.query_row(
-                "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok((active, open))
+            let failed = c.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'failed'", [], |r| r.get(0))?;
+            Ok(Gauges {
+                active_chats,
+                outbox_queued: queued,
+                outbox_in_flight: in_flight,
+                outbox_failed: failed,
+                outbox_oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0)),
+            })
         })
         .await
     }

@@ -31,6 +31,7 @@ CREATE TABLE contacts (
     message_count          INTEGER NOT NULL DEFAULT 0,
     unread_count           INTEGER NOT NULL DEFAULT 0,
     waiting_since          INTEGER,
+    read_upto_message_id   INTEGER,
     created_at             INTEGER NOT NULL,
     updated_at             INTEGER NOT NULL,
     CHECK (user_id IS NOT NULL OR phone IS NOT NULL)
@@ -68,9 +69,11 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_contact ON messages (contact_id, id);
 
+-- kind 'message' carries a stored message; kind 'read' is a mark-as-read call (no message).
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
-    message_id      INTEGER NOT NULL UNIQUE REFERENCES messages (id),
+    kind            TEXT NOT NULL DEFAULT 'message' CHECK (kind IN ('message', 'read')),
+    message_id      INTEGER UNIQUE REFERENCES messages (id),
     contact_id      INTEGER NOT NULL REFERENCES contacts (id),
     payload         TEXT NOT NULL,
     state           TEXT NOT NULL CHECK (state IN ('pending', 'inflight', 'done', 'failed')),
@@ -78,7 +81,8 @@ CREATE TABLE outbox (
     next_attempt_at INTEGER NOT NULL,
     last_error      TEXT,
     created_at      INTEGER NOT NULL,
-    updated_at      INTEGER NOT NULL
+    updated_at      INTEGER NOT NULL,
+    CHECK ((kind = 'message') = (message_id IS NOT NULL))
 );
 CREATE INDEX outbox_open ON outbox (contact_id, id) WHERE state IN ('pending', 'inflight');
 
@@ -86,6 +90,16 @@ CREATE TABLE processed_updates (
     wamid        TEXT PRIMARY KEY,
     processed_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Statuses that arrived before the send's own response stored the wamid; applied when it is.
+CREATE TABLE early_statuses (
+    wamid         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    error_code    INTEGER,
+    error_message TEXT,
+    at            INTEGER NOT NULL
+);
+CREATE INDEX early_statuses_wamid ON early_statuses (wamid);
 
 CREATE TABLE events (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,

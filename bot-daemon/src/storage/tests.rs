@@ -245,7 +245,7 @@ async fn delivery_status_only_moves_forward() {
     assert_eq!(outbox.len(), 1);
     let oid = outbox[0].id;
     store
-        .write(move |tx| tx.outbox_sent(oid, "wamid.OUT", 2))
+        .write(move |tx| tx.outbox_sent(oid, Some("wamid.OUT"), 2))
         .await
         .unwrap();
     let status = |store: Store, mid: i64| async move {

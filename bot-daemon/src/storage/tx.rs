@@ -10,7 +10,7 @@ use super::{
     read::{contact_from_row, message_from_row, summary_from_row, CONTACT_COLS, MESSAGE_COLS},
     ContactRecord, EventKind, MessageRecord, StoreError, StoredEvent, Summary,
 };
-use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
+use crate::domain::{Address, DeliveryStatus, EndedBy, Millis, Sender, State};
 
 /// A contact's identity as a webhook reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -433,19 +433,29 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    fn outbox_message(&self, outbox_id: i64) -> Result<(i64, i64), StoreError> {
+    /// The outbox row's message (None for a mark-as-read call) and recipient.
+    fn outbox_target(&self, outbox_id: i64) -> Result<(Option<i64>, i64), StoreError> {
         Ok(self
             .conn
             .prepare_cached("SELECT message_id, contact_id FROM outbox WHERE id = ?1")?
             .query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
     }
 
-    /// Records the Cloud API's acceptance: the wamid, status sent.
-    pub fn outbox_sent(&self, outbox_id: i64, wamid: &str, now: Millis) -> Result<(), StoreError> {
-        let (message_id, contact_id) = self.outbox_message(outbox_id)?;
+    /// Records the Cloud API's acceptance: the wamid, status sent, and any status that arrived
+    /// for that wamid before this response was stored.
+    pub fn outbox_sent(
+        &self,
+        outbox_id: i64,
+        wamid: Option<&str>,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        let (message_id, contact_id) = self.outbox_target(outbox_id)?;
         self.conn
             .prepare_cached("UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1")?
             .execute(params![outbox_id, now])?;
+        let (Some(message_id), Some(wamid)) = (message_id, wamid) else {
+            return Ok(());
+        };
         self.conn
             .prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1")?
             .execute(params![message_id, wamid])?;
@@ -456,7 +466,21 @@ impl<'c> Tx<'c> {
             None,
             None,
             now,
-        )
+        )?;
+        let early: Vec<(String, Option<i64>, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT status, error_code, error_message FROM early_statuses WHERE wamid = ?1 ORDER BY rowid")?
+            .query_map([wamid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        for (status, code, error) in early {
+            if let Some(status) = DeliveryStatus::parse(&status) {
+                self.advance_status(message_id, contact_id, status, code, error.as_deref(), now)?;
+            }
+        }
+        self.conn
+            .prepare_cached("DELETE FROM early_statuses WHERE wamid = ?1")?
+            .execute([wamid])?;
+        Ok(())
     }
 
     /// Schedules another attempt.
@@ -483,22 +507,26 @@ impl<'c> Tx<'c> {
         error: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        let (message_id, contact_id) = self.outbox_message(outbox_id)?;
+        let (message_id, contact_id) = self.outbox_target(outbox_id)?;
         self.conn
             .prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![outbox_id, error, now])?;
-        self.advance_status(
-            message_id,
-            contact_id,
-            DeliveryStatus::Failed,
-            code,
-            Some(error),
-            now,
-        )
+        match message_id {
+            Some(id) => self.advance_status(
+                id,
+                contact_id,
+                DeliveryStatus::Failed,
+                code,
+                Some(error),
+                now,
+            ),
+            None => Ok(()),
+        }
     }
 
-    /// Applies a status webhook to the outbound message with this wamid, forward only.
-    /// Returns false when no such message exists.
+    /// Applies a status webhook to the outbound message with this wamid, forward only. A status
+    /// for a wamid not stored yet (the send's response is still on its way) is kept and applied
+    /// when it is; returns false then.
     pub fn apply_status(
         &self,
         wamid: &str,
@@ -515,10 +543,65 @@ impl<'c> Tx<'c> {
             .query_row([wamid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((message_id, contact_id)) = found else {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO early_statuses (wamid, status, error_code, error_message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![wamid, status.as_str(), code, error, now])?;
             return Ok(false);
         };
         self.advance_status(message_id, contact_id, status, code, error, now)?;
         Ok(true)
+    }
+
+    /// Queues a mark-as-read call for the newest inbound message not yet marked, and clears
+    /// the unread count. Returns false when everything was already marked.
+    pub fn queue_mark_read(&self, contact_id: i64, now: Millis) -> Result<bool, StoreError> {
+        let newest: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT m.id, m.wamid FROM messages m JOIN contacts c ON c.id = m.contact_id
+                 WHERE m.contact_id = ?1 AND m.direction = 'in' AND m.wamid IS NOT NULL
+                   AND m.id > COALESCE(c.read_upto_message_id, 0)
+                 ORDER BY m.id DESC LIMIT 1",
+            )?
+            .query_row([contact_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((id, wamid)) = newest else {
+            return Ok(false);
+        };
+        self.conn
+            .prepare_cached(
+                "UPDATE contacts SET read_upto_message_id = ?2, unread_count = 0 WHERE id = ?1",
+            )?
+            .execute(params![contact_id, id])?;
+        let payload = crate::outbound::payload::mark_read_body(&wamid).to_string();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox (kind, message_id, contact_id, payload, state, next_attempt_at, created_at, updated_at)
+                 VALUES ('read', NULL, ?1, ?2, 'pending', ?3, ?3, ?3)",
+            )?
+            .execute(params![contact_id, payload, now])?;
+        self.outbox_dirty.set(true);
+        self.emit(contact_id, EventKind::ContactUpdated, now)?;
+        Ok(true)
+    }
+
+    /// The last message the bot or an agent queued for this contact: (sender, text, created_at).
+    pub fn last_outbound(
+        &self,
+        contact_id: i64,
+    ) -> Result<Option<(Sender, String, Millis)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT sender, text, created_at FROM messages WHERE contact_id = ?1 AND direction = 'out'
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([contact_id], |r| {
+                Ok((Sender::parse(&r.get::<_, String>(0)?), r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
     }
 
     fn advance_status(
@@ -581,10 +664,5 @@ impl<'c> Tx<'c> {
             kind,
         });
         Ok(())
-    }
-
-    /// Kind of a contact (for callers that only need that).
-    pub fn kind_of(&self, contact_id: i64) -> Result<ContactKind, StoreError> {
-        Ok(self.contact(contact_id)?.kind)
     }
 }
