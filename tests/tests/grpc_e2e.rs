@@ -1,8 +1,9 @@
 //! End-to-end tests of the agents' API over real gRPC (and the seed's REST endpoints) on
 //! loopback, against the fake Cloud API: the seed's test cases 3 and 5, ordering and paging,
 //! the live stream and its resume, auth, argument errors, races and idempotency.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use proto::v1::{self as pb, chat_event::Event, support_admin_client::SupportAdminClient};
 use serde_json::{json, Value};
@@ -42,6 +43,14 @@ async fn client(td: &TestDaemon) -> Client {
 
 const ADA: &str = "2348012345678";
 
+/// An hour ago: user messages are recent, so the 24-hour window is open.
+static BASE: LazyLock<i64> = LazyLock::new(|| now_secs() - 3600);
+
+/// `BASE + offset` seconds.
+fn t(offset: i64) -> i64 {
+    *BASE + offset
+}
+
 /// Ada taps Chat Support; waits for the welcome to reach the fake.
 async fn start_chat(td: &TestDaemon, phone_digits: &str, name: &str, wamid: &str) {
     td.deliver(&button_from(
@@ -49,7 +58,7 @@ async fn start_chat(td: &TestDaemon, phone_digits: &str, name: &str, wamid: &str
         None,
         name,
         wamid,
-        1_767_262_500,
+        t(500),
         "chat_support",
         "💬 Chat Support",
     ))
@@ -170,7 +179,7 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
         None,
         "Idle One",
         "wamid.L1",
-        1_767_262_000,
+        t(0),
         "hello",
     ))
     .await;
@@ -179,7 +188,7 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
         None,
         "Idle Two",
         "wamid.L2",
-        1_767_262_001,
+        t(1),
         "hello",
     ))
     .await;
@@ -188,7 +197,7 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
         None,
         "Newest Wait",
         "wamid.L3",
-        1_767_262_300,
+        t(300),
         "support",
     ))
     .await;
@@ -197,7 +206,7 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
         None,
         "Oldest Wait",
         "wamid.L4",
-        1_767_262_100,
+        t(100),
         "support",
     ))
     .await;
@@ -206,7 +215,7 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
         None,
         "Middle Wait",
         "wamid.L5",
-        1_767_262_200,
+        t(200),
         "support",
     ))
     .await;
@@ -256,11 +265,11 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
     assert_eq!(first.unread_count, 1);
     assert_eq!(
         first.waiting_since.as_ref().map(|t| t.seconds),
-        Some(1_767_262_100)
+        Some(t(100))
     );
     assert_eq!(
         first.chat_started_at.as_ref().map(|t| t.seconds),
-        Some(1_767_262_100)
+        Some(t(100))
     );
     assert_eq!(
         first.last_message.as_ref().map(|m| m.sender),
@@ -323,7 +332,7 @@ async fn watch_streams_live_events_and_resumes_exactly_after_the_last_sequence()
         None,
         "Ada",
         "wamid.W2",
-        1_767_262_600,
+        t(600),
         "I can't upload my homework",
     ))
     .await;
@@ -633,7 +642,7 @@ async fn username_only_users_are_addressed_by_their_bsuid() {
         "uche.k",
         "Uche",
         "wamid.U1",
-        1_767_262_600,
+        t(600),
         "I need support",
     ))
     .await;
@@ -750,7 +759,7 @@ async fn seed_rest_endpoints_keep_the_seed_json_shapes() {
         None,
         "Ada",
         "wamid.R2",
-        1_767_262_600,
+        t(600),
         "I need help with homework submission",
     ))
     .await;
