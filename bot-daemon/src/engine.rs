@@ -50,7 +50,10 @@ pub struct DeliveryOutcome {
     pub duplicates: usize,
     /// Statuses applied.
     pub statuses: usize,
-    /// Statuses for messages this daemon does not know.
+    /// Statuses that were repeated or older than the stored one.
+    pub stale_statuses: usize,
+    /// Statuses for messages not stored (yet): kept for a week in case the send's response
+    /// is still on its way.
     pub unknown_statuses: usize,
     /// Outbound messages queued.
     pub replies: usize,
@@ -345,10 +348,10 @@ fn apply_delivery(
             }
             None => (None, None),
         };
-        if tx.apply_status(&s.wamid, s.status, code, msg.as_deref(), now)? {
-            out.statuses += 1;
-        } else {
-            out.unknown_statuses += 1;
+        match tx.apply_status(&s.wamid, s.status, code, msg.as_deref(), now)? {
+            Some(true) => out.statuses += 1,
+            Some(false) => out.stale_statuses += 1,
+            None => out.unknown_statuses += 1,
         }
     }
     Ok(out)

@@ -218,8 +218,25 @@ impl Daemon {
             clock,
             cfg.sender.clone(),
             metrics.clone(),
-            shutdown_rx,
+            shutdown_rx.clone(),
         )));
+        let (maint_store, maint_clock, mut maint_shutdown) =
+            (store.clone(), engine.clone(), shutdown_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            // Keep 30 days of events for WatchChats resumes; older clients get a snapshot.
+            const KEEP_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+            loop {
+                match maint_store.prune_events(maint_clock.now(), KEEP_MS).await {
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old events"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning events failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                    _ = maint_shutdown.changed() => break,
+                }
+            }
+        }));
         if sandbox {
             tracing::info!(
                 "sandbox mode: no WHATSAPP_ACCESS_TOKEN, outbound messages are recorded, not sent"

@@ -1024,7 +1024,6 @@ async fn fixtures_are_signed_over_their_exact_bytes() {
 // fixed (run them with `cargo test -p tests -- --ignored`).
 
 #[tokio::test]
-#[ignore = "daemon bug: Tx::change_phone hits UNIQUE(phone) when the new number belongs to a phone-only contact; the delivery is answered 503 forever"]
 async fn number_change_onto_a_phone_only_contacts_number_is_not_a_poison_delivery() {
     let d = TestDaemon::start().await;
     // An imported student already holds the number Ada moves to (phone only, no BSUID).

@@ -368,13 +368,26 @@ impl Store {
         self.outbox.clone()
     }
 
-    /// Whether the database answers a trivial query.
+    /// Whether the database answers: a read, and a (empty) transaction through the writer.
+    ///
+    /// # Errors
+    /// Either fails.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(|c| {
             c.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
         })
-        .await
+        .await?;
+        self.write(|_| Ok(())).await
+    }
+
+    /// Drops event-log entries older than `keep_ms` (a resuming `WatchChats` client older than
+    /// that gets a fresh snapshot). Returns how many were removed.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn prune_events(&self, now: Millis, keep_ms: Millis) -> Result<usize, StoreError> {
+        self.write(move |tx| tx.prune_events(now - keep_ms)).await
     }
 }
 

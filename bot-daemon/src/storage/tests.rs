@@ -265,11 +265,57 @@ async fn delivery_status_only_moves_forward() {
         .await
         .unwrap();
     assert_eq!(status(store.clone(), m.id).await, DeliveryStatus::Read);
-    assert!(!store
-        .write(|tx| tx.apply_status("wamid.NOPE", DeliveryStatus::Read, None, None, 5))
-        .await
-        .unwrap());
+    assert_eq!(
+        store
+            .write(|tx| tx.apply_status("wamid.NOPE", DeliveryStatus::Read, None, None, 5))
+            .await
+            .unwrap(),
+        None
+    );
     assert!(store.due_outbox(10, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_status_that_arrives_before_the_send_response_is_applied_when_it_is_stored() {
+    let (_dir, store) = open();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111111"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    let m = store
+        .write(move |tx| {
+            let m = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 1)?;
+            tx.enqueue(m.id, id, "{}", 1)?;
+            Ok(m)
+        })
+        .await
+        .unwrap();
+    // Meta's "delivered" beats our own record of the send.
+    let early = store
+        .write(|tx| tx.apply_status("wamid.EARLY", DeliveryStatus::Delivered, None, None, 2))
+        .await
+        .unwrap();
+    assert_eq!(early, None);
+    let oid = store.due_outbox(10, 10).await.unwrap()[0].id;
+    store
+        .write(move |tx| tx.outbox_sent(oid, Some("wamid.EARLY"), 3))
+        .await
+        .unwrap();
+    let (_, msgs, _) = store
+        .get_conversation(Address::Phone("2348011111111".into()), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        msgs.iter().find(|x| x.id == m.id).unwrap().status,
+        DeliveryStatus::Delivered
+    );
+    // Repeats are reported as stale, not applied.
+    let again = store
+        .write(|tx| tx.apply_status("wamid.EARLY", DeliveryStatus::Delivered, None, None, 4))
+        .await
+        .unwrap();
+    assert_eq!(again, Some(false));
 }
 
 #[tokio::test]

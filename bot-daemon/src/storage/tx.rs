@@ -204,12 +204,46 @@ impl<'c> Tx<'c> {
     ) -> Result<(), StoreError> {
         if let Some(other) = self.contact_where("phone", new_phone)? {
             if other.id != contact_id {
-                // The number already belongs to another stored contact: release it there.
-                self.conn
-                    .prepare_cached(
-                        "UPDATE contacts SET phone = NULL WHERE id = ?1 AND user_id IS NOT NULL",
-                    )?
-                    .execute([other.id])?;
+                let other_messages: i64 = self
+                    .conn
+                    .prepare_cached("SELECT COUNT(*) FROM messages WHERE contact_id = ?1")?
+                    .query_row([other.id], |r| r.get(0))?;
+                if other.user_id.is_some() {
+                    // Another WhatsApp user held the number before: it is ours now.
+                    self.conn
+                        .prepare_cached("UPDATE contacts SET phone = NULL WHERE id = ?1")?
+                        .execute([other.id])?;
+                } else if other_messages == 0 {
+                    // An imported record of this number that never chatted: fold it in,
+                    // keeping its registration.
+                    self.conn
+                        .prepare_cached(
+                            "UPDATE contacts SET
+                                kind = CASE WHEN ?2 = 'student' THEN 'student' ELSE kind END,
+                                registered_name = COALESCE(registered_name, ?3)
+                             WHERE id = ?1",
+                        )?
+                        .execute(params![
+                            contact_id,
+                            other.kind.as_str(),
+                            other.registered_name
+                        ])?;
+                    self.conn
+                        .prepare_cached("DELETE FROM events WHERE contact_id = ?1")?
+                        .execute([other.id])?;
+                    self.conn
+                        .prepare_cached("DELETE FROM contacts WHERE id = ?1")?
+                        .execute([other.id])?;
+                } else {
+                    // Two conversations claim the number; keep both as they are rather than
+                    // lose either history (an operator can reconcile them).
+                    tracing::warn!(
+                        contact_id,
+                        other_id = other.id,
+                        "number change onto a number another conversation holds; not applied"
+                    );
+                    return Ok(());
+                }
             }
         }
         self.conn
@@ -511,22 +545,23 @@ impl<'c> Tx<'c> {
         self.conn
             .prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![outbox_id, error, now])?;
-        match message_id {
-            Some(id) => self.advance_status(
+        if let Some(id) = message_id {
+            self.advance_status(
                 id,
                 contact_id,
                 DeliveryStatus::Failed,
                 code,
                 Some(error),
                 now,
-            ),
-            None => Ok(()),
+            )?;
         }
+        Ok(())
     }
 
-    /// Applies a status webhook to the outbound message with this wamid, forward only. A status
-    /// for a wamid not stored yet (the send's response is still on its way) is kept and applied
-    /// when it is; returns false then.
+    /// Applies a status webhook to the outbound message with this wamid, forward only: `Some(true)`
+    /// when it moved the status, `Some(false)` for a repeated or older status. A status for a wamid
+    /// not stored yet (the send's response is still on its way) is kept and applied when it is
+    /// (`None`); kept statuses older than a week are dropped.
     pub fn apply_status(
         &self,
         wamid: &str,
@@ -534,7 +569,7 @@ impl<'c> Tx<'c> {
         code: Option<i64>,
         error: Option<&str>,
         now: Millis,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<bool>, StoreError> {
         let found: Option<(i64, i64)> = self
             .conn
             .prepare_cached(
@@ -543,15 +578,20 @@ impl<'c> Tx<'c> {
             .query_row([wamid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((message_id, contact_id)) = found else {
+            const WEEK_MS: Millis = 7 * 24 * 60 * 60 * 1000;
+            self.conn
+                .prepare_cached("DELETE FROM early_statuses WHERE at < ?1")?
+                .execute([now - WEEK_MS])?;
             self.conn
                 .prepare_cached(
                     "INSERT INTO early_statuses (wamid, status, error_code, error_message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![wamid, status.as_str(), code, error, now])?;
-            return Ok(false);
+            return Ok(None);
         };
-        self.advance_status(message_id, contact_id, status, code, error, now)?;
-        Ok(true)
+        Ok(Some(self.advance_status(
+            message_id, contact_id, status, code, error, now,
+        )?))
     }
 
     /// Queues a mark-as-read call for the newest inbound message not yet marked, and clears
@@ -612,14 +652,14 @@ impl<'c> Tx<'c> {
         code: Option<i64>,
         error: Option<&str>,
         now: Millis,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let current: String = self
             .conn
             .prepare_cached("SELECT status FROM messages WHERE id = ?1")?
             .query_row([message_id], |r| r.get(0))?;
         let current = DeliveryStatus::parse(&current).unwrap_or(DeliveryStatus::Pending);
         if !current.can_advance_to(status) {
-            return Ok(());
+            return Ok(false);
         }
         self.conn
             .prepare_cached("UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4 WHERE id = ?1")?
@@ -633,7 +673,16 @@ impl<'c> Tx<'c> {
                 error_message: error.map(str::to_string),
             },
             now,
-        )
+        )?;
+        Ok(true)
+    }
+
+    /// Deletes event-log rows committed before `before`.
+    pub fn prune_events(&self, before: Millis) -> Result<usize, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("DELETE FROM events WHERE at < ?1")?
+            .execute([before])?)
     }
 
     /// The conversation's summary as of now in this transaction.
