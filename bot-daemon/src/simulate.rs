@@ -150,11 +150,22 @@ pub fn render_reply(text: &str, payload: Option<&str>) -> String {
     out
 }
 
-/// Posts the message and prints the replies.
+/// Posts the message and prints what the user sent and the replies.
 ///
 /// # Errors
 /// A failed request, a non-200 answer, or an unreadable database.
 pub async fn run(cfg: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
+    let transcript = exchange(cfg, args).await?;
+    println!("{}", transcript.join("\n"));
+    Ok(())
+}
+
+/// Posts the message and returns the transcript: the user's line, then one entry per reply
+/// (`🤖 bot: …` or `🤖 admin: …`, with buttons and list rows under it).
+///
+/// # Errors
+/// A failed request, a non-200 answer, or an unreadable database.
+pub async fn exchange(cfg: &Config, args: &SimulateArgs) -> anyhow::Result<Vec<String>> {
     let secret = resolve_app_secret(cfg)?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let wamid = format!("wamid.SIM{}{:08x}", now.as_millis(), rand::random::<u32>());
@@ -190,21 +201,21 @@ pub async fn run(cfg: &Config, args: &SimulateArgs) -> anyhow::Result<()> {
         })
         .or_else(|| args.list.as_deref().map(|l| format!("[pick] {l}")))
         .unwrap_or_default();
-    println!("👤 {}: {you}", args.name);
+    let mut transcript = vec![format!("👤 {}: {you}", args.name)];
     let db = cfg.db.clone();
     let replies =
         tokio::task::spawn_blocking(move || storage::replies_after_wamid(&db, &wamid)).await??;
     if replies.is_empty() {
-        println!("   (no reply)");
+        transcript.push("   (no reply)".to_string());
     }
     for (m, payload) in replies {
-        println!(
+        transcript.push(format!(
             "🤖 {}: {}",
             m.sender.as_str(),
             render_reply(&m.text, payload.as_deref())
-        );
+        ));
     }
-    Ok(())
+    Ok(transcript)
 }
 
 #[cfg(test)]
