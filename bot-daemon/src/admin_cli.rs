@@ -17,6 +17,10 @@ pub struct AdminArgs {
     /// The admin token (default: CHAT_SUPPORT_ADMIN_TOKEN, else the file beside the database).
     #[arg(long, env = "CHAT_SUPPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate (PEM) to verify a TLS-enabled daemon (`--tls-cert` on its side); the
+    /// connection then uses https.
+    #[arg(long)]
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Print JSON for scripts.
     #[arg(long, global = true)]
     pub json: bool,
@@ -244,12 +248,25 @@ fn event_line(e: &pb::ChatEvent) -> String {
 pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
     let token = token(cfg, args)?;
     let addr = args.addr.clone().unwrap_or_else(|| cfg.grpc_addr.clone());
+    let scheme = if args.tls_ca.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let url = if addr.starts_with("http") {
         addr.clone()
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     };
-    let channel = Channel::from_shared(url.clone())?
+    let mut endpoint = Channel::from_shared(url.clone())?;
+    if let Some(ca) = &args.tls_ca {
+        let pem =
+            std::fs::read(ca).map_err(|e| anyhow::anyhow!("reading {}: {e}", ca.display()))?;
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        endpoint = endpoint.tls_config(tls)?;
+    }
+    let channel = endpoint
         .connect()
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the daemon's gRPC API at {url}: {e}"))?;

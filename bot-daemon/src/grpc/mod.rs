@@ -356,3 +356,67 @@ pub async fn serve(
         .await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{conversation::BotSettings, engine::system_clock, storage::Store};
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+    #[tokio::test]
+    async fn tls_serves_the_api_and_still_checks_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
+        let (cert_path, key_path) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert_path, &cert_pem).unwrap();
+        std::fs::write(&key_path, &key_pem).unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let engine = Engine::new(store, BotSettings::default(), system_clock());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve(
+            engine,
+            "secret".into(),
+            Some((cert_path, key_path)),
+            listener,
+            stop_rx,
+        ));
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(cert_pem))
+            .domain_name("localhost");
+        let channel = Channel::from_shared(format!("https://localhost:{port}"))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = proto::v1::support_admin_client::SupportAdminClient::new(channel);
+        let mut req = Request::new(pb::ListConversationsRequest::default());
+        req.metadata_mut()
+            .insert("authorization", "Bearer secret".parse().unwrap());
+        let list = client.list_conversations(req).await.unwrap().into_inner();
+        assert!(list.conversations.is_empty());
+        let refused = client
+            .list_conversations(Request::new(pb::ListConversationsRequest::default()))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        // Plain-text clients cannot talk to a TLS listener.
+        let plain = Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await;
+        if let Ok(ch) = plain {
+            let mut c = proto::v1::support_admin_client::SupportAdminClient::new(ch);
+            assert!(c
+                .list_conversations(pb::ListConversationsRequest::default())
+                .await
+                .is_err());
+        }
+        stop.send(true).unwrap();
+        server.await.unwrap().unwrap();
+    }
+}
