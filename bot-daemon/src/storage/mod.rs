@@ -459,13 +459,22 @@ impl Writer {
         for job in batch {
             let mark = tx.mark();
             let savepoint = self.conn.execute_batch("SAVEPOINT job");
-            let (failed, done) = job(&tx);
+            // A bug in one job must not take the writer (and every later write) down with it:
+            // its savepoint is rolled back and its caller sees the store error.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
+            let (failed, done) = match outcome {
+                Ok((failed, done)) => (failed, Some(done)),
+                Err(_) => {
+                    tracing::error!("a store job panicked; its changes were rolled back");
+                    (true, None)
+                }
+            };
             if failed || savepoint.is_err() {
                 let _ = self.conn.execute_batch("ROLLBACK TO job");
                 tx.reset_to(mark);
             }
             let _ = self.conn.execute_batch("RELEASE job");
-            completions.push(done);
+            completions.extend(done);
         }
         let commit = self.conn.execute_batch("COMMIT");
         match commit {

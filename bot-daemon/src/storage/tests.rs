@@ -427,3 +427,29 @@ async fn list_pages_are_stable_and_ordered() {
         .unwrap();
     assert_eq!(by_number.items.len(), 1);
 }
+
+#[tokio::test]
+async fn a_panicking_job_is_rolled_back_and_the_writer_keeps_working() {
+    let (_dir, store) = open();
+    let r: Result<(), StoreError> = store
+        .write(|tx| {
+            tx.upsert_contact(&who("2348011111111"), 1)?;
+            panic!("bug in a job");
+        })
+        .await;
+    assert!(r.is_err());
+    assert!(store
+        .find_conversation(Address::Phone("2348011111111".into()))
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .write(|tx| tx.upsert_contact(&who("2348022222222"), 2))
+        .await
+        .unwrap();
+    assert!(store
+        .find_conversation(Address::Phone("2348022222222".into()))
+        .await
+        .unwrap()
+        .is_some());
+}
