@@ -877,3 +877,89 @@ async fn seed_rest_endpoints_keep_the_seed_json_shapes() {
     }
     td.fake().wait_for_exactly(4, WAIT).await;
 }
+
+/// `n` users saying hello in one delivery.
+fn crowd(offset: usize, n: usize) -> Value {
+    let phones: Vec<String> = (0..n).map(|i| format!("23490{:08}", offset + i)).collect();
+    let contacts = phones
+        .iter()
+        .map(|p| contact(Some(p), None, "Crowd"))
+        .collect();
+    let messages = phones
+        .iter()
+        .map(|p| {
+            message(
+                Some(p),
+                None,
+                &format!("wamid.CROWD.{p}"),
+                t(0),
+                "text",
+                json!({ "body": "hello" }),
+            )
+        })
+        .collect();
+    webhook(contacts, messages)
+}
+
+#[tokio::test]
+async fn a_stalled_subscriber_slows_nobody_and_still_gets_every_event_in_order() {
+    // No send-rate ceiling: 1600 replies at 80/s would only make the test slow.
+    let td = TestDaemon::start_with(FakeCloudApi::start().await, |cfg| {
+        cfg.sender.max_per_second = 0
+    })
+    .await;
+    let mut c = client(&td).await;
+    let mut stalled = c
+        .watch_chats(pb::WatchChatsRequest { after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut live = c
+        .watch_chats(pb::WatchChatsRequest { after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    let first_live = next_event(&mut live).await;
+    // Enough traffic to overflow the live buffer (4096 events) of the subscriber that reads
+    // nothing: 1600 users, each a message and the bot's menu (plus its sent status).
+    let reader = tokio::spawn(async move {
+        let mut seqs = vec![first_live.sequence];
+        while let Ok(Some(Ok(e))) = tokio::time::timeout(Duration::from_secs(3), live.message())
+            .await
+            .map(|r| r.transpose())
+        {
+            seqs.push(e.sequence);
+        }
+        seqs
+    });
+    for round in 0..16 {
+        let r = tokio::time::timeout(WAIT, td.post_json(&crowd(round * 100, 100)))
+            .await
+            .expect("a webhook was held up");
+        assert_eq!(r.status(), 200);
+    }
+    td.wait_outbox_settled(Duration::from_secs(60)).await;
+    let (_, newest) = td.store().event_bounds().await.unwrap();
+    let seqs = reader.await.unwrap();
+    assert_eq!(
+        *seqs.last().unwrap() as i64,
+        newest,
+        "the reading subscriber saw everything"
+    );
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, no gaps"
+    );
+    assert!(
+        newest - seqs[0] as i64 > 4096,
+        "the test must overflow the live buffer"
+    );
+
+    // The stalled subscriber now reads: every event, in order, no gaps, up to the newest.
+    let mut last = next_event(&mut stalled).await.sequence;
+    while (last as i64) < newest {
+        let e = next_event(&mut stalled).await;
+        assert_eq!(e.sequence, last + 1, "gap after {last}");
+        last = e.sequence;
+    }
+}
