@@ -188,6 +188,12 @@ pub async fn exchange(cfg: &Config, args: &SimulateArgs) -> anyhow::Result<Vec<S
         .map_err(|e| anyhow::anyhow!("could not reach the daemon at {url}: {e}\nIs it running? Start it with: cargo run --release -p bot-daemon"))?;
     let status = resp.status();
     let text = resp.text().await.unwrap_or_default();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        anyhow::bail!(
+            "the daemon answered {status}: {text}\nThe simulator signs with WHATSAPP_APP_SECRET, or in sandbox mode with the secret kept beside the database ({}.sandbox-secret): run it with the same --db / environment as the daemon.",
+            cfg.db.display()
+        );
+    }
     if !status.is_success() {
         anyhow::bail!("the daemon answered {status}: {text}");
     }
