@@ -261,6 +261,22 @@ pub fn looks_like_bsuid(s: &str) -> bool {
             .all(|part| !part.is_empty() && part.bytes().all(|c| c.is_ascii_alphanumeric()))
 }
 
+/// A WhatsApp user's identity as Meta reports it: the business-scoped user id (BSUID) and/or
+/// the phone number, plus names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The business-scoped user id (BSUID), from `messages[].from_user_id` or `contacts[].user_id`.
+    pub user_id: Option<String>,
+    /// The phone number, digits only, from `messages[].from` or `contacts[].wa_id`.
+    pub phone: Option<String>,
+    /// The WhatsApp username (`contacts[].profile.username`), for users who set one.
+    pub username: Option<String>,
+    /// The profile name (`contacts[].profile.name`).
+    pub profile_name: Option<String>,
+    /// The parent BSUID shared across portfolios (`contacts[].parent_user_id`).
+    pub parent_user_id: Option<String>,
+}
+
 /// The kinds of media a user can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,19 +11,9 @@ use crate::{
     },
     domain::{Address, DeliveryStatus, Millis, Sender, State},
     outbound::payload,
-    storage::{ContactRecord, Identity, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
-    webhook::{Delivery, InboundMessage, UserRef},
+    storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
+    webhook::{Delivery, InboundMessage},
 };
-
-fn storage_identity(u: &UserRef) -> Identity {
-    Identity {
-        user_id: u.user_id.clone(),
-        phone: u.phone.clone(),
-        username: u.username.clone(),
-        profile_name: u.profile_name.clone(),
-        parent_user_id: u.parent_user_id.clone(),
-    }
-}
 
 /// Engine errors are the store's: `NotFound`, `FailedPrecondition`, `Invalid`, or storage.
 pub type EngineError = StoreError;
@@ -95,6 +85,12 @@ impl std::fmt::Debug for Engine {
             .field("store", &self.store)
             .finish()
     }
+}
+
+/// The contact an agent named, or `NotFound`.
+fn existing_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, StoreError> {
+    tx.contact_by_address(address)?
+        .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))
 }
 
 /// WhatsApp's customer-service window: free-form messages only within 24 h of the user's last
@@ -307,7 +303,7 @@ fn apply_delivery(
             out.duplicates += 1;
             continue;
         }
-        let contact = tx.upsert_contact(&storage_identity(&m.user), now)?;
+        let contact = tx.upsert_contact(&m.user, now)?;
         let t = conversation::step(
             &machine_contact(tx, &contact, now)?,
             &Event::User(m.content.clone()),
@@ -427,9 +423,7 @@ impl Engine {
         let now = self.now();
         self.store
             .write(move |tx| {
-                let contact = tx
-                    .contact_by_address(&address)?
-                    .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+                let contact = existing_contact(tx, &address)?;
                 if let Some(key) = idempotency_key.as_deref() {
                     if let Some(previous) = tx.message_by_idempotency_key(key)? {
                         if previous.contact_id != contact.id {
@@ -504,9 +498,7 @@ impl Engine {
         let now = self.now();
         self.store
             .write(move |tx| {
-                let contact = tx
-                    .contact_by_address(&address)?
-                    .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+                let contact = existing_contact(tx, &address)?;
                 let mut t = conversation::step(
                     &machine_contact(tx, &contact, now)?,
                     &Event::AgentEnd {
@@ -543,9 +535,7 @@ impl Engine {
         let now = self.now();
         self.store
             .write(move |tx| {
-                let contact = tx
-                    .contact_by_address(&address)?
-                    .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+                let contact = existing_contact(tx, &address)?;
                 let marked = tx.queue_mark_read(contact.id, now)?;
                 Ok((tx.summary(contact.id)?, marked))
             })

@@ -149,6 +149,11 @@ impl Metrics {
                 self.messages_failed.get(),
             ),
             (
+                "chat_support_outbox_retries_total",
+                "Send attempts that failed and will be retried.",
+                self.messages_retried.get(),
+            ),
+            (
                 "chat_support_statuses_total",
                 "Delivery status updates applied.",
                 self.statuses.get(),

@@ -20,8 +20,9 @@ use tokio::sync::{broadcast, oneshot, Notify};
 
 use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
 
+pub use crate::domain::Identity;
 pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
-pub use tx::{Identity, NewMessage, Tx};
+pub use tx::{NewMessage, Tx};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

@@ -10,22 +10,7 @@ use super::{
     read::{contact_from_row, message_from_row, summary_from_row, CONTACT_COLS, MESSAGE_COLS},
     ContactRecord, EventKind, MessageRecord, StoreError, StoredEvent, Summary,
 };
-use crate::domain::{Address, DeliveryStatus, EndedBy, Millis, Sender, State};
-
-/// A contact's identity as a webhook reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    /// BSUID.
-    pub user_id: Option<String>,
-    /// Phone digits.
-    pub phone: Option<String>,
-    /// WhatsApp username.
-    pub username: Option<String>,
-    /// Profile name.
-    pub profile_name: Option<String>,
-    /// Parent BSUID.
-    pub parent_user_id: Option<String>,
-}
+use crate::domain::{Address, DeliveryStatus, EndedBy, Identity, Millis, Sender, State};
 
 /// A message to store.
 #[derive(Debug, Clone, PartialEq)]

@@ -57,22 +57,9 @@ pub struct Delivery {
     pub identity_changes: Vec<IdentityChange>,
 }
 
-/// Who sent a message, as far as the webhook tells.
-///
-/// At least one of [`user_id`](Self::user_id) and [`phone`](Self::phone) is set.
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserRef {
-    /// The business-scoped user id (BSUID), from `messages[].from_user_id` or `contacts[].user_id`.
-    pub user_id: Option<String>,
-    /// The phone number, digits only, from `messages[].from` or `contacts[].wa_id`.
-    pub phone: Option<String>,
-    /// The WhatsApp username (`contacts[].profile.username`), for users who set one.
-    pub username: Option<String>,
-    /// The profile name (`contacts[].profile.name`).
-    pub profile_name: Option<String>,
-    /// The parent BSUID shared across portfolios (`contacts[].parent_user_id`).
-    pub parent_user_id: Option<String>,
-}
+/// Who sent a message, as far as the webhook tells (at least one of `user_id` and `phone` is
+/// set).
+pub use crate::domain::Identity as UserRef;
 
 /// One message a user sent.
 #[derive(Debug, Clone, PartialEq)]
