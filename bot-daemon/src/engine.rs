@@ -107,9 +107,11 @@ pub fn within_window(last_inbound_at: Option<Millis>, now: Millis) -> bool {
 
 /// Loads what the state machine needs about a contact.
 fn machine_contact(tx: &Tx<'_>, c: &ContactRecord, now: Millis) -> Result<Contact, StoreError> {
+    // An ack still waiting in the outbox (Meta down) counts as recent however old it is.
     let recently_acknowledged = c.state == State::ChatSupportActive
         && matches!(tx.last_outbound(c.id)?,
-            Some((Sender::Bot, text, at)) if text == texts::CHAT_ACK && now - at < ACK_QUIET_MS);
+            Some((Sender::Bot, text, at, pending))
+                if text == texts::CHAT_ACK && (pending || now - at < ACK_QUIET_MS));
     Ok(Contact {
         state: c.state,
         kind: c.kind,

@@ -410,14 +410,18 @@ impl Store {
         .await
     }
 
-    /// When the next open outbox row becomes due, if any.
+    /// When the next row that [`due_outbox`](Self::due_outbox) can return becomes due, if any:
+    /// only each recipient's oldest open row counts, and only while it waits (a row in flight,
+    /// or a later row queued behind one, is not due; counting them made the sender poll).
     ///
     /// # Errors
     /// The database.
     pub async fn next_outbox_due(&self) -> Result<Option<Millis>, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE state IN ('pending', 'inflight')",
+                "SELECT MIN(o.next_attempt_at) FROM outbox o
+                 WHERE o.state = 'pending'
+                   AND o.id IN (SELECT MIN(id) FROM outbox WHERE state IN ('pending', 'inflight') GROUP BY contact_id)",
                 [],
                 |r| r.get(0),
             )?)

@@ -612,19 +612,20 @@ impl<'c> Tx<'c> {
         Ok(true)
     }
 
-    /// The last message the bot or an agent queued for this contact: (sender, text, created_at).
+    /// The last message the bot or an agent queued for this contact: (sender, text, created_at,
+    /// still pending in the outbox).
     pub fn last_outbound(
         &self,
         contact_id: i64,
-    ) -> Result<Option<(Sender, String, Millis)>, StoreError> {
+    ) -> Result<Option<(Sender, String, Millis, bool)>, StoreError> {
         Ok(self
             .conn
             .prepare_cached(
-                "SELECT sender, text, created_at FROM messages WHERE contact_id = ?1 AND direction = 'out'
+                "SELECT sender, text, created_at, status = 'pending' FROM messages WHERE contact_id = ?1 AND direction = 'out'
                  ORDER BY id DESC LIMIT 1",
             )?
             .query_row([contact_id], |r| {
-                Ok((Sender::parse(&r.get::<_, String>(0)?), r.get(1)?, r.get(2)?))
+                Ok((Sender::parse(&r.get::<_, String>(0)?), r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?)
     }
