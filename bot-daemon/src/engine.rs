@@ -197,6 +197,10 @@ fn apply_transition(
             contact.address().as_str()
         )));
     }
+    // The new state first, so every event logged below carries the conversation as it ends up.
+    if t.state != contact.state {
+        tx.set_state(contact.id, t.state, now)?;
+    }
     let mut session = if contact.state == State::ChatSupportActive {
         contact.current_session_id
     } else {
@@ -244,9 +248,6 @@ fn apply_transition(
             }
         }
     }
-    if t.state != contact.state {
-        tx.set_state(contact.id, t.state, now)?;
-    }
     Ok(applied)
 }
 
@@ -272,7 +273,15 @@ fn queue_reply(
             session_id: session,
             sender,
             kind: kind.to_string(),
-            text: message.body().to_string(),
+            // The history keeps what the agent wrote (the seed's chat_messages); the prefix is
+            // part of what WhatsApp delivers, in the outbox body.
+            text: match (sender, message) {
+                (Sender::Admin, Outgoing::Text { body }) => body
+                    .strip_prefix(texts::AGENT_PREFIX)
+                    .unwrap_or(body)
+                    .to_string(),
+                _ => message.body().to_string(),
+            },
             media_id: None,
             wamid: None,
             timestamp: now,

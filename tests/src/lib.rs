@@ -2,10 +2,17 @@
 //!
 //! - [`FakeCloudApi`]: an HTTP server on `127.0.0.1:0` speaking the WhatsApp Cloud API's wire
 //!   format for `POST /{phone_number_id}/messages` (sends and mark-as-read), with bearer-token
-//!   checks and a programmable failure queue. It records everything it was sent.
+//!   checks and a programmable failure queue. It records everything it was sent. It can also
+//!   play Meta being down or slow: refuse connections ([`FakeCloudApi::stop`] /
+//!   [`FakeCloudApi::restart`] on the same port), answer everything with one error
+//!   ([`FakeCloudApi::fail_all`]), answer late or past the client's timeout
+//!   ([`FakeCloudApi::delay_next`], [`FakeCloudApi::hold_next`]); [`Failure::meta`] gives Meta's
+//!   error JSON for its common codes.
 //! - [`TestDaemon`]: a [`bot_daemon::Daemon`] with a temporary SQLite database, pointed at a
 //!   [`FakeCloudApi`], with helpers to post signed (or deliberately badly signed) webhooks, read
-//!   the store, and restart on the same database file.
+//!   the store, and restart on the same database file; optionally with a clock the test controls
+//!   ([`TestClock`], [`TestDaemon::start_with_clock`]) or in a runtime of its own so it can be
+//!   killed mid-request ([`TestDaemon::start_isolated_with`], [`TestDaemon::kill`]).
 //! - Payload builders ([`text_from`], [`button_from`], [`username_only_text`], [`status_item`],
 //!   [`batch`], ...) producing webhook bodies in the shapes Meta sends since April 2026
 //!   (`contacts[].user_id`, `messages[].from_user_id`), and access to the shared fixtures
@@ -24,7 +31,7 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicI64, AtomicU64, Ordering},
         Arc, Mutex, MutexGuard,
     },
     time::{Duration, Instant},
@@ -40,14 +47,14 @@ use axum::{
 };
 use bot_daemon::{
     config::Config,
-    domain::{Address, DeliveryStatus},
-    engine::Engine,
+    domain::{Address, DeliveryStatus, Millis},
+    engine::{Clock, Engine},
     storage::{ListQuery, MessageRecord, Store, Summary},
     Daemon, Listeners,
 };
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Notify};
 
 /// The access token the daemon is configured with and the fake accepts.
 pub const ACCESS_TOKEN: &str = "test-token";
@@ -104,6 +111,98 @@ pub struct Failure {
     pub retry_after: Option<u64>,
 }
 
+impl Failure {
+    /// HTTP 500 with a Graph API "unknown error" body (code 1).
+    pub fn server_error() -> Failure {
+        Failure {
+            status: 500,
+            body: json!({"error": {
+                "message": "An unknown error has occurred.",
+                "type": "OAuthException",
+                "code": 1,
+                "fbtrace_id": "AFakeTraceId"
+            }}),
+            retry_after: None,
+        }
+    }
+
+    /// HTTP 429 with `Retry-After: secs` and Meta's throughput error (code 130429).
+    pub fn too_many_requests(secs: u64) -> Failure {
+        Failure {
+            status: 429,
+            retry_after: Some(secs),
+            ..Failure::meta(130429)
+        }
+    }
+
+    /// The answer Meta gives for Cloud API error `code`, in Graph API error JSON (`message`,
+    /// `type`, `code`, `error_data.details`, `fbtrace_id`). Known codes: 4, 80007, 130429,
+    /// 131056 (throttling), 131026 (undeliverable), 100 (invalid parameter), 131047 (outside
+    /// the 24-hour window), 190 (expired token, HTTP 401); throttling and errors are HTTP 400,
+    /// as Meta sends them, so only the code tells them apart.
+    pub fn meta(code: i64) -> Failure {
+        let (status, message, details) = meta_error_text(code);
+        Failure {
+            status,
+            body: json!({"error": {
+                "message": message,
+                "type": "OAuthException",
+                "code": code,
+                "error_data": { "messaging_product": "whatsapp", "details": details },
+                "fbtrace_id": "AFakeTraceId"
+            }}),
+            retry_after: None,
+        }
+    }
+}
+
+/// (HTTP status, `error.message`, `error.error_data.details`) of Meta's error `code`.
+pub fn meta_error_text(code: i64) -> (u16, &'static str, &'static str) {
+    match code {
+        4 => (
+            400,
+            "(#4) Application request limit reached",
+            "The app has reached its API call rate limit.",
+        ),
+        80007 => (
+            400,
+            "(#80007) Rate limit issues",
+            "The WhatsApp Business Account has reached its rate limit.",
+        ),
+        130429 => (
+            400,
+            "(#130429) Rate limit hit",
+            "Cloud API message throughput has been reached.",
+        ),
+        131056 => (
+            400,
+            "(#131056) (Business Account, Consumer Account) pair rate limit hit",
+            "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.",
+        ),
+        131026 => (
+            400,
+            "(#131026) Message Undeliverable.",
+            "Unable to deliver message. Reasons can include: the recipient phone number is not a WhatsApp phone number.",
+        ),
+        100 => (
+            400,
+            "(#100) Invalid parameter",
+            "Parameter value is not valid.",
+        ),
+        131047 => (
+            400,
+            "(#131047) Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+        ),
+        190 => (
+            401,
+            "Error validating access token: Session has expired on Tuesday, 03-Mar-26 10:00:00 PST.",
+            "The access token has expired.",
+        ),
+        other => panic!("no canned Meta error for code {other}"),
+    }
+}
+
 /// One request the fake received, whatever it answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
@@ -127,11 +226,61 @@ struct FakeState {
     accepted_ids: Vec<String>,
     failures: VecDeque<Failure>,
     read_failures: VecDeque<Failure>,
+    /// While set, every authorised request (sends and reads) gets this answer.
+    outage: Option<Failure>,
+    /// How the next accepted message sends are answered late.
+    stalls: VecDeque<Stall>,
+}
+
+/// A late answer: the message is accepted (recorded, wamid handed out) when the request
+/// arrives, and the answer leaves only after the stall.
+#[derive(Debug, Clone)]
+enum Stall {
+    /// Answer after this long.
+    For(Duration),
+    /// Answer when released (or after [`HOLD_LIMIT`]).
+    Until(Arc<Notify>),
+}
+
+/// The longest a [`FakeCloudApi::hold_next`] answer waits for its release.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(30);
+
+impl Stall {
+    async fn wait(self) {
+        match self {
+            Stall::For(d) => tokio::time::sleep(d).await,
+            Stall::Until(release) => {
+                let _ = tokio::time::timeout(HOLD_LIMIT, release.notified()).await;
+            }
+        }
+    }
+}
+
+/// A held answer of the fake (see [`FakeCloudApi::hold_next`]): released by
+/// [`release`](Self::release) or when dropped.
+#[derive(Debug)]
+pub struct Hold {
+    release: Arc<Notify>,
+}
+
+impl Hold {
+    /// Lets the held answer go (now, or as soon as the request arrives).
+    pub fn release(&self) {
+        self.release.notify_one();
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.release.notify_one();
+    }
 }
 
 struct FakeInner {
     state: Mutex<FakeState>,
     next_id: AtomicU64,
+    /// Stops the running server (graceful: idle connections close, the listener is dropped).
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl FakeInner {
@@ -190,11 +339,26 @@ async fn fake_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let (response, stall) = fake_answer(&inner, &uri, &headers, &body);
+    if let Some(stall) = stall {
+        stall.wait().await;
+    }
+    response
+}
+
+/// Records the request and decides the answer (under the lock, at arrival); a stall, when
+/// one is queued for an accepted send, delays only the answer.
+fn fake_answer(
+    inner: &FakeInner,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Response, Option<Stall>) {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let mut state = inner.lock();
     let record = |state: &mut FakeState, status: u16| {
         state.requests.push(RecordedRequest {
@@ -207,18 +371,26 @@ async fn fake_messages(
     };
     if authorization.as_deref() != Some(format!("Bearer {ACCESS_TOKEN}").as_str()) {
         record(&mut state, 401);
-        return cloud_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token");
+        return (
+            cloud_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token"),
+            None,
+        );
     }
     let Some(body) = parsed.clone() else {
         record(&mut state, 400);
-        return cloud_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "(#100) The request body is not valid JSON",
+        return (
+            cloud_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) The request body is not valid JSON",
+            ),
+            None,
         );
     };
     let is_read = body["status"] == "read";
-    let failure = if is_read {
+    let failure = if let Some(outage) = state.outage.clone() {
+        Some(outage)
+    } else if is_read {
         state.read_failures.pop_front()
     } else {
         state.failures.pop_front()
@@ -233,28 +405,34 @@ async fn fake_messages(
                 secs.to_string().parse().expect("digits are a header value"),
             );
         }
-        return response;
+        return (response, None);
     }
     if body["messaging_product"] != "whatsapp" {
         record(&mut state, 400);
-        return cloud_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "(#100) The parameter messaging_product is required.",
+        return (
+            cloud_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) The parameter messaging_product is required.",
+            ),
+            None,
         );
     }
     if is_read {
         if body["message_id"].as_str().is_none() {
             record(&mut state, 400);
-            return cloud_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                "(#100) The parameter message_id is required.",
+            return (
+                cloud_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    "(#100) The parameter message_id is required.",
+                ),
+                None,
             );
         }
         record(&mut state, 200);
         state.reads.push(body);
-        return Json(json!({ "success": true })).into_response();
+        return (Json(json!({ "success": true })).into_response(), None);
     }
     let contact = match (body["to"].as_str(), body["recipient"].as_str()) {
         (Some(to), None) => json!({
@@ -264,10 +442,13 @@ async fn fake_messages(
         (None, Some(recipient)) => json!({ "input": recipient, "user_id": recipient }),
         _ => {
             record(&mut state, 400);
-            return cloud_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                "(#100) Exactly one of the parameters to and recipient is required.",
+            return (
+                cloud_error(
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    "(#100) Exactly one of the parameters to and recipient is required.",
+                ),
+                None,
             );
         }
     };
@@ -276,12 +457,14 @@ async fn fake_messages(
     record(&mut state, 200);
     state.sent.push(body);
     state.accepted_ids.push(wamid.clone());
-    Json(json!({
+    let stall = state.stalls.pop_front();
+    let response = Json(json!({
         "messaging_product": "whatsapp",
         "contacts": [contact],
         "messages": [{ "id": wamid }]
     }))
-    .into_response()
+    .into_response();
+    (response, stall)
 }
 
 fn pretty(values: &[Value]) -> String {
@@ -303,17 +486,101 @@ impl FakeCloudApi {
         let inner = Arc::new(FakeInner {
             state: Mutex::new(FakeState::default()),
             next_id: AtomicU64::new(0),
+            stop: Mutex::new(None),
         });
+        let fake = FakeCloudApi { inner, addr };
+        fake.serve(listener);
+        fake
+    }
+
+    /// Serves on `listener` until [`stop`](Self::stop).
+    fn serve(&self, listener: TcpListener) {
         let app = Router::new()
             .route("/{phone_number_id}/messages", post(fake_messages))
             .route("/{version}/{phone_number_id}/messages", post(fake_messages))
-            .with_state(inner.clone());
+            .with_state(self.inner.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        *self.inner.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
                 eprintln!("fake Cloud API stopped: {e}");
             }
         });
-        FakeCloudApi { inner, addr }
+    }
+
+    /// Stops listening: from now on connections to the fake's port are refused (Meta
+    /// unreachable) until [`restart`](Self::restart). Idle keep-alive connections are closed;
+    /// a request being answered (a stall) still gets its answer. Returns once the port refuses.
+    pub async fn stop(&self) {
+        let stop = self
+            .inner
+            .stop
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let stop = stop.expect("stop() on a fake that is not running");
+        let _ = stop.send(());
+        let addr = self.addr;
+        eventually(
+            "the fake Cloud API to refuse connections",
+            WAIT,
+            || async move {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .is_err()
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Listens again on the same port after [`stop`](Self::stop); the recordings and queued
+    /// failures carry on.
+    pub async fn restart(&self) {
+        let addr = self.addr;
+        let listener = eventually("the fake's port to be free again", WAIT, || async move {
+            TcpListener::bind(addr).await.ok()
+        })
+        .await;
+        self.serve(listener);
+    }
+
+    /// Answers every authorised request (message sends and mark-as-read calls) with `failure`
+    /// until [`stop_failing`](Self::stop_failing): Meta having an outage. Takes precedence
+    /// over queued failures, which wait.
+    pub fn fail_all(&self, failure: Failure) {
+        self.inner.lock().outage = Some(failure);
+    }
+
+    /// Ends [`fail_all`](Self::fail_all).
+    pub fn stop_failing(&self) {
+        self.inner.lock().outage = None;
+    }
+
+    /// The next `n` accepted message sends are answered `delay` late. Each is accepted (and
+    /// recorded in [`sent`](Self::sent) with its wamid) when it arrives, as Meta would have
+    /// sent it: a delay past the daemon's request timeout is a request that reached Meta but
+    /// whose answer was lost.
+    pub fn delay_next(&self, n: usize, delay: Duration) {
+        let mut state = self.inner.lock();
+        state
+            .stalls
+            .extend(std::iter::repeat_n(Stall::For(delay), n));
+    }
+
+    /// The next accepted message send is answered only when the returned [`Hold`] is released
+    /// or dropped (at most [`HOLD_LIMIT`]); it is accepted and recorded on arrival, so its
+    /// wamid is in [`accepted_ids`](Self::accepted_ids) while the daemon still waits.
+    pub fn hold_next(&self) -> Hold {
+        let release = Arc::new(Notify::new());
+        self.inner
+            .lock()
+            .stalls
+            .push_back(Stall::Until(release.clone()));
+        Hold { release }
     }
 
     /// The base URL to configure as `api_base` (no version segment).
@@ -442,8 +709,140 @@ pub struct TestDaemon {
     fake: FakeCloudApi,
     config: Config,
     client: reqwest::Client,
+    /// The clock the daemon was started with, when the test controls it (kept on restart).
+    clock: Option<TestClock>,
+    /// The daemon's own runtime, when it was started isolated (so it can be killed).
+    runtime: Option<OwnRuntime>,
     /// Owns the temporary directory when the daemon made it (dropped last).
     dir: Option<TempDir>,
+}
+
+/// A clock the test controls, in unix milliseconds; cheap to clone (clones share the time).
+/// It stands still unless moved: note the daemon's sender schedules retries by it too, so with
+/// a test clock a retry with a delay is only due once the test advances past it.
+#[derive(Debug, Clone)]
+pub struct TestClock {
+    ms: Arc<AtomicI64>,
+}
+
+impl TestClock {
+    /// A clock standing at `ms` (unix milliseconds).
+    pub fn at(ms: Millis) -> TestClock {
+        TestClock {
+            ms: Arc::new(AtomicI64::new(ms)),
+        }
+    }
+
+    /// A clock standing at the current whole second of the system clock.
+    pub fn now_ish() -> TestClock {
+        TestClock::at(now_secs() * 1000)
+    }
+
+    /// The time it shows.
+    pub fn now(&self) -> Millis {
+        self.ms.load(Ordering::SeqCst)
+    }
+
+    /// The time it shows in unix seconds (for webhook `timestamp`s).
+    pub fn now_secs(&self) -> i64 {
+        self.now().div_euclid(1000)
+    }
+
+    /// Moves it forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let ms = i64::try_from(d.as_millis()).expect("a test duration fits in i64 ms");
+        self.ms.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Sets it to `ms`.
+    pub fn set(&self, ms: Millis) {
+        self.ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The daemon's view of it.
+    pub fn clock(&self) -> Clock {
+        let ms = self.ms.clone();
+        Arc::new(move || ms.load(Ordering::SeqCst))
+    }
+}
+
+/// A runtime of the daemon's own, shut down without waiting when dropped (a runtime may not
+/// be dropped the blocking way inside the test's async context).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl OwnRuntime {
+    fn new() -> OwnRuntime {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("isolated-daemon")
+            .build()
+            .expect("building the isolated daemon's runtime");
+        OwnRuntime(Some(rt))
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("the runtime is running")
+            .handle()
+            .clone()
+    }
+
+    /// Stops every task of the runtime where it stands, like a killed process.
+    fn kill(mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A daemon killed with [`TestDaemon::kill`]: its database and fake, ready to
+/// [`restart`](Self::restart).
+pub struct KilledDaemon {
+    fake: FakeCloudApi,
+    config: Config,
+    clock: Option<TestClock>,
+    dir: Option<TempDir>,
+}
+
+impl std::fmt::Debug for KilledDaemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KilledDaemon")
+            .field("db", &self.config.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KilledDaemon {
+    /// The database file the killed daemon left.
+    pub fn db_path(&self) -> &Path {
+        &self.config.db
+    }
+
+    /// Starts a daemon again (isolated, so it can be killed too) on the same database, fake
+    /// and configuration.
+    pub async fn restart(self) -> TestDaemon {
+        let runtime = OwnRuntime::new();
+        let daemon = boot_with(&self.config, self.clock.as_ref(), Some(&runtime)).await;
+        TestDaemon {
+            daemon,
+            fake: self.fake,
+            config: self.config,
+            client: http_client(),
+            clock: self.clock,
+            runtime: Some(runtime),
+            dir: self.dir,
+        }
+    }
 }
 
 impl std::fmt::Debug for TestDaemon {
@@ -488,6 +887,40 @@ async fn boot(config: &Config) -> Daemon {
         .unwrap_or_else(|e| panic!("starting the daemon on {}: {e}", config.db.display()))
 }
 
+/// Boots with the test's clock (else the system clock) in `runtime` (else the current one).
+async fn boot_with(
+    config: &Config,
+    clock: Option<&TestClock>,
+    runtime: Option<&OwnRuntime>,
+) -> Daemon {
+    let Some(runtime) = runtime else {
+        return match clock {
+            Some(clock) => boot_clocked(config.clone(), clock.clock()).await,
+            None => boot(config).await,
+        };
+    };
+    let clock = clock.map_or_else(bot_daemon::engine::system_clock, TestClock::clock);
+    // Listeners and every task of the daemon belong to its own runtime.
+    runtime
+        .handle()
+        .spawn(boot_clocked(config.clone(), clock))
+        .await
+        .expect("booting the isolated daemon")
+}
+
+async fn boot_clocked(config: Config, clock: Clock) -> Daemon {
+    let http = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding the daemon's HTTP listener on 127.0.0.1:0");
+    let grpc = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binding the daemon's gRPC listener on 127.0.0.1:0");
+    let db = config.db.display().to_string();
+    Daemon::start_with_clock(config, Listeners { http, grpc }, clock)
+        .await
+        .unwrap_or_else(|e| panic!("starting the daemon on {db}: {e}"))
+}
+
 impl TestDaemon {
     /// A fresh fake Cloud API and a daemon on a new temporary database.
     pub async fn start() -> TestDaemon {
@@ -524,6 +957,79 @@ impl TestDaemon {
             fake,
             config,
             client: http_client(),
+            clock: None,
+            runtime: None,
+            dir,
+        }
+    }
+
+    /// Like [`start_with`](Self::start_with), with the daemon reading the time from `clock`
+    /// (engine and sender alike; kept across [`restart`](Self::restart)).
+    pub async fn start_with_clock(
+        fake: FakeCloudApi,
+        tweak: impl FnOnce(&mut Config),
+        clock: &TestClock,
+    ) -> TestDaemon {
+        let dir = tempfile::tempdir().expect("creating a temporary directory for the database");
+        let mut config = test_config(&dir.path().join("chat-support.db"), &fake);
+        tweak(&mut config);
+        let daemon = boot_with(&config, Some(clock), None).await;
+        TestDaemon {
+            daemon,
+            fake,
+            config,
+            client: http_client(),
+            clock: Some(clock.clone()),
+            runtime: None,
+            dir: Some(dir),
+        }
+    }
+
+    /// Like [`start_with`](Self::start_with), with the daemon in a runtime of its own, so that
+    /// [`kill`](Self::kill) can stop it dead mid-request like a killed process.
+    pub async fn start_isolated_with(
+        fake: FakeCloudApi,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestDaemon {
+        let dir = tempfile::tempdir().expect("creating a temporary directory for the database");
+        let mut config = test_config(&dir.path().join("chat-support.db"), &fake);
+        tweak(&mut config);
+        let runtime = OwnRuntime::new();
+        let daemon = boot_with(&config, None, Some(&runtime)).await;
+        TestDaemon {
+            daemon,
+            fake,
+            config,
+            client: http_client(),
+            clock: None,
+            runtime: Some(runtime),
+            dir: Some(dir),
+        }
+    }
+
+    /// Kills a daemon started with [`start_isolated_with`](Self::start_isolated_with): every
+    /// task stops where it stands, nothing is flushed or recorded (requests on the wire are cut,
+    /// their outcome never stored), as with `kill -9`; committed transactions stay on disk.
+    pub async fn kill(self) -> KilledDaemon {
+        let TestDaemon {
+            daemon,
+            fake,
+            config,
+            client,
+            clock,
+            runtime,
+            dir,
+        } = self;
+        let runtime = runtime.expect("kill() needs a daemon started with start_isolated_with");
+        drop(client);
+        runtime.kill();
+        drop(daemon);
+        // Let the killed runtime's threads drop their tasks (and the database handles).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        KilledDaemon {
+            fake,
+            config,
+            clock,
             dir,
         }
     }
@@ -536,25 +1042,48 @@ impl TestDaemon {
             fake,
             config,
             client,
+            clock,
+            runtime,
             dir,
         } = self;
         // Idle keep-alive connections must not hold up the graceful shutdown.
         drop(client);
         daemon.shutdown().await;
-        let daemon = boot(&config).await;
+        let daemon = boot_with(&config, clock.as_ref(), runtime.as_ref()).await;
         TestDaemon {
             daemon,
             fake,
             config,
             client: http_client(),
+            clock,
+            runtime,
             dir,
         }
+    }
+
+    /// The test's clock, when the daemon was started with one.
+    pub fn test_clock(&self) -> Option<&TestClock> {
+        self.clock.as_ref()
+    }
+
+    /// `GET /metrics` as text.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status(), 200, "GET /metrics");
+        response.text().await.expect("reading /metrics")
+    }
+
+    /// The value of the unlabelled metric `name` in `GET /metrics`; panics when absent.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics_text().await;
+        metric_value(&text, name).unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
     }
 
     /// Shuts the daemon down gracefully; the database directory is removed if it was ours.
     pub async fn shutdown(self) {
         drop(self.client);
         self.daemon.shutdown().await;
+        drop(self.runtime);
         drop(self.dir);
     }
 
@@ -767,6 +1296,14 @@ impl TestDaemon {
         })
         .await
     }
+}
+
+/// The value of the unlabelled sample `name` in a Prometheus text exposition.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
+        rest.trim().parse().ok()
+    })
 }
 
 /// Now in unix milliseconds.

@@ -756,7 +756,7 @@ async fn restart_mid_chat_keeps_the_chat_and_its_history() {
             "first question",
             ACK,
             "still there?",
-            "🎧 Support Team: Let me check",
+            "Let me check",
             "thanks",
             ACK
         ]

@@ -452,3 +452,5 @@ fn apply_intent(contact: &Contact, intent: Intent, settings: &BotSettings) -> Tr
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;

@@ -381,7 +381,10 @@ impl<'c> Tx<'c> {
             .prepare_cached(
                 "UPDATE contacts SET
                     message_count = message_count + 1,
-                    last_message_id = ?2, last_message_text = ?3, last_message_sender = ?4, last_message_at = ?5,
+                    last_message_id = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?2 ELSE last_message_id END,
+                    last_message_text = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?3 ELSE last_message_text END,
+                    last_message_sender = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?4 ELSE last_message_sender END,
+                    last_message_at = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?5 ELSE last_message_at END,
                     last_inbound_at = CASE WHEN ?4 = 'user' THEN MAX(COALESCE(last_inbound_at, 0), ?5) ELSE last_inbound_at END,
                     chat_last_message_time = CASE WHEN ?6 AND ?4 != 'bot' THEN ?5 ELSE chat_last_message_time END,
                     unread_count = CASE WHEN ?6 AND ?4 = 'user' THEN unread_count + 1

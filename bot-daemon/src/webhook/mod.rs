@@ -797,3 +797,5 @@ fn show(value: &Value) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;

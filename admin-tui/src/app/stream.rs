@@ -1,0 +1,193 @@
+//! Applying `WatchChats` items: a snapshot replaces the active chats, live events update
+//! summaries and loaded threads. The stream is in commit order, so an item whose sequence is
+//! not newer than the last one applied is a replay (after a reconnect) and is skipped.
+//!
+//! Whether a chat is active comes from the snapshot and the `chat_started` / `chat_ended`
+//! events themselves, not from the summaries they carry: the daemon builds an event's summary
+//! inside the transaction before it stores the conversation's new state, so `chat_started`
+//! says `chat_active: false` and `chat_ended` (and the closing message after it) still say
+//! `true`. Every other field of those summaries is current.
+
+use std::collections::HashSet;
+
+use super::{App, Cmd, Dialog, Focus};
+use crate::model::{ChatEvent, EventBody, Message, Summary};
+use crate::strings;
+
+/// How many active chats' threads a snapshot prefetches.
+const PREFETCH: usize = 20;
+
+/// The daemon's state name for a conversation in a chat.
+const CHAT_STATE: &str = "CHAT_SUPPORT_ACTIVE";
+
+impl App {
+    pub(super) fn apply_event(&mut self, event: ChatEvent) -> Vec<Cmd> {
+        let body = match event.body {
+            EventBody::Snapshot(chats) => return self.apply_snapshot(event.sequence, chats),
+            body => body,
+        };
+        if event.sequence != 0 && event.sequence <= self.last_seq {
+            return Vec::new();
+        }
+        self.last_seq = self.last_seq.max(event.sequence);
+        let mut cmds = Vec::new();
+        match body {
+            EventBody::Snapshot(_) | EventBody::Unknown => {}
+            EventBody::ChatStarted(mut s, session) => {
+                s.chat_active = true;
+                s.state = CHAT_STATE.to_string();
+                if session != 0 {
+                    s.chat_session_id = session;
+                }
+                let address = s.address.clone();
+                let name = s.name().to_string();
+                self.apply_summary(s);
+                let looking =
+                    self.open.as_deref() == Some(address.as_str()) && self.focus != Focus::List;
+                if !looking {
+                    self.fresh.insert(address);
+                }
+                self.notify(strings::new_chat(&name), false);
+                if self.settings.bell {
+                    cmds.push(Cmd::Bell);
+                }
+            }
+            EventBody::MessageAdded(s, m) => {
+                let address = s.address.clone();
+                let s = self.corrected(s);
+                self.apply_summary(s);
+                self.note_user_message(&address, &m);
+                self.add_message(&address, m);
+            }
+            EventBody::ChatEnded(mut s, ended_by) => {
+                s.chat_active = false;
+                if s.state == CHAT_STATE {
+                    s.state.clear();
+                }
+                self.fresh.remove(&s.address);
+                // The end-chat dialog for it has nothing left to do (whoever ended it).
+                if matches!(&self.dialog, Some(Dialog::EndChat { address, .. }) if *address == s.address)
+                {
+                    self.dialog = None;
+                }
+                let name = s.name().to_string();
+                self.apply_summary(s);
+                if ended_by != "admin" {
+                    self.notify(strings::chat_ended_by(&name, &ended_by), false);
+                }
+            }
+            EventBody::Delivery {
+                address,
+                message_id,
+                status,
+                error_code,
+                error_message,
+            } => {
+                if let Some(t) = self.threads.get_mut(&address) {
+                    t.set_status(message_id, status, error_code, &error_message);
+                }
+            }
+            EventBody::ContactUpdated(s) => {
+                let s = self.corrected(s);
+                self.apply_summary(s);
+            }
+        }
+        cmds
+    }
+
+    fn apply_snapshot(&mut self, sequence: u64, chats: Vec<Summary>) -> Vec<Cmd> {
+        let first = !self.synced;
+        let before: HashSet<String> = self.chats.keys().cloned().collect();
+        self.chats = chats.into_iter().map(|s| (s.address.clone(), s)).collect();
+        self.last_seq = sequence;
+        self.synced = true;
+        let mut cmds = Vec::new();
+        if !first {
+            // A resync after a long outage: chats that appeared meanwhile are new to the agent.
+            let new: Vec<String> = self
+                .chats
+                .keys()
+                .filter(|a| !before.contains(*a))
+                .cloned()
+                .collect();
+            if !new.is_empty() && self.settings.bell {
+                cmds.push(Cmd::Bell);
+            }
+            self.fresh.extend(new);
+        }
+        self.fresh.retain(|a| self.chats.contains_key(a));
+        for (address, t) in &mut self.threads {
+            if let Some(s) = self.chats.get(address) {
+                t.summary = Some(s.clone());
+            }
+            if !first {
+                // Events may have been missed: reload a thread when it is next shown.
+                t.loaded = false;
+                t.loading = false;
+            }
+        }
+        for row in &mut self.all.rows {
+            if let Some(s) = self.chats.get(&row.address) {
+                *row = s.clone();
+            }
+        }
+        cmds.extend(self.ensure_loaded());
+        // Prefetch the top of the list: switching is instant and the previews show what the
+        // users last said.
+        let top: Vec<String> = self
+            .rows()
+            .iter()
+            .take(PREFETCH)
+            .map(|s| s.address.clone())
+            .collect();
+        for address in top {
+            cmds.extend(self.load_thread(address));
+        }
+        cmds
+    }
+
+    /// Adds a live message to a loaded thread; a reader scrolled up keeps their place.
+    fn add_message(&mut self, address: &str, m: Message) {
+        let reading = self.open.as_deref() == Some(address)
+            && self.threads.get(address).is_some_and(|t| t.scroll > 0);
+        let width = crate::layout::thread_inner(self).0;
+        let before = if reading {
+            crate::ui::thread::lines(self, width).len()
+        } else {
+            0
+        };
+        let Some(t) = self.threads.get_mut(address) else {
+            return;
+        };
+        t.upsert(m);
+        if reading {
+            let after = crate::ui::thread::lines(self, width).len();
+            if let Some(t) = self.threads.get_mut(address) {
+                t.scroll += after.saturating_sub(before);
+            }
+        }
+    }
+
+    /// `s` with the chat activity the console knows (see the module comment).
+    pub(super) fn corrected(&self, mut s: Summary) -> Summary {
+        if self.synced {
+            s.chat_active = self.chats.contains_key(&s.address);
+        }
+        s
+    }
+
+    /// The newest summary of a conversation: the active list, the "all" rows, its thread.
+    fn apply_summary(&mut self, s: Summary) {
+        if let Some(row) = self.all.rows.iter_mut().find(|r| r.address == s.address) {
+            *row = s.clone();
+        }
+        if let Some(t) = self.threads.get_mut(&s.address) {
+            t.summary = Some(s.clone());
+        }
+        if s.chat_active {
+            self.chats.insert(s.address.clone(), s);
+        } else {
+            self.chats.remove(&s.address);
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Command-line options, and where the daemon and its admin token are.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::net::{NetConfig, TokenSource};
+
+/// The support agents' live terminal console for chat-support.
+///
+/// Connects to the daemon's gRPC API (default 127.0.0.1:50051) with the admin token from
+/// --token, CHAT_SUPPORT_ADMIN_TOKEN, or the file the daemon writes beside its database
+/// (<db>.admin-token; default ./chat-support.db.admin-token). Press ? inside for every key.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "admin-tui", version)]
+pub struct Args {
+    /// The daemon's gRPC address: host:port, or a URL (https:// for TLS).
+    #[arg(
+        long,
+        env = "CHAT_SUPPORT_GRPC_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub addr: String,
+    /// The admin token (default: the file beside the database).
+    #[arg(long, env = "CHAT_SUPPORT_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The daemon's database; its token is read from `<db>.admin-token`.
+    #[arg(long, env = "CHAT_SUPPORT_DB", default_value = "./chat-support.db")]
+    pub db: PathBuf,
+    /// Use TLS (implied by an https:// address or --tls-ca).
+    #[arg(long)]
+    pub tls: bool,
+    /// A PEM CA certificate to trust for the daemon's TLS certificate (e.g. a self-signed one).
+    #[arg(long, env = "CHAT_SUPPORT_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the daemon's certificate must carry (default: the address's host).
+    #[arg(long)]
+    pub tls_domain: Option<String>,
+    /// Ring the terminal bell when a new chat starts.
+    #[arg(long)]
+    pub bell: bool,
+    /// Write a log to this file (nothing is ever logged to the terminal).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+}
+
+impl Args {
+    /// The connection settings these options describe.
+    pub(crate) fn net_config(&self) -> NetConfig {
+        let addr = self.addr.trim();
+        let tls = self.tls || self.tls_ca.is_some();
+        let url = if addr.starts_with("http://") || addr.starts_with("https://") {
+            addr.to_string()
+        } else if tls {
+            format!("https://{addr}")
+        } else {
+            format!("http://{addr}")
+        };
+        let url = if tls && url.starts_with("http://") {
+            url.replacen("http://", "https://", 1)
+        } else {
+            url
+        };
+        let token = match self.token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => TokenSource::Given(t.to_string()),
+            _ => {
+                let mut name = self.db.as_os_str().to_owned();
+                name.push(".admin-token");
+                TokenSource::File(PathBuf::from(name))
+            }
+        };
+        NetConfig {
+            url,
+            ca: self.tls_ca.clone(),
+            domain: self.tls_domain.clone(),
+            token,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("admin-tui").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn the_token_file_sits_beside_the_database() {
+        let a = parse(&[
+            "--db",
+            "/srv/cs/chat-support.db",
+            "--addr",
+            "10.0.0.2:50051",
+        ]);
+        let cfg = a.net_config();
+        assert_eq!(cfg.url, "http://10.0.0.2:50051");
+        if std::env::var_os("CHAT_SUPPORT_ADMIN_TOKEN").is_none() {
+            assert_eq!(
+                cfg.token,
+                TokenSource::File(PathBuf::from("/srv/cs/chat-support.db.admin-token"))
+            );
+        }
+        let a = parse(&["--token", "abc", "--tls-ca", "ca.pem"]);
+        let cfg = a.net_config();
+        assert_eq!(cfg.token, TokenSource::Given("abc".into()));
+        assert!(cfg.url.starts_with("https://"));
+    }
+}

@@ -1,0 +1,407 @@
+//! The console's own data types, converted from the `chatsupport.v1` messages at the network
+//! edge. Nothing past `net.rs` sees a protobuf or tonic type; conversions never fail (a missing
+//! or unknown field becomes a neutral value).
+
+use chrono::{DateTime, Duration, Utc};
+use proto::v1 as pb;
+
+/// A point in time (UTC; rendering applies the local offset).
+pub(crate) type Time = DateTime<Utc>;
+
+/// How long after the last inbound message free-form replies are allowed.
+pub(crate) const WINDOW: Duration = Duration::hours(24);
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// The WhatsApp user.
+    User,
+    /// A support agent (the API's `admin`).
+    Agent,
+    /// The bot.
+    Bot,
+    /// A value this build does not know.
+    Unknown,
+}
+
+/// A message's delivery state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Status {
+    /// A value this build does not know.
+    Unknown,
+    /// Inbound, stored.
+    Received,
+    /// Outbound, committed, not yet accepted by the Cloud API.
+    Pending,
+    /// Accepted by the Cloud API.
+    Sent,
+    /// Delivered to the phone.
+    Delivered,
+    /// Read by the user.
+    Read,
+    /// Meta refused or could not deliver it.
+    Failed,
+}
+
+/// Student or lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Not a registered student.
+    Lead,
+    /// A registered student.
+    Student,
+}
+
+/// The newest message of a conversation, as the list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LastMessage {
+    pub(crate) text: String,
+    pub(crate) sender: Sender,
+    pub(crate) at: Option<Time>,
+}
+
+/// One conversation as the list knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Summary {
+    /// The key of every request: the phone number, else the BSUID.
+    pub(crate) address: String,
+    /// Digits only; empty for a username-only user.
+    pub(crate) phone_number: String,
+    pub(crate) display_name: String,
+    pub(crate) kind: Kind,
+    pub(crate) state: String,
+    pub(crate) chat_active: bool,
+    pub(crate) last_message: Option<LastMessage>,
+    pub(crate) message_count: u32,
+    pub(crate) chat_started_at: Option<Time>,
+    /// Oldest unanswered user message; `None` when nothing is waiting.
+    pub(crate) waiting_since: Option<Time>,
+    pub(crate) unread_count: u32,
+    pub(crate) user_id: String,
+    pub(crate) username: String,
+    pub(crate) chat_session_id: i64,
+    pub(crate) last_inbound_at: Option<Time>,
+}
+
+impl Summary {
+    /// A minimal active summary (tests and placeholders).
+    #[cfg(test)]
+    pub(crate) fn new(address: &str, name: &str) -> Summary {
+        Summary {
+            address: address.to_string(),
+            phone_number: address.to_string(),
+            display_name: name.to_string(),
+            kind: Kind::Lead,
+            state: "CHAT_SUPPORT_ACTIVE".to_string(),
+            chat_active: true,
+            last_message: None,
+            message_count: 0,
+            chat_started_at: None,
+            waiting_since: None,
+            unread_count: 0,
+            user_id: String::new(),
+            username: String::new(),
+            chat_session_id: 1,
+            last_inbound_at: None,
+        }
+    }
+
+    /// The name to show: display name, else username, else the address.
+    pub(crate) fn name(&self) -> &str {
+        [&self.display_name, &self.username, &self.address]
+            .into_iter()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())
+            .unwrap_or("?")
+    }
+
+    /// `+234…` for a phone number, else `@username` or the BSUID.
+    pub(crate) fn contact_line(&self) -> String {
+        if !self.phone_number.is_empty() {
+            format!("+{}", self.phone_number)
+        } else if !self.username.is_empty() {
+            format!("@{}", self.username)
+        } else {
+            self.address.clone()
+        }
+    }
+
+    /// Time left in the 24-hour window at `now`; `None` when closed or never opened.
+    pub(crate) fn window_left(&self, now: Time) -> Option<Duration> {
+        let left = self.last_inbound_at? + WINDOW - now;
+        (left > Duration::zero()).then_some(left)
+    }
+
+    /// Whether `query` (lower case) matches name, username, number or BSUID.
+    pub(crate) fn matches(&self, query: &str) -> bool {
+        let q = query.trim().to_lowercase();
+        if q.is_empty() {
+            return true;
+        }
+        let compact: String = q
+            .chars()
+            .filter(|c| !matches!(c, '+' | ' ' | '-'))
+            .collect();
+        [
+            &self.display_name,
+            &self.username,
+            &self.address,
+            &self.user_id,
+            &self.phone_number,
+        ]
+        .iter()
+        .any(|f| f.to_lowercase().contains(&q))
+            || (!compact.is_empty()
+                && compact.chars().all(|c| c.is_ascii_digit())
+                && self.phone_number.contains(&compact))
+    }
+}
+
+/// One message of a thread.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Message {
+    pub(crate) id: i64,
+    pub(crate) sender: Sender,
+    pub(crate) text: String,
+    pub(crate) at: Option<Time>,
+    pub(crate) status: Status,
+    /// 0 outside a chat session.
+    pub(crate) session_id: i64,
+    /// `text`, `image`, … (the daemon already renders placeholders into `text`).
+    pub(crate) kind: String,
+    pub(crate) error_code: i32,
+    pub(crate) error_message: String,
+}
+
+/// One page of a thread, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ThreadPage {
+    pub(crate) summary: Option<Summary>,
+    pub(crate) messages: Vec<Message>,
+    /// Pass as `before` for the next older page; 0 when there is none.
+    pub(crate) next_before: i64,
+}
+
+/// One page of the conversation list.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ListPage {
+    pub(crate) conversations: Vec<Summary>,
+    pub(crate) next_page_token: String,
+}
+
+/// What `SendMessage` answered.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SentAck {
+    pub(crate) message_id: i64,
+    pub(crate) at: Option<Time>,
+    /// Outside the 24-hour window the daemon sends this template instead of the text.
+    pub(crate) template_used: String,
+}
+
+/// One item of the `WatchChats` stream.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChatEvent {
+    pub(crate) sequence: u64,
+    pub(crate) body: EventBody,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum EventBody {
+    /// The active chats; replaces everything known.
+    Snapshot(Vec<Summary>),
+    /// A user asked for a person (with the new session's id).
+    ChatStarted(Summary, i64),
+    /// A message from anyone, with the conversation after it.
+    MessageAdded(Summary, Message),
+    /// The chat ended (`ended_by`: user, admin or system).
+    ChatEnded(Summary, String),
+
+    /// An outbound message's status changed.
+    Delivery {
+        address: String,
+        message_id: i64,
+        status: Status,
+        error_code: i32,
+        error_message: String,
+    },
+    /// Name, kind or identity changed.
+    ContactUpdated(Summary),
+    /// Something this build cannot read; only its sequence counts.
+    Unknown,
+}
+
+pub(crate) fn time(t: Option<&prost_types::Timestamp>) -> Option<Time> {
+    let t = t?;
+    DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+}
+
+fn sender(v: i32) -> Sender {
+    match pb::Sender::try_from(v) {
+        Ok(pb::Sender::User) => Sender::User,
+        Ok(pb::Sender::Admin) => Sender::Agent,
+        Ok(pb::Sender::Bot) => Sender::Bot,
+        _ => Sender::Unknown,
+    }
+}
+
+pub(crate) fn status(v: i32) -> Status {
+    match pb::DeliveryStatus::try_from(v) {
+        Ok(pb::DeliveryStatus::Received) => Status::Received,
+        Ok(pb::DeliveryStatus::Pending) => Status::Pending,
+        Ok(pb::DeliveryStatus::Sent) => Status::Sent,
+        Ok(pb::DeliveryStatus::Delivered) => Status::Delivered,
+        Ok(pb::DeliveryStatus::Read) => Status::Read,
+        Ok(pb::DeliveryStatus::Failed) => Status::Failed,
+        _ => Status::Unknown,
+    }
+}
+
+pub(crate) fn summary(s: pb::ConversationSummary) -> Summary {
+    let address = if s.address.is_empty() {
+        // Older daemons: fall back to what the address is made of.
+        if s.phone_number.is_empty() {
+            s.user_id.clone()
+        } else {
+            s.phone_number.clone()
+        }
+    } else {
+        s.address
+    };
+    Summary {
+        address,
+        phone_number: s.phone_number,
+        display_name: s.display_name,
+        kind: match pb::ContactKind::try_from(s.kind) {
+            Ok(pb::ContactKind::Student) => Kind::Student,
+            _ => Kind::Lead,
+        },
+        state: s.state,
+        chat_active: s.chat_active,
+        last_message: s.last_message.map(|m| LastMessage {
+            sender: sender(m.sender),
+            at: time(m.timestamp.as_ref()),
+            text: m.text,
+        }),
+        message_count: s.message_count,
+        chat_started_at: time(s.chat_started_at.as_ref()),
+        waiting_since: time(s.waiting_since.as_ref()),
+        unread_count: s.unread_count,
+        user_id: s.user_id,
+        username: s.username,
+        chat_session_id: s.chat_session_id,
+        last_inbound_at: time(s.last_inbound_at.as_ref()),
+    }
+}
+
+pub(crate) fn message(m: pb::ChatMessage) -> Message {
+    Message {
+        id: m.id,
+        sender: sender(m.sender),
+        at: time(m.timestamp.as_ref()),
+        status: status(m.status),
+        session_id: m.chat_session_id,
+        kind: m.kind,
+        error_code: m.error_code,
+        error_message: m.error_message,
+        text: m.text,
+    }
+}
+
+pub(crate) fn thread_page(c: pb::Conversation) -> ThreadPage {
+    ThreadPage {
+        summary: c.summary.map(summary),
+        messages: c.messages.into_iter().map(message).collect(),
+        next_before: c.next_before,
+    }
+}
+
+pub(crate) fn list_page(r: pb::ListConversationsResponse) -> ListPage {
+    ListPage {
+        conversations: r.conversations.into_iter().map(summary).collect(),
+        next_page_token: r.next_page_token,
+    }
+}
+
+pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
+    use pb::chat_event::Event;
+    let body = match e.event {
+        Some(Event::Snapshot(s)) => {
+            EventBody::Snapshot(s.active_chats.into_iter().map(summary).collect())
+        }
+        Some(Event::ChatStarted(c)) => c.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ChatStarted(summary(s), c.chat_session_id)
+        }),
+        Some(Event::MessageAdded(m)) => match (m.conversation, m.message) {
+            (Some(s), Some(msg)) => EventBody::MessageAdded(summary(s), message(msg)),
+            _ => EventBody::Unknown,
+        },
+        Some(Event::ChatEnded(c)) => c.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ChatEnded(summary(s), c.ended_by)
+        }),
+        Some(Event::DeliveryStatusChanged(d)) => EventBody::Delivery {
+            address: d.address,
+            message_id: d.message_id,
+            status: status(d.status),
+            error_code: d.error_code,
+            error_message: d.error_message,
+        },
+        Some(Event::ContactUpdated(c)) => c.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ContactUpdated(summary(s))
+        }),
+        None => EventBody::Unknown,
+    };
+    ChatEvent {
+        sequence: e.sequence,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_fall_back_to_phone_or_user_id_for_the_address() {
+        let s = summary(pb::ConversationSummary {
+            user_id: "NG.1".into(),
+            ..Default::default()
+        });
+        assert_eq!(s.address, "NG.1");
+        assert_eq!(s.name(), "NG.1");
+        assert_eq!(s.contact_line(), "NG.1");
+    }
+
+    #[test]
+    fn filters_match_names_numbers_and_formatted_numbers() {
+        let mut s = Summary::new("2348011111111", "Ada Okafor");
+        s.username = "ada_o".into();
+        assert!(s.matches("ada"));
+        assert!(s.matches("OKAF"));
+        assert!(s.matches("+234 801"));
+        assert!(s.matches("ada_o"));
+        assert!(!s.matches("bola"));
+        assert!(!s.matches("999"));
+    }
+
+    #[test]
+    fn window_closes_24_hours_after_the_last_inbound_message() {
+        let t0 = DateTime::from_timestamp(1_767_262_500, 0).unwrap();
+        let mut s = Summary::new("1", "A");
+        assert_eq!(s.window_left(t0), None);
+        s.last_inbound_at = Some(t0);
+        assert_eq!(s.window_left(t0), Some(Duration::hours(24)));
+        assert_eq!(s.window_left(t0 + Duration::hours(24)), None);
+    }
+
+    #[test]
+    fn unknown_events_keep_their_sequence() {
+        let e = event(pb::ChatEvent {
+            sequence: 9,
+            timestamp: None,
+            event: None,
+        });
+        assert_eq!(e.sequence, 9);
+        assert_eq!(e.body, EventBody::Unknown);
+    }
+}

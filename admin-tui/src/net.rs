@@ -1,0 +1,455 @@
+//! The network task: the only owner of the tonic client. It receives [`NetCmd`]s from the UI
+//! loop and answers with [`NetEvent`]s over a channel; only converted types (`model.rs`) cross
+//! over. The `WatchChats` stream runs in its own task (one at a time; a new `Watch` replaces the
+//! old one); each unary call runs in a task of its own, so a slow call never blocks the others.
+//!
+//! Adding an RPC (as `MarkRead` was): a `NetCmd` variant, a `NetEvent` variant for its
+//! answer, and one arm in [`call`].
+
+use std::{future::Future, path::PathBuf, time::Duration};
+
+use proto::v1::{self as pb, support_admin_client::SupportAdminClient};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    service::{interceptor::InterceptedService, Interceptor},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+    Code, Request, Status,
+};
+
+use crate::app::{Failure, Msg, NetCmd, NetEvent, LIST_PAGE, THREAD_PAGE};
+use crate::model;
+
+/// The longest a unary call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// The longest the stream may take to answer.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors setting up the connection (before the terminal is touched).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NetError {
+    #[error("invalid daemon address {0:?}: {1}")]
+    Address(String, String),
+    #[error("reading the TLS CA certificate {0}: {1}")]
+    CaFile(PathBuf, std::io::Error),
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+/// Where the admin token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenSource {
+    /// `--token` or `CHAT_SUPPORT_ADMIN_TOKEN`.
+    Given(String),
+    /// The file the daemon writes beside its database (read at every attempt, so a daemon
+    /// started after the console is picked up).
+    File(PathBuf),
+}
+
+impl TokenSource {
+    /// The token, or why there is none.
+    pub(crate) fn read(&self) -> Result<String, String> {
+        match self {
+            TokenSource::Given(t) => Ok(t.trim().to_string()),
+            TokenSource::File(path) => match std::fs::read_to_string(path) {
+                Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+                Ok(_) => Err(format!("{} is empty", path.display())),
+                Err(e) => Err(format!(
+                    "cannot read {} ({e}); set --token or CHAT_SUPPORT_ADMIN_TOKEN, or --db / CHAT_SUPPORT_DB to the daemon's database",
+                    path.display()
+                )),
+            },
+        }
+    }
+}
+
+/// How to reach the daemon.
+#[derive(Debug, Clone)]
+pub(crate) struct NetConfig {
+    /// `http://host:port` or `https://host:port`.
+    pub(crate) url: String,
+    /// A PEM CA certificate to trust (TLS with a self-signed daemon certificate).
+    pub(crate) ca: Option<PathBuf>,
+    /// The name to check the daemon's certificate against.
+    pub(crate) domain: Option<String>,
+    pub(crate) token: TokenSource,
+}
+
+/// A lazily connecting channel to the daemon (nothing is dialled until the first call).
+///
+/// # Errors
+/// A malformed address or unusable TLS settings.
+pub(crate) fn channel(cfg: &NetConfig) -> Result<Channel, NetError> {
+    let bad = |e: &dyn std::fmt::Display| NetError::Address(cfg.url.clone(), e.to_string());
+    let mut endpoint = Endpoint::from_shared(cfg.url.clone())
+        .map_err(|e| bad(&e))?
+        .connect_timeout(Duration::from_secs(5))
+        .http2_keep_alive_interval(Duration::from_secs(15))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .keep_alive_while_idle(true);
+    if cfg.url.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(path) = &cfg.ca {
+            let pem = std::fs::read(path).map_err(|e| NetError::CaFile(path.clone(), e))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let Some(d) = &cfg.domain {
+            tls = tls.domain_name(d.clone());
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| NetError::Tls(e.to_string()))?;
+    }
+    Ok(endpoint.connect_lazy())
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+type Client = SupportAdminClient<InterceptedService<Channel, Bearer>>;
+
+/// What every task needs: the channel, the token, the way back to the UI.
+#[derive(Clone)]
+struct Ctx {
+    channel: Channel,
+    token: TokenSource,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Ctx {
+    fn client(&self) -> Result<Client, String> {
+        let token = self.token.read()?;
+        let value: MetadataValue<Ascii> = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the admin token has characters a header cannot carry".to_string())?;
+        Ok(SupportAdminClient::with_interceptor(
+            self.channel.clone(),
+            Bearer(value),
+        ))
+    }
+
+    /// Sends to the UI; false once it has gone.
+    fn send(&self, e: NetEvent) -> bool {
+        self.tx.send(Msg::Net(e)).is_ok()
+    }
+}
+
+/// Starts the network task; returns where to send it commands. It ends when that sender is
+/// dropped.
+pub(crate) fn spawn(
+    channel: Channel,
+    token: TokenSource,
+    tx: mpsc::UnboundedSender<Msg>,
+) -> mpsc::UnboundedSender<NetCmd> {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let ctx = Ctx { channel, token, tx };
+    tokio::spawn(run(ctx, cmd_rx));
+    cmd_tx
+}
+
+async fn run(ctx: Ctx, mut rx: mpsc::UnboundedReceiver<NetCmd>) {
+    let mut watch: Option<JoinHandle<()>> = None;
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            NetCmd::Watch {
+                gen,
+                after_sequence,
+                delay,
+            } => {
+                if let Some(old) = watch.take() {
+                    old.abort();
+                }
+                watch = Some(tokio::spawn(watch_chats(
+                    ctx.clone(),
+                    gen,
+                    after_sequence,
+                    delay,
+                )));
+            }
+            other => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    let answer = call(&ctx, other).await;
+                    if let Some(e) = answer {
+                        ctx.send(e);
+                    }
+                });
+            }
+        }
+    }
+    if let Some(w) = watch {
+        w.abort();
+    }
+}
+
+/// Runs one unary call with a timeout; errors become readable text.
+async fn unary<T, F, Fut>(ctx: &Ctx, f: F) -> Result<T, String>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let client = ctx.client()?;
+    match tokio::time::timeout(CALL_TIMEOUT, f(client)).await {
+        Err(_) => Err("the daemon did not answer in time".to_string()),
+        Ok(Err(status)) => {
+            tracing::warn!(code = ?status.code(), message = status.message(), "call failed");
+            Err(describe(&status))
+        }
+        Ok(Ok(r)) => Ok(r.into_inner()),
+    }
+}
+
+/// One unary command and its answer.
+// The contract grows (new request fields); `..Default::default()` keeps this compiling and
+// sends their defaults.
+#[allow(clippy::needless_update)]
+async fn call(ctx: &Ctx, cmd: NetCmd) -> Option<NetEvent> {
+    Some(match cmd {
+        NetCmd::Watch { .. } => return None,
+        NetCmd::LoadThread { address, before } => {
+            let req = pb::GetConversationRequest {
+                phone_number: address.clone(),
+                page_size: THREAD_PAGE,
+                before,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.get_conversation(req).await }).await;
+            NetEvent::Thread {
+                address,
+                before,
+                result: result.map(model::thread_page),
+            }
+        }
+        NetCmd::List {
+            req,
+            query,
+            page_token,
+            append,
+        } => {
+            let request = pb::ListConversationsRequest {
+                active_only: false,
+                page_size: LIST_PAGE,
+                page_token,
+                query,
+                ..Default::default()
+            };
+            let result = unary(
+                ctx,
+                |mut c| async move { c.list_conversations(request).await },
+            )
+            .await;
+            NetEvent::List {
+                req,
+                append,
+                result: result.map(model::list_page),
+            }
+        }
+        NetCmd::Send {
+            address,
+            local_id,
+            text,
+            key,
+        } => {
+            let req = pb::SendMessageRequest {
+                phone_number: address.clone(),
+                message: text,
+                idempotency_key: key,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.send_message(req).await }).await;
+            NetEvent::Sent {
+                address,
+                local_id,
+                result: result.map(|r| model::SentAck {
+                    message_id: r.message_id,
+                    at: model::time(r.timestamp.as_ref()),
+                    template_used: r.template_used,
+                }),
+            }
+        }
+        NetCmd::EndChat {
+            address,
+            message,
+            skip_closing_message,
+        } => {
+            let req = pb::EndChatRequest {
+                phone_number: address.clone(),
+                message,
+                skip_closing_message,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.end_chat(req).await }).await;
+            NetEvent::Ended {
+                address,
+                result: result.map(|r| r.template_used),
+            }
+        }
+        NetCmd::MarkRead { address } => {
+            let req = pb::MarkReadRequest {
+                phone_number: address.clone(),
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.mark_read(req).await }).await;
+            NetEvent::MarkedRead {
+                address,
+                result: result.map(|r| r.marked),
+            }
+        }
+    })
+}
+
+/// Follows `WatchChats` after `delay`, resuming after `after`, until it ends or is replaced.
+#[allow(clippy::needless_update)]
+async fn watch_chats(ctx: Ctx, gen: u64, after: u64, delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let ended = |failure| NetEvent::StreamEnded { gen, failure };
+    let mut client = match ctx.client() {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.send(ended(Failure::NoToken(e)));
+            return;
+        }
+    };
+    let request = pb::WatchChatsRequest {
+        after_sequence: after,
+        ..Default::default()
+    };
+    let mut stream = match tokio::time::timeout(WATCH_TIMEOUT, client.watch_chats(request)).await {
+        Err(_) => {
+            ctx.send(ended(Failure::Unreachable("no answer".into())));
+            return;
+        }
+        Ok(Err(status)) => {
+            tracing::info!(code = ?status.code(), message = status.message(), "watch refused");
+            ctx.send(ended(classify(&status, false)));
+            return;
+        }
+        Ok(Ok(r)) => r.into_inner(),
+    };
+    tracing::info!(gen, after, "watching");
+    if !ctx.send(NetEvent::Connected { gen }) {
+        return;
+    }
+    loop {
+        match stream.message().await {
+            Ok(Some(e)) => {
+                if !ctx.send(NetEvent::Event {
+                    gen,
+                    event: model::event(e),
+                }) {
+                    return;
+                }
+            }
+            Ok(None) => {
+                ctx.send(ended(Failure::Lost("the daemon closed the stream".into())));
+                return;
+            }
+            Err(status) => {
+                tracing::info!(code = ?status.code(), message = status.message(), "watch ended");
+                ctx.send(ended(classify(&status, true)));
+                return;
+            }
+        }
+    }
+}
+
+/// Why a watch failed, for the status bar.
+fn classify(status: &Status, established: bool) -> Failure {
+    match status.code() {
+        Code::Unauthenticated => Failure::TokenRefused(status.message().to_string()),
+        Code::Unavailable | Code::Unknown if !established => {
+            Failure::Unreachable(root_cause(status))
+        }
+        Code::Unavailable => Failure::Lost(status.message().to_string()),
+        _ => Failure::Lost(describe(status)),
+    }
+}
+
+/// The innermost error under a transport failure ("Connection refused (os error 111)").
+fn root_cause(status: &Status) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    let mut last = None;
+    while let Some(c) = cause {
+        last = Some(c.to_string());
+        cause = c.source();
+    }
+    last.unwrap_or_else(|| status.message().to_string())
+}
+
+/// A failed call in words.
+pub(crate) fn describe(status: &Status) -> String {
+    match status.code() {
+        Code::Unavailable => {
+            let cause = root_cause(status);
+            if cause.is_empty() {
+                "daemon unreachable".to_string()
+            } else {
+                format!("daemon unreachable: {cause}")
+            }
+        }
+        Code::Unauthenticated => format!("token refused: {}", status.message()),
+        Code::FailedPrecondition | Code::InvalidArgument | Code::NotFound => {
+            status.message().to_string()
+        }
+        Code::DeadlineExceeded => "the daemon did not answer in time".to_string(),
+        code => format!("{}: {}", code.description(), status.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_file_errors_say_where_and_what_to_do() {
+        let missing = TokenSource::File(PathBuf::from("/nonexistent/chat-support.db.admin-token"));
+        let e = missing.read().unwrap_err();
+        assert!(
+            e.contains("/nonexistent/chat-support.db.admin-token"),
+            "{e}"
+        );
+        assert!(e.contains("CHAT_SUPPORT_ADMIN_TOKEN"), "{e}");
+        assert_eq!(TokenSource::Given(" t \n".into()).read().unwrap(), "t");
+    }
+
+    #[test]
+    fn failures_are_classified_for_the_status_bar() {
+        assert!(matches!(
+            classify(&Status::unauthenticated("invalid token"), false),
+            Failure::TokenRefused(_)
+        ));
+        assert!(matches!(
+            classify(&Status::unavailable("tcp connect error"), false),
+            Failure::Unreachable(_)
+        ));
+        assert!(matches!(
+            classify(&Status::unavailable("the daemon is shutting down"), true),
+            Failure::Lost(_)
+        ));
+        assert_eq!(
+            describe(&Status::failed_precondition("no active chat")),
+            "no active chat"
+        );
+    }
+
+    #[test]
+    fn bad_addresses_are_refused_before_anything_starts() {
+        let cfg = NetConfig {
+            url: "http://exa mple:1".into(),
+            ca: None,
+            domain: None,
+            token: TokenSource::Given("t".into()),
+        };
+        assert!(matches!(channel(&cfg), Err(NetError::Address(..))));
+    }
+}

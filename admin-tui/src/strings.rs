@@ -1,0 +1,195 @@
+//! Every user-facing string of the console, in one place (key labels live with the key
+//! bindings in `input.rs`).
+
+/// The product name in the header and the window title.
+pub(crate) const APP_NAME: &str = "chat-support";
+/// The daemon's default closing message (the seed's).
+pub(crate) const DEFAULT_CLOSING: &str = "Thank you for contacting support. Chat session ended.";
+
+/// What the daemon puts before every agent message; the console shows "agent" instead.
+pub(crate) const AGENT_PREFIX: &str = "🎧 Support Team: ";
+
+pub(crate) const TAB_ACTIVE: &str = "Active chats";
+pub(crate) const TAB_ALL: &str = "All conversations";
+pub(crate) const NO_ACTIVE_CHATS: &str = "No active chats. New chats appear here live.";
+pub(crate) const NO_MATCHES: &str = "Nothing matches the filter (Esc clears it).";
+pub(crate) const NO_CONVERSATIONS: &str = "No conversations yet.";
+pub(crate) const LOADING: &str = "Loading…";
+pub(crate) const LOADING_OLDER: &str = "Loading older messages…";
+pub(crate) const OLDER_HINT: &str = "↑ older messages: scroll up or press o";
+pub(crate) const START_OF_HISTORY: &str = "start of the conversation";
+pub(crate) const NO_MESSAGES: &str = "No messages yet.";
+pub(crate) const PICK_A_CHAT: &str = "Select a chat in the list (j/k) and press Enter.";
+pub(crate) const WAITING_SNAPSHOT: &str = "Waiting for the daemon…";
+pub(crate) const FILTER_PROMPT: &str = "/";
+pub(crate) const FILTER_HINT: &str = "type to filter by name or number · Enter keep · Esc clear";
+pub(crate) const COMPOSE_PLACEHOLDER: &str = "Press i to reply";
+pub(crate) const COMPOSE_HINT: &str = "Enter send · Ctrl-J newline · Esc back";
+pub(crate) const SENDING: &str = "sending…";
+pub(crate) const MORE_BELOW: &str = "↓ newer messages below (G jumps to the newest)";
+pub(crate) const SELECT_FIRST: &str = "Select a chat first.";
+pub(crate) const NOTHING_TO_SEND: &str = "Nothing to send: type a reply first.";
+pub(crate) const REFRESHING: &str = "Refreshing…";
+pub(crate) const HELP_TITLE: &str = "Keys";
+pub(crate) const HELP_FOOTER: &str = "j/k scroll · Esc or ? closes";
+pub(crate) const END_TITLE: &str = "End chat";
+pub(crate) const END_HINT: &str = "Enter end chat · Tab message on/off · Esc cancel";
+pub(crate) const END_BUSY: &str = "Ending the chat…";
+pub(crate) const QUIT_TITLE: &str = "Quit?";
+pub(crate) const QUIT_HINT: &str = "y quit · n / Esc stay";
+pub(crate) const STATUS_HINT: &str = "? help · q quit";
+pub(crate) const CONNECTED: &str = "connected";
+pub(crate) const DRAFTS_KEPT: &str = "typed text is kept";
+pub(crate) const CHAT_ACTIVE: &str = "chat active";
+pub(crate) const CHAT_NOT_ACTIVE: &str = "no active chat";
+pub(crate) const WINDOW_CLOSED: &str = "24h window closed";
+pub(crate) const WINDOW_CLOSED_WARNING: &str =
+    "24-hour window closed: WhatsApp will likely refuse a free-form reply";
+pub(crate) const NEW_BADGE: &str = "NEW";
+pub(crate) const STUDENT: &str = "student";
+pub(crate) const LEAD: &str = "lead";
+pub(crate) const SENDER_USER: &str = "user";
+pub(crate) const SENDER_AGENT: &str = "agent";
+pub(crate) const SENDER_BOT: &str = "bot";
+pub(crate) const SENDER_UNKNOWN: &str = "?";
+
+pub(crate) fn connecting(server: &str) -> String {
+    format!("connecting to {server}…")
+}
+
+pub(crate) fn reconnecting_in(secs: i64) -> String {
+    format!("reconnecting in {secs}s…")
+}
+
+pub(crate) fn unreachable(server: &str) -> String {
+    format!("daemon unreachable at {server}")
+}
+
+pub(crate) const TOKEN_REFUSED: &str =
+    "token refused: check --token / CHAT_SUPPORT_ADMIN_TOKEN or the token file";
+
+pub(crate) const NO_TOKEN: &str = "no admin token";
+
+pub(crate) const CONNECTION_LOST: &str = "connection lost";
+
+pub(crate) fn more_rows_count(n: usize) -> String {
+    format!(" ↓ {n} more ")
+}
+
+pub(crate) fn window_title(waiting: usize) -> String {
+    if waiting == 0 {
+        APP_NAME.to_string()
+    } else {
+        format!("({waiting}) {APP_NAME}")
+    }
+}
+
+pub(crate) fn waiting_count(waiting: usize, active: usize) -> String {
+    format!("{waiting} waiting · {active} active")
+}
+
+pub(crate) fn new_chat(name: &str) -> String {
+    format!("New chat: {name}")
+}
+
+pub(crate) fn chat_ended_by(name: &str, by: &str) -> String {
+    let by = match by {
+        "user" => "by the user",
+        "system" => "by the system",
+        "admin" => "by an agent",
+        _ => "",
+    };
+    format!("Chat with {name} ended {by}")
+        .trim_end()
+        .to_string()
+}
+
+pub(crate) fn chat_ended_by_you(name: &str) -> String {
+    format!("Chat with {name} ended.")
+}
+
+pub(crate) fn end_failed(name: &str, error: &str) -> String {
+    format!("Could not end the chat with {name}: {error}")
+}
+
+pub(crate) fn no_active_chat(name: &str) -> String {
+    format!("{name} has no active chat to end.")
+}
+
+pub(crate) fn end_question(name: &str, contact: &str) -> String {
+    format!("End the chat with {name} ({contact})? They receive this message with the 🏠 Main Menu button:")
+}
+
+pub(crate) fn quit_question(unsent: usize) -> String {
+    let s = if unsent == 1 { "" } else { "s" };
+    format!("{unsent} unsent message{s} or draft{s} will be lost.")
+}
+
+pub(crate) fn not_sent_restored(error: &str) -> String {
+    format!("Not sent: {error}. The text is back in the compose box; Enter retries.")
+}
+
+pub(crate) fn not_sent_kept(error: &str) -> String {
+    format!("Not sent: {error}. The text stays in the thread.")
+}
+
+pub(crate) fn not_sent_inline(error: &str) -> String {
+    format!("✗ not sent: {error}")
+}
+
+pub(crate) fn failed_inline(code: i32, error: &str) -> String {
+    match (code, error.is_empty()) {
+        (0, true) => "✗ failed".to_string(),
+        (0, false) => format!("✗ failed: {error}"),
+        (c, true) => format!("✗ failed ({c})"),
+        (c, false) => format!("✗ failed: {error} ({c})"),
+    }
+}
+
+pub(crate) fn template_sent(template: &str) -> String {
+    format!("Outside the 24-hour window: WhatsApp only allows templates, so “{template}” was sent instead.")
+}
+
+pub(crate) fn ended_with_template(name: &str, template: &str) -> String {
+    format!("Chat with {name} ended; outside the 24-hour window “{template}” was sent instead of the closing message.")
+}
+
+pub(crate) fn mark_read_failed(error: &str) -> String {
+    format!("Could not mark the messages read: {error}")
+}
+
+pub(crate) const SEND_CLOSING_ON: &str = "[x] send this closing message (Tab: end silently)";
+pub(crate) const SEND_CLOSING_OFF: &str =
+    "[ ] end without writing to the user (Tab: send the closing message)";
+
+pub(crate) fn too_long(n: usize, max: usize) -> String {
+    format!("Too long: {n} characters, at most {max}.")
+}
+
+pub(crate) fn reply_to(name: &str) -> String {
+    format!("Reply to {name}")
+}
+
+pub(crate) fn waiting_for(d: &str) -> String {
+    format!("waiting {d}")
+}
+
+pub(crate) fn window_left(d: &str) -> String {
+    format!("{d} left")
+}
+
+pub(crate) fn unread(n: u32) -> String {
+    format!("{n} unread")
+}
+
+pub(crate) fn session_divider(id: i64) -> String {
+    if id == 0 {
+        "outside a chat".to_string()
+    } else {
+        format!("chat session {id}")
+    }
+}
+
+pub(crate) fn load_error(error: &str) -> String {
+    format!("Could not load: {error} (R retries)")
+}

@@ -1,0 +1,89 @@
+//! The compose box: the open conversation's draft, soft-wrapped, with the cursor; a warning
+//! in its title when the 24-hour window is closed.
+
+use ratatui::{
+    layout::{Position, Rect},
+    text::{Line, Span},
+    widgets::{Block, Paragraph},
+    Frame,
+};
+
+use super::{clean, fit, style};
+use crate::app::{App, Focus};
+use crate::strings;
+
+pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::Compose && app.dialog.is_none() && app.help.is_none();
+    let name = app
+        .open_summary()
+        .map_or_else(String::new, |s| clean(s.name()));
+    let closed = app
+        .open_summary()
+        .is_some_and(|s| s.window_left(app.now).is_none());
+    let inner_w = usize::from(area.width.saturating_sub(2));
+    let mut block = Block::bordered()
+        .border_style(if focused {
+            style::focused_border()
+        } else {
+            style::border()
+        })
+        .title(fit(
+            vec![Span::styled(
+                format!(" {} ", strings::reply_to(&name)),
+                style::bold(),
+            )],
+            Vec::new(),
+            inner_w,
+        ));
+    if closed {
+        block = block.title_bottom(fit(
+            vec![Span::styled(
+                format!(" {} ", strings::WINDOW_CLOSED_WARNING),
+                style::error(),
+            )],
+            Vec::new(),
+            inner_w,
+        ));
+    } else if focused {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(" {} ", strings::COMPOSE_HINT),
+                style::dim(),
+            ))
+            .right_aligned(),
+        );
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let draft = app.open_draft();
+    let blank = draft.is_none_or(|d| d.editor.is_blank() && d.editor.lines().len() == 1);
+    if blank && !focused {
+        frame.render_widget(
+            Paragraph::new(Span::styled(strings::COMPOSE_PLACEHOLDER, style::dim())),
+            inner,
+        );
+        return;
+    }
+    let (lines, (row, col)) = draft.map_or_else(
+        || (vec![String::new()], (0, 0)),
+        |d| d.editor.layout(usize::from(inner.width)),
+    );
+    let height = usize::from(inner.height).max(1);
+    // Keep the cursor's line in view.
+    let top = (row + 1).saturating_sub(height);
+    let shown: Vec<Line<'static>> = lines
+        .iter()
+        .skip(top)
+        .take(height)
+        .map(|l| Line::from(clean(l)))
+        .collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+    if focused {
+        let x = inner.x + u16::try_from(col).unwrap_or(0);
+        let y = inner.y + u16::try_from(row - top).unwrap_or(0);
+        frame.set_cursor_position(Position::new(
+            x.min(inner.right().saturating_sub(1)),
+            y.min(inner.bottom().saturating_sub(1)),
+        ));
+    }
+}

@@ -1,0 +1,191 @@
+//! The chat list: two lines per conversation — name, NEW badge, waiting time and unread count;
+//! then number, student/lead, the 24-hour window and the last message.
+
+use ratatui::{
+    layout::{Position, Rect},
+    text::{Line, Span},
+    widgets::{Block, Paragraph},
+    Frame,
+};
+
+use super::{clean, fit, hours_minutes, short_duration, style, when};
+use crate::app::{App, Focus, Tab};
+use crate::layout::{self, ROW_HEIGHT};
+use crate::model::{Kind, Sender, Summary};
+use crate::strings;
+
+pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let focused = app.focus == Focus::List && app.dialog.is_none() && app.help.is_none();
+    let rows = app.rows();
+    let title = match app.tab {
+        Tab::Active => format!(" {} ({}) ", strings::TAB_ACTIVE, app.chats.len()),
+        Tab::All => format!(" {} ", strings::TAB_ALL),
+    };
+    let capacity = layout::list_capacity(app).max(1);
+    // The offset kept by `update`, re-clamped so the selection always shows.
+    let offset = app
+        .list_offset
+        .min(app.sel_index)
+        .max((app.sel_index + 1).saturating_sub(capacity));
+    let below = rows.len().saturating_sub(offset + capacity);
+    let mut block = Block::bordered()
+        .title(Span::styled(title, style::bold()))
+        .border_style(if focused {
+            style::focused_border()
+        } else {
+            style::border()
+        });
+    if below > 0 {
+        block = block.title_bottom(
+            Line::from(Span::styled(strings::more_rows_count(below), style::dim())).right_aligned(),
+        );
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line<'static>> = Vec::new();
+    if layout::filter_shown(app) {
+        let query = clean(&app.filter.editor.text());
+        let mut left = vec![
+            Span::styled(strings::FILTER_PROMPT, style::bold()),
+            Span::styled(query.clone(), style::bold()),
+        ];
+        if app.filter.editing && query.is_empty() {
+            left.push(Span::styled(
+                format!(" {}", strings::FILTER_HINT),
+                style::dim(),
+            ));
+        }
+        lines.push(fit(left, Vec::new(), width));
+        if app.filter.editing {
+            let x = inner.x + 1 + u16::try_from(super::width(&query)).unwrap_or(0);
+            frame.set_cursor_position(Position::new(
+                x.min(inner.right().saturating_sub(1)),
+                inner.y,
+            ));
+        }
+    }
+    if rows.is_empty() {
+        let empty = match (app.tab, app.synced, layout::filter_shown(app)) {
+            (Tab::Active, false, _) => strings::WAITING_SNAPSHOT,
+            (_, _, true) => strings::NO_MATCHES,
+            (Tab::Active, true, false) => strings::NO_ACTIVE_CHATS,
+            (Tab::All, _, false) if app.all.loading => strings::LOADING,
+            (Tab::All, _, false) => strings::NO_CONVERSATIONS,
+        };
+        lines.push(Line::from(Span::styled(format!(" {empty}"), style::dim())));
+    }
+    for (i, s) in rows.iter().enumerate().skip(offset).take(capacity) {
+        let selected = i == app.sel_index;
+        let row = row_lines(app, s, selected, focused, width);
+        lines.extend(row);
+    }
+    if app.tab == Tab::All {
+        if let Some(e) = &app.all.error {
+            lines.push(Line::from(Span::styled(
+                strings::load_error(e),
+                style::error(),
+            )));
+        } else if app.all.loading && !rows.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!(" {}", strings::LOADING),
+                style::dim(),
+            )));
+        }
+    }
+    lines.truncate(usize::from(inner.height));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The two lines of one conversation.
+fn row_lines(
+    app: &App,
+    s: &Summary,
+    selected: bool,
+    focused: bool,
+    width: usize,
+) -> [Line<'static>; ROW_HEIGHT] {
+    let marker = if selected { "▌" } else { " " };
+    let mut left = vec![Span::styled(marker, style::bold())];
+    if app.fresh.contains(&s.address) {
+        left.push(Span::styled(
+            format!(" {} ", strings::NEW_BADGE),
+            style::new_badge(),
+        ));
+        left.push(Span::raw(" "));
+    }
+    left.push(Span::styled(clean(s.name()), style::bold()));
+    let mut right = Vec::new();
+    if s.chat_active {
+        if let Some(since) = s.waiting_since {
+            let waited = app.now - since;
+            let st = if waited.num_minutes() >= 10 {
+                style::urgent()
+            } else {
+                style::bold()
+            };
+            right.push(Span::styled(
+                strings::waiting_for(&short_duration(waited)),
+                st,
+            ));
+        }
+    } else if let Some(at) = s.last_message.as_ref().and_then(|m| m.at) {
+        right.push(Span::styled(when(app, at), style::dim()));
+    }
+    if s.unread_count > 0 {
+        if !right.is_empty() {
+            right.push(Span::raw(" · "));
+        }
+        right.push(Span::styled(strings::unread(s.unread_count), style::bold()));
+    }
+    let first = fit(left, right, width);
+
+    let kind = match s.kind {
+        Kind::Student => strings::STUDENT,
+        Kind::Lead => strings::LEAD,
+    };
+    let mut second = vec![
+        Span::raw("  "),
+        Span::raw(clean(&s.contact_line())),
+        Span::styled(format!(" · {kind}"), style::dim()),
+    ];
+    match s.window_left(app.now) {
+        Some(left) => {
+            let st = if left.num_minutes() < 60 {
+                style::urgent()
+            } else {
+                style::base()
+            };
+            second.push(Span::raw(" · "));
+            second.push(Span::styled(strings::window_left(&hours_minutes(left)), st));
+        }
+        None if s.last_inbound_at.is_some() => {
+            second.push(Span::raw(" · "));
+            second.push(Span::styled(strings::WINDOW_CLOSED, style::error()));
+        }
+        None => {}
+    }
+    if let Some((sender, text)) = app.preview(s) {
+        let who = match sender {
+            Sender::User => strings::SENDER_USER,
+            Sender::Agent => strings::SENDER_AGENT,
+            Sender::Bot => strings::SENDER_BOT,
+            Sender::Unknown => strings::SENDER_UNKNOWN,
+        };
+        second.push(Span::styled(format!(" · {who}: "), style::dim()));
+        second.push(Span::raw(clean(super::shown_text(sender, text))));
+    }
+    let second = fit(second, Vec::new(), width);
+    let mut out = [first, second];
+    if selected && focused {
+        for line in &mut out {
+            // Pad so the highlight spans the whole row.
+            let w: usize = line.spans.iter().map(|s| super::width(&s.content)).sum();
+            if w < width {
+                line.spans.push(Span::raw(" ".repeat(width - w)));
+            }
+            line.style = style::selected();
+        }
+    }
+    out
+}

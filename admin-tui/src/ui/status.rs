@@ -1,0 +1,121 @@
+//! The header (tabs and the count of waiting chats), the disconnected banner and the status bar
+//! (connection state, notices, key hints).
+
+use ratatui::{layout::Rect, text::Span, widgets::Paragraph, Frame};
+
+use super::{clean, fit, style};
+use crate::app::{App, Conn, Failure, Tab};
+use crate::strings;
+
+pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
+    let tab = |n: &str, label: &str, on: bool| {
+        Span::styled(
+            format!(" {n} {label} "),
+            if on {
+                style::tab_active()
+            } else {
+                style::base()
+            },
+        )
+    };
+    let waiting = app.waiting_count();
+    let left = vec![
+        Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
+        Span::raw(" "),
+        tab("1", strings::TAB_ACTIVE, app.tab == Tab::Active),
+        Span::raw(" "),
+        tab("2", strings::TAB_ALL, app.tab == Tab::All),
+    ];
+    let right = vec![
+        Span::styled(
+            strings::waiting_count(waiting, app.chats.len()),
+            if waiting > 0 {
+                style::bold()
+            } else {
+                style::dim()
+            },
+        ),
+        Span::raw(" "),
+    ];
+    frame.render_widget(
+        Paragraph::new(fit(left, right, usize::from(area.width))),
+        area,
+    );
+}
+
+/// Seconds until `app.conn`'s next attempt.
+fn retry_secs(app: &App) -> Option<i64> {
+    match &app.conn {
+        Conn::Down { retry_at, .. } => {
+            let ms = (*retry_at - app.now).num_milliseconds().max(0);
+            Some((ms + 999) / 1000)
+        }
+        _ => None,
+    }
+}
+
+/// What is wrong with the connection, in words, and its cause.
+fn problem(app: &App) -> Option<(String, String)> {
+    let Conn::Down { failure, .. } = &app.conn else {
+        return None;
+    };
+    Some(match failure {
+        Failure::NoToken(e) => (strings::NO_TOKEN.to_string(), e.clone()),
+        Failure::Unreachable(e) => (strings::unreachable(&app.settings.server), e.clone()),
+        Failure::TokenRefused(e) => (strings::TOKEN_REFUSED.to_string(), e.clone()),
+        Failure::Lost(e) => (strings::CONNECTION_LOST.to_string(), e.clone()),
+    })
+}
+
+pub(super) fn banner(app: &App, frame: &mut Frame, area: Rect) {
+    let Some((what, cause)) = problem(app) else {
+        return;
+    };
+    let retry = retry_secs(app).map_or_else(String::new, strings::reconnecting_in);
+    let mut text = format!(" ⚠ {what} · {retry} · {}", strings::DRAFTS_KEPT);
+    if !cause.is_empty() {
+        text.push_str(&format!(" · {}", clean(&cause)));
+    }
+    let line = fit(vec![Span::raw(text)], Vec::new(), usize::from(area.width));
+    frame.render_widget(Paragraph::new(line).style(style::banner()), area);
+}
+
+pub(super) fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
+    let conn = match &app.conn {
+        Conn::Connecting => Span::styled(
+            format!(" ◌ {}", strings::connecting(&app.settings.server)),
+            style::dim(),
+        ),
+        Conn::Connected => Span::styled(format!(" ● {}", strings::CONNECTED), style::ok()),
+        Conn::Down { failure, .. } => {
+            let what = match failure {
+                Failure::NoToken(_) => "no token",
+                Failure::TokenRefused(_) => "token refused",
+                Failure::Unreachable(_) => "daemon unreachable",
+                Failure::Lost(_) => "disconnected",
+            };
+            let retry = retry_secs(app).map_or_else(String::new, strings::reconnecting_in);
+            Span::styled(format!(" ○ {what} · {retry}"), style::error())
+        }
+    };
+    let mut left = vec![conn];
+    if let Some(n) = app.notice.as_ref().filter(|n| n.until > app.now) {
+        left.push(Span::raw(" │ "));
+        left.push(Span::styled(
+            clean(&n.text),
+            if n.error {
+                style::error()
+            } else {
+                style::bold()
+            },
+        ));
+    }
+    let right = vec![
+        Span::styled(strings::STATUS_HINT, style::dim()),
+        Span::raw(" "),
+    ];
+    frame.render_widget(
+        Paragraph::new(fit(left, right, usize::from(area.width))),
+        area,
+    );
+}

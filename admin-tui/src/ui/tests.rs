@@ -1,0 +1,464 @@
+//! Rendering tests: the whole screen drawn into ratatui's `TestBackend` at 80×24 and 160×48,
+//! checked with explicit line assertions and insta snapshots (times are deterministic: "now"
+//! is part of the state and the zone is UTC, so nothing needs redacting).
+
+use ratatui::{backend::TestBackend, buffer::Buffer, Terminal};
+
+use super::render;
+use crate::app::tests::{app_sized, at, chat, event, load, msg, snapshot, type_text};
+use crate::app::{Action, App, Failure, Msg, NetEvent, Outgoing};
+use crate::model::{EventBody, Kind, LastMessage, Sender, Status};
+
+/// The buffer as text, one line per row (wide characters once).
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut x = 0;
+        let mut line = String::new();
+        while x < area.width {
+            let sym = buf[(x, y)].symbol();
+            line.push_str(sym);
+            x += u16::try_from(super::width(sym).max(1)).unwrap();
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn draw(app: &App) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    text(terminal.backend().buffer())
+}
+
+fn has(screen: &str, needle: &str) {
+    assert!(
+        screen.contains(needle),
+        "{needle:?} not on screen:\n{screen}"
+    );
+}
+
+fn lacks(screen: &str, needle: &str) {
+    assert!(
+        !screen.contains(needle),
+        "{needle:?} should not be on screen:\n{screen}"
+    );
+}
+
+/// Three chats (Ada waiting longest, Bola new, Chidi answered), Ada's thread loaded.
+fn demo(w: u16, h: u16) -> App {
+    let mut app = app_sized(w, h);
+    let mut ada = chat("2348011111111", "Ada Okafor", Some(-4));
+    ada.kind = Kind::Student;
+    ada.unread_count = 2;
+    ada.chat_session_id = 2;
+    ada.last_message = Some(LastMessage {
+        text: "I can't upload my homework".into(),
+        sender: Sender::User,
+        at: Some(at(-4)),
+    });
+    let mut chidi = chat("2348033333333", "Chidi", None);
+    chidi.last_inbound_at = Some(at(-23 * 60 - 20));
+    chidi.last_message = Some(LastMessage {
+        text: "Let me check that for you".into(),
+        sender: Sender::Agent,
+        at: Some(at(-2)),
+    });
+    snapshot(&mut app, 10, vec![ada, chidi]);
+    let mut bola = chat("2348022222222", "Bola", Some(-1));
+    bola.last_message = Some(LastMessage {
+        text: "hello?".into(),
+        sender: Sender::User,
+        at: Some(at(-1)),
+    });
+    event(&mut app, 11, EventBody::ChatStarted(bola, 1));
+    let mut old = msg(1, Sender::User, "hello", -26 * 60);
+    old.session_id = 0;
+    let mut menu = msg(2, Sender::Bot, "Hi Ada! Choose an option.", -26 * 60);
+    menu.session_id = 0;
+    let mut welcome = msg(
+        3,
+        Sender::Bot,
+        "Hi Ada! 💬\n\n📞 Live Chat Support\n\nYou are now connected to our support team! 🎯",
+        -10,
+    );
+    welcome.session_id = 2;
+    let mut m4 = msg(4, Sender::User, "I can't upload my homework", -9);
+    m4.session_id = 2;
+    let mut m5 = msg(5, Sender::Agent, "Which subject is it for?", -8);
+    m5.session_id = 2;
+    m5.status = Status::Read;
+    let mut m6 = msg(6, Sender::User, "[image] homework.png", -6);
+    m6.session_id = 2;
+    m6.kind = "image".into();
+    let mut m7 = msg(
+        7,
+        Sender::Agent,
+        "🎧 Support Team: Thanks, looking at it",
+        -5,
+    );
+    m7.session_id = 2;
+    m7.status = Status::Delivered;
+    let mut m8 = msg(8, Sender::Agent, "Are you still there?", -4);
+    m8.session_id = 2;
+    m8.status = Status::Failed;
+    m8.error_code = 131_026;
+    m8.error_message = "Message undeliverable".into();
+    let mut m9 = msg(9, Sender::User, "I can't upload my homework", -4);
+    m9.session_id = 2;
+    load(
+        &mut app,
+        "2348011111111",
+        vec![old, menu, welcome, m4, m5, m6, m7, m8, m9],
+        0,
+    );
+    app.threads
+        .get_mut("2348011111111")
+        .unwrap()
+        .outgoing
+        .push(Outgoing {
+            local_id: 99,
+            text: "One moment please".into(),
+            key: "k".into(),
+            at: at(0),
+            error: None,
+        });
+    app
+}
+
+fn demo_focus(w: u16, h: u16, actions: &[Action]) -> App {
+    let mut app = demo(w, h);
+    for a in actions {
+        app.update(Msg::Action(*a));
+    }
+    app
+}
+
+#[test]
+fn list_80x24() {
+    let app = demo(80, 24);
+    let s = draw(&app);
+    has(&s, "chat-support");
+    has(&s, "2 waiting · 3 active");
+    has(&s, "Active chats (3)");
+    has(&s, "Ada Okafor");
+    has(&s, "waiting 4m · 2 unread");
+    has(
+        &s,
+        "+2348011111111 · student · 23:56 left · user: I can't upload my homework",
+    );
+    has(&s, " NEW  Bola");
+    has(&s, "0:40 left");
+    has(&s, "● connected");
+    // Longest-waiting first: Ada above Bola above Chidi.
+    let (a, b, c) = (
+        s.find("Ada").unwrap(),
+        s.find("Bola").unwrap(),
+        s.find("Chidi").unwrap(),
+    );
+    assert!(a < b && b < c);
+    lacks(&s, "Which subject");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn list_160x48() {
+    let app = demo(160, 48);
+    let s = draw(&app);
+    has(&s, "Active chats (3)");
+    has(&s, "Ada Okafor · +2348011111111 · student");
+    has(&s, "Which subject is it for? ✓✓ read");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn thread_80x24() {
+    let app = demo_focus(80, 24, &[Action::Open]);
+    let s = draw(&app);
+    lacks(&s, "Active chats (3)");
+    has(&s, "Ada Okafor · +2348011111111 · student");
+    has(&s, "chat session 2");
+    has(&s, "10:10 agent Thanks, looking at it ✓✓");
+    has(&s, "10:11 agent Are you still there? ✗");
+    has(&s, "✗ failed: Message undeliverable (131026)");
+    has(&s, "10:09 user  [image] homework.png");
+    has(&s, "10:07 agent Which subject is it for? ✓✓ read");
+    has(&s, "10:15 agent One moment please sending…");
+    has(&s, "chat active 30m · waiting 4m · 23:56 left · 2 unread");
+    has(&s, "Reply to Ada Okafor");
+    has(&s, "Press i to reply");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn thread_160x48_shows_dates_sessions_and_the_whole_history() {
+    let app = demo_focus(160, 48, &[Action::Open]);
+    let s = draw(&app);
+    has(&s, "start of the conversation");
+    has(&s, "Wed 31 Dec 2025");
+    has(&s, "Thu 1 Jan 2026");
+    has(&s, "chat session 2");
+    has(&s, "📞 Live Chat Support");
+    has(&s, "08:15 user  hello");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn compose_80x24() {
+    let mut app = demo_focus(80, 24, &[Action::Compose]);
+    type_text(&mut app, "Please send the file again");
+    app.update(Msg::Action(Action::Newline));
+    type_text(&mut app, "as a PDF");
+    let s = draw(&app);
+    has(&s, "Please send the file again");
+    has(&s, "as a PDF");
+    has(&s, "Enter send · Ctrl-J newline · Esc back");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn compose_160x48_warns_when_the_window_is_closed() {
+    let mut app = demo(160, 48);
+    app.update(Msg::Action(Action::Bottom));
+    app.update(Msg::Action(Action::Compose));
+    let mut chidi = app.chats["2348033333333"].clone();
+    chidi.last_inbound_at = Some(at(-25 * 60));
+    event(&mut app, 12, EventBody::ContactUpdated(chidi));
+    type_text(&mut app, "Hello again");
+    let s = draw(&app);
+    has(&s, "Reply to Chidi");
+    has(
+        &s,
+        "24-hour window closed: WhatsApp will likely refuse a free-form reply",
+    );
+    has(&s, "24h window closed");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn end_chat_dialog_80x24() {
+    let app = demo_focus(80, 24, &[Action::EndChat]);
+    let s = draw(&app);
+    has(&s, "End chat");
+    has(&s, "End the chat with Ada Okafor (+2348011111111)?");
+    has(&s, "Thank you for contacting support. Chat session ended.");
+    has(&s, "Enter end chat · Tab message on/off · Esc cancel");
+    has(&s, "[x] send this closing message (Tab: end silently)");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn end_chat_dialog_160x48_shows_a_refusal() {
+    let mut app = demo_focus(160, 48, &[Action::EndChat, Action::Confirm]);
+    app.update(Msg::Net(NetEvent::Ended {
+        address: "2348011111111".into(),
+        result: Err("no active chat for 2348011111111".into()),
+    }));
+    let s = draw(&app);
+    has(&s, "no active chat for 2348011111111");
+    has(&s, "Thank you for contacting support. Chat session ended.");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn end_chat_dialog_can_end_silently() {
+    let app = demo_focus(80, 24, &[Action::EndChat, Action::Toggle]);
+    let s = draw(&app);
+    has(&s, "[ ] end without writing to the user");
+}
+
+#[test]
+fn help_80x24() {
+    let app = demo_focus(80, 24, &[Action::Help]);
+    let s = draw(&app);
+    has(&s, "Keys");
+    has(&s, "Chat list and thread");
+    has(&s, "j ↓");
+    has(&s, "end the chat (asks first)");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn help_160x48_lists_every_section() {
+    let app = demo_focus(160, 48, &[Action::Help]);
+    let s = draw(&app);
+    for section in [
+        "Chat list and thread",
+        "Compose",
+        "Text fields",
+        "End-chat dialog",
+        "Filter",
+        "Everywhere",
+        "Mouse",
+    ] {
+        has(&s, section);
+    }
+    has(&s, "^J M-Enter");
+    has(&s, "send the reply");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn help_scrolls_at_80x24() {
+    let mut app = demo_focus(80, 24, &[Action::Help]);
+    let before = draw(&app);
+    for _ in 0..50 {
+        app.update(Msg::Action(Action::Down));
+    }
+    let after = draw(&app);
+    assert_ne!(before, after);
+    has(&after, "Mouse");
+}
+
+fn disconnected(w: u16, h: u16) -> App {
+    let mut app = demo(w, h);
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Unreachable("Connection refused (os error 111)".into()),
+    }));
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 2,
+        failure: Failure::Unreachable("Connection refused (os error 111)".into()),
+    }));
+    app
+}
+
+#[test]
+fn disconnected_banner_80x24() {
+    let app = disconnected(80, 24);
+    let s = draw(&app);
+    has(
+        &s,
+        "⚠ daemon unreachable at http://127.0.0.1:50051 · reconnecting in 2s…",
+    );
+    has(&s, "daemon unreachable · reconnecting in 2s…");
+    // The last known state stays on screen.
+    has(&s, "Ada Okafor");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn disconnected_banner_160x48() {
+    let mut app = disconnected(160, 48);
+    app.update(Msg::Tick(at(0) + chrono::Duration::seconds(1)));
+    let s = draw(&app);
+    has(&s, "⚠ daemon unreachable at http://127.0.0.1:50051 · reconnecting in 1s… · typed text is kept · Connection refused (os error 111)");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn token_refused_and_missing_token_say_what_to_do() {
+    let mut app = demo(160, 48);
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::TokenRefused("invalid token".into()),
+    }));
+    let s = draw(&app);
+    has(
+        &s,
+        "token refused: check --token / CHAT_SUPPORT_ADMIN_TOKEN or the token file",
+    );
+    has(&s, "reconnecting in 10s…");
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 2,
+        failure: Failure::NoToken("cannot read ./chat-support.db.admin-token".into()),
+    }));
+    let s = draw(&app);
+    has(&s, "no admin token · reconnecting in 10s…");
+    has(&s, "cannot read ./chat-support.db.admin-token");
+}
+
+#[test]
+fn before_the_first_snapshot_the_console_says_it_is_connecting() {
+    let mut app = crate::app::App::new(crate::app::tests::settings(), at(0), (80, 24));
+    app.start();
+    let s = draw(&app);
+    has(&s, "connecting to http://127.0.0.1:50051…");
+    has(&s, "Waiting for the daemon…");
+}
+
+#[test]
+fn filter_line_and_empty_results() {
+    let mut app = demo_focus(80, 24, &[Action::Filter]);
+    type_text(&mut app, "zzz");
+    let s = draw(&app);
+    has(&s, "/zzz");
+    has(&s, "Nothing matches the filter");
+}
+
+#[test]
+fn names_with_escape_sequences_cannot_reach_the_terminal() {
+    let mut app = demo(80, 24);
+    let mut evil = chat("2348044444444", "Eve\u{1b}[2J\u{7}", Some(-30));
+    evil.last_message = Some(LastMessage {
+        text: "line\u{1b}]0;pwned\u{7}".into(),
+        sender: Sender::User,
+        at: Some(at(-30)),
+    });
+    event(&mut app, 20, EventBody::ChatStarted(evil, 1));
+    let s = draw(&app);
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{7}'));
+    has(&s, "Eve [2J");
+}
+
+#[test]
+fn long_lists_scroll_with_the_selection() {
+    let mut app = app_sized(80, 24);
+    let chats = (0..30)
+        .map(|i| {
+            chat(
+                &format!("23480{i:08}"),
+                &format!("User {i:02}"),
+                Some(-100 + i),
+            )
+        })
+        .collect();
+    snapshot(&mut app, 1, chats);
+    for _ in 0..20 {
+        app.update(Msg::Action(Action::Down));
+    }
+    let s = draw(&app);
+    has(&s, "User 20");
+    lacks(&s, "User 00");
+    has(&s, "↓ 9 more");
+}
+
+#[test]
+fn tiny_and_odd_sizes_never_panic() {
+    for (w, h) in [
+        (1, 1),
+        (2, 2),
+        (10, 3),
+        (20, 5),
+        (40, 10),
+        (99, 30),
+        (100, 12),
+        (300, 100),
+    ] {
+        for actions in [
+            &[][..],
+            &[Action::Open][..],
+            &[Action::Compose][..],
+            &[Action::EndChat][..],
+            &[Action::Help][..],
+            &[Action::Filter][..],
+        ] {
+            let mut app = demo_focus(w, h, actions);
+            type_text(
+                &mut app,
+                "some text that is long enough to wrap around a narrow box",
+            );
+            app.update(Msg::Net(NetEvent::StreamEnded {
+                gen: 1,
+                failure: Failure::Lost("x".into()),
+            }));
+            let _ = draw(&app);
+            for a in [Action::Up, Action::PageUp, Action::Top, Action::Down] {
+                app.update(Msg::Action(a));
+                let _ = draw(&app);
+            }
+        }
+    }
+}

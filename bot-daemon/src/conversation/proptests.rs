@@ -1,0 +1,462 @@
+//! Property tests of the keyword matcher and the state machine (proptest; `PROPTEST_CASES`
+//! raises the number of cases):
+//!
+//! - keywords: never panic; case, surrounding spaces and punctuation do not matter; a support
+//!   phrase anywhere as whole words matches; an end phrase matches only as the whole message;
+//! - `step` alone: over arbitrary event sequences (taps, keywords, free text, media, reactions,
+//!   agent messages and ends, random FAQ settings) a contact's state and its chat session agree
+//!   after every event, sessions never overlap (no start while open, no end while closed), a chat
+//!   always ends at the contact's home, `REGISTERED`/`IDLE`/`AWAITING_NAME` match the contact's
+//!   kind, every outgoing message fits WhatsApp's limits, and `step` is deterministic;
+//! - the engine on a real SQLite store: arbitrary sequences of webhooks (with redeliveries),
+//!   agent sends and ends leave every contact consistent in the database: at most one open
+//!   session, `chat_support_active` ⇔ `CHAT_SUPPORT_ACTIVE` ⇔ an open session that is the
+//!   current one, sessions in order without overlap, each message in a session of its contact.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+
+use super::{keywords::*, *};
+use crate::domain::{Content, MediaKind};
+
+// ---------------------------------------------------------------------------------------------
+// Keywords.
+
+fn punct() -> impl Strategy<Value = String> {
+    "[ !?.,;:()\\-❌🙂💬\\t\\n]{0,4}"
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn matchers_never_panic_and_agree_with_normalized(t in any::<String>()) {
+        let end = is_end_request(&t);
+        prop_assert_eq!(end, END_PHRASES.contains(&normalized(&t).as_str()));
+        let _ = (is_support_request(&t), is_menu_request(&t), is_cancel(&t), words(&t));
+        // Words never contain separators.
+        for w in words(&t) {
+            prop_assert!(!w.is_empty());
+            prop_assert!(!w.contains(' '));
+        }
+    }
+
+    #[test]
+    fn ascii_case_and_surrounding_punctuation_do_not_matter(
+        t in "[a-zA-Z0-9 ,.!?']{0,40}",
+        before in punct(),
+        after in punct(),
+    ) {
+        let variants = [t.to_ascii_uppercase(), t.to_ascii_lowercase(), format!("{before}{t}{after}")];
+        for v in &variants {
+            prop_assert_eq!(is_support_request(v), is_support_request(&t), "{:?} vs {:?}", v, t);
+            prop_assert_eq!(is_end_request(v), is_end_request(&t), "{:?} vs {:?}", v, t);
+            prop_assert_eq!(is_menu_request(v), is_menu_request(&t));
+        }
+    }
+
+    #[test]
+    fn a_support_phrase_as_whole_words_anywhere_matches(
+        phrase in prop::sample::select(SUPPORT_PHRASES),
+        before in "([a-z]{1,8} ){0,4}",
+        after in "( [a-z]{1,8}){0,4}",
+        shout in any::<bool>(),
+        p1 in punct(),
+        p2 in punct(),
+    ) {
+        let phrase = if shout { phrase.to_uppercase() } else { phrase.to_string() };
+        let t = format!("{p1}{before}{phrase}{after}{p2}");
+        prop_assert!(is_support_request(&t), "{:?}", t);
+    }
+
+    #[test]
+    fn a_support_word_glued_to_other_letters_does_not_match(
+        phrase in prop::sample::select(&["support", "agent", "human", "chat"][..]),
+        glue in "[a-z]{1,5}",
+        front in any::<bool>(),
+    ) {
+        let t = if front { format!("{glue}{phrase}") } else { format!("{phrase}{glue}") };
+        // Unless the glued word happens to be another phrase ("chat" + ... never is).
+        prop_assert!(!is_support_request(&t), "{:?}", t);
+    }
+
+    #[test]
+    fn an_end_phrase_ends_only_as_the_whole_message(
+        phrase in prop::sample::select(END_PHRASES),
+        shout in any::<bool>(),
+        p1 in punct(),
+        p2 in punct(),
+        extra in "[a-z0-9]{1,8}",
+        extra_first in any::<bool>(),
+    ) {
+        let phrase = if shout { phrase.to_uppercase() } else { phrase.to_string() };
+        let whole = format!("{p1}{phrase}{p2}");
+        prop_assert!(is_end_request(&whole), "{:?}", whole);
+        let longer = if extra_first { format!("{extra} {phrase}") } else { format!("{phrase} {extra}") };
+        prop_assert!(!is_end_request(&longer), "{:?}", longer);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The state machine alone.
+
+fn content() -> impl Strategy<Value = Content> {
+    let tap = |id: &'static str| Content::Button { id: id.into(), title: id.into() };
+    prop_oneof![
+        3 => prop::sample::select(&[
+            "chat_support", "end_chat", "main_menu", "faq", "register", "faq_1", "faq_2", "faq_11", "nonsense",
+        ][..]).prop_map(move |id| tap(id)),
+        3 => prop::sample::select(&[
+            "support", "I need a human", "talk to someone please", "done", "Done!", "end chat", "exit",
+            "hello", "menu", "cancel", "1", "2", "3", "99", "Ada Obi", "Jean-Luc O'Neil", "x", "12345",
+            "I'm done uploading but it failed", "",
+        ][..]).prop_map(|t| Content::Text(t.into())),
+        2 => any::<String>().prop_map(Content::Text),
+        1 => Just(Content::Media { kind: MediaKind::Image, media_id: "m".into(), caption: None, filename: None, voice: false }),
+        1 => Just(Content::Reaction { message_id: "wamid.x".into(), emoji: "👍".into() }),
+        1 => prop::sample::select(&["chat_support", "end_chat", "support", "other"][..])
+            .prop_map(|p| Content::TemplateButton { payload: p.into(), text: p.into() }),
+        1 => prop::sample::select(&["faq_1", "faq_3", "end_chat"][..])
+            .prop_map(|id| Content::ListReply { id: id.into(), title: id.into() }),
+        1 => Just(Content::Unsupported { type_name: "hologram".into() }),
+    ]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        8 => content().prop_map(Event::User),
+        1 => "[a-z ]{1,30}".prop_map(|text| Event::AgentMessage { text }),
+        1 => "[a-z ]{1,30}".prop_map(|message| Event::AgentEnd { message }),
+    ]
+}
+
+fn settings() -> impl Strategy<Value = BotSettings> {
+    prop::collection::vec((any::<String>(), "[a-z ]{1,40}"), 0..13).prop_map(|faq| BotSettings {
+        faq: faq
+            .into_iter()
+            .map(|(question, answer)| Faq { question, answer })
+            .collect(),
+        reengagement_template: None,
+    })
+}
+
+fn start() -> impl Strategy<Value = Contact> {
+    (any::<bool>(), prop::option::of(any::<String>())).prop_map(|(student, profile_name)| Contact {
+        state: if student { State::Registered } else { State::Idle },
+        kind: if student { ContactKind::Student } else { ContactKind::Lead },
+        registered_name: student.then(|| "Ada Obi".to_string()),
+        profile_name,
+        recently_acknowledged: false,
+    })
+}
+
+/// WhatsApp's limits on what the bot sends.
+fn check_outgoing(m: &Outgoing) -> Result<(), TestCaseError> {
+    let len = |s: &str| s.chars().count();
+    match m {
+        Outgoing::Text { body } => prop_assert!(len(body) <= 4096),
+        Outgoing::Buttons { body, buttons } => {
+            prop_assert!(len(body) <= 1024 && !body.is_empty());
+            prop_assert!((1..=3).contains(&buttons.len()));
+            for b in buttons {
+                prop_assert!(len(&b.title) <= 20 && len(&b.id) <= 256, "{:?}", b);
+            }
+        }
+        Outgoing::List { body, button, rows } => {
+            prop_assert!(len(body) <= 1024 && len(button) <= 20);
+            prop_assert!((1..=10).contains(&rows.len()));
+            for r in rows {
+                prop_assert!(len(&r.title) <= 24, "row title {:?}", r.title);
+                prop_assert!(len(&r.description) <= 72, "row description {:?}", r.description);
+                prop_assert!(len(&r.id) <= 200);
+            }
+        }
+        Outgoing::Template { .. } => {}
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn no_event_sequence_leaves_a_contact_inconsistent(
+        initial in start(),
+        settings in settings(),
+        events in prop::collection::vec((event(), any::<bool>()), 1..40),
+    ) {
+        let mut c = initial;
+        let mut open = false;
+        for (e, recent) in &events {
+            c.recently_acknowledged = *recent && c.state == State::ChatSupportActive;
+            let t = step(&c, e, &settings);
+            prop_assert_eq!(&t, &step(&c, e, &settings), "step is not deterministic");
+            for a in &t.actions {
+                match a {
+                    Action::StartSession => {
+                        prop_assert!(!open, "a session started while one was open: {:?} on {:?}", e, c);
+                        open = true;
+                    }
+                    Action::EndSession(_) => {
+                        prop_assert!(open, "a session ended while none was open: {:?} on {:?}", e, c);
+                        open = false;
+                        prop_assert_eq!(t.state, c.home(), "a chat ended away from home");
+                    }
+                    Action::Register { name } => {
+                        prop_assert_eq!(c.state, State::AwaitingName);
+                        prop_assert!(valid_name(name));
+                        c.kind = ContactKind::Student;
+                        c.registered_name = Some(name.clone());
+                    }
+                    Action::Reply { message, sender } => {
+                        check_outgoing(message)?;
+                        if matches!(e, Event::User(_)) {
+                            prop_assert_eq!(*sender, Sender::Bot);
+                        }
+                    }
+                    Action::Reject(_) => {
+                        prop_assert_eq!(t.actions.len(), 1);
+                        prop_assert_eq!(t.state, c.state);
+                    }
+                }
+            }
+            if matches!(e, Event::User(Content::Reaction { .. })) {
+                // Outside a chat a reaction is ignored: nothing sent, nothing started.
+                let quiet = t.actions.is_empty() && t.state == c.state;
+                prop_assert!(quiet || c.state == State::ChatSupportActive, "reaction on {:?}: {:?}", c, t);
+            }
+            if matches!(e, Event::AgentMessage { .. }) {
+                prop_assert_eq!(t.state, c.state, "an agent message changed the state");
+            }
+            c.state = t.state;
+            prop_assert_eq!(c.state == State::ChatSupportActive, open, "state and session disagree after {:?}", e);
+            match c.state {
+                State::Registered => prop_assert_eq!(c.kind, ContactKind::Student),
+                State::Idle | State::AwaitingName => prop_assert_eq!(c.kind, ContactKind::Lead),
+                State::ChatSupportActive | State::Faq => {}
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine on a real store.
+
+mod engine_level {
+    use std::sync::{
+        atomic::{AtomicI64, Ordering},
+        Arc,
+    };
+
+    use proptest::prelude::*;
+    use rusqlite::{Connection, OpenFlags};
+
+    use super::content;
+    use crate::{
+        conversation::BotSettings,
+        domain::{Address, Content},
+        engine::Engine,
+        storage::{Store, StoreError},
+        webhook::{Delivery, InboundMessage, UserRef},
+    };
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// User `u` sends `content` (a new wamid).
+        User(usize, Content),
+        /// Meta redelivers the `n`-th webhook sent so far (modulo).
+        Redeliver(usize),
+        /// Two users' messages in one delivery.
+        Batch(usize, Content, usize, Content),
+        AgentSend(usize),
+        AgentEnd(usize),
+    }
+
+    const USERS: usize = 3;
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0..USERS, content()).prop_map(|(u, c)| Op::User(u, c)),
+            2 => any::<usize>().prop_map(Op::Redeliver),
+            1 => (0..USERS, content(), 0..USERS, content()).prop_map(|(a, c, b, d)| Op::Batch(a, c, b, d)),
+            1 => (0..USERS).prop_map(Op::AgentSend),
+            2 => (0..USERS).prop_map(Op::AgentEnd),
+        ]
+    }
+
+    fn phone(u: usize) -> String {
+        format!("23480000000{u:02}")
+    }
+
+    fn inbound(u: usize, n: usize, content: Content, now: i64) -> InboundMessage {
+        InboundMessage {
+            wamid: format!("wamid.P.{n}"),
+            user: UserRef {
+                user_id: None,
+                phone: Some(phone(u)),
+                username: None,
+                profile_name: Some(format!("User {u}")),
+                parent_user_id: None,
+            },
+            timestamp_ms: now,
+            content,
+            context_wamid: None,
+            phone_number_id: None,
+        }
+    }
+
+    /// Every invariant, straight from the database file.
+    fn check_db(path: &std::path::Path, check_times: bool) -> Result<(), TestCaseError> {
+        let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let contacts: Vec<(i64, String, bool, Option<i64>, Option<i64>)> = c
+            .prepare("SELECT id, state, chat_support_active, current_session_id, chat_started_at FROM contacts")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for (id, state, active, current, started) in contacts {
+            let sessions: Vec<(i64, i64, Option<i64>)> = c
+                .prepare("SELECT id, started_at, ended_at FROM chat_sessions WHERE contact_id = ?1 ORDER BY id")
+                .unwrap()
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let open: Vec<i64> = sessions.iter().filter(|s| s.2.is_none()).map(|s| s.0).collect();
+            prop_assert!(open.len() <= 1, "contact {}: open sessions {:?}", id, open);
+            prop_assert_eq!(active, state == "CHAT_SUPPORT_ACTIVE", "contact {}: flag vs state", id);
+            prop_assert_eq!(active, !open.is_empty(), "contact {}: flag vs open session", id);
+            prop_assert_eq!(active, started.is_some(), "contact {}: chat_started_at", id);
+            if active {
+                prop_assert_eq!(current, open.first().copied(), "contact {}: current session", id);
+            }
+            // Only the last session may be open. (That each ends before the next starts in
+            // recorded time is NOT checked here: it fails today, see
+            // `session_times_overlap_when_meta_time_is_behind_the_server_clock` below.)
+            for w in sessions.windows(2) {
+                prop_assert!(w[0].2.is_some(), "contact {}: an earlier session is open", id);
+                if check_times && w[0].2.unwrap() > w[1].1 {
+                    prop_assert!(false, "contact {}: session times overlap {:?}", id, w);
+                }
+            }
+            let stray: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM messages m WHERE m.contact_id = ?1 AND m.session_id IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM chat_sessions s WHERE s.id = m.session_id AND s.contact_id = ?1)",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            prop_assert_eq!(stray, 0, "contact {}: a message in another contact's session", id);
+        }
+        let dup_wamids: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM (SELECT wamid FROM messages WHERE wamid IS NOT NULL GROUP BY wamid HAVING COUNT(*) > 1)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        prop_assert_eq!(dup_wamids, 0);
+        Ok(())
+    }
+
+    fn run(ops: Vec<Op>, check_times: bool) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.db");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let store = Store::open(&path).unwrap();
+            let clock = Arc::new(AtomicI64::new(1_800_000_000_000));
+            let tick = clock.clone();
+            let engine = Engine::new(store, BotSettings::default(), Arc::new(move || tick.load(Ordering::SeqCst)));
+            let mut sent: Vec<Delivery> = Vec::new();
+            let mut n = 0;
+            let mut inbound_applied = 0;
+            for op in ops {
+                // Time moves on by 1–90 s per event: acknowledgements are sometimes quiet.
+                let now = clock.fetch_add(1_000 + (n as i64 * 7_919) % 89_000, Ordering::SeqCst);
+                match op {
+                    Op::User(u, content) => {
+                        n += 1;
+                        let d = Delivery { messages: vec![inbound(u, n, content, now)], ..Delivery::default() };
+                        let out = engine.apply_delivery(d.clone()).await.unwrap();
+                        prop_assert_eq!(out.applied, 1);
+                        inbound_applied += 1;
+                        sent.push(d);
+                    }
+                    Op::Batch(a, c1, b, c2) => {
+                        let d = Delivery {
+                            messages: vec![inbound(a, n + 1, c1, now), inbound(b, n + 2, c2, now + 1)],
+                            ..Delivery::default()
+                        };
+                        n += 2;
+                        let out = engine.apply_delivery(d.clone()).await.unwrap();
+                        prop_assert_eq!(out.applied, 2);
+                        inbound_applied += 2;
+                        sent.push(d);
+                    }
+                    Op::Redeliver(k) => {
+                        if !sent.is_empty() {
+                            let d = sent[k % sent.len()].clone();
+                            let out = engine.apply_delivery(d.clone()).await.unwrap();
+                            prop_assert_eq!(out.applied, 0);
+                            prop_assert_eq!(out.duplicates, d.messages.len());
+                        }
+                    }
+                    Op::AgentSend(u) => {
+                        match engine.agent_send(Address::Phone(phone(u)), "hello from an agent".into(), None).await {
+                            Ok(_) | Err(StoreError::NotFound(_)) => {}
+                            Err(e) => prop_assert!(false, "agent send failed: {}", e),
+                        }
+                    }
+                    Op::AgentEnd(u) => {
+                        let before = engine.store().find_conversation(Address::Phone(phone(u))).await.unwrap();
+                        match engine.agent_end(Address::Phone(phone(u)), None, false).await {
+                            Ok(_) => prop_assert!(before.is_some_and(|s| s.chat_active), "ended a chat that was not active"),
+                            Err(StoreError::NotFound(_)) => prop_assert!(before.is_none()),
+                            Err(StoreError::FailedPrecondition(_)) => prop_assert!(before.is_some_and(|s| !s.chat_active)),
+                            Err(e) => prop_assert!(false, "agent end failed: {}", e),
+                        }
+                    }
+                }
+                check_db(&path, check_times)?;
+            }
+            let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let stored: i64 = c.query_row("SELECT COUNT(*) FROM messages WHERE direction = 'in'", [], |r| r.get(0)).unwrap();
+            prop_assert_eq!(stored, inbound_applied as i64, "inbound messages stored once each");
+            Ok(())
+        })
+    }
+
+    proptest! {
+        // Each case opens a database: fewer cases by default (PROPTEST_CASES overrides).
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn engine_keeps_every_contact_consistent_in_the_database(ops in prop::collection::vec(op(), 1..40)) {
+            run(ops, false)?;
+        }
+    }
+
+    /// Daemon bug reproducer (found by the property test above): a session's `started_at` is the
+    /// triggering message's Meta timestamp (`engine.rs` `apply_transition`), while `ended_at` is
+    /// the server clock (`Action::EndSession` → `tx.end_session(.., now)`). Meta's time is
+    /// always a little behind (and hours behind for a retried webhook), so "done" then "support"
+    /// in one batch — or a late webhook after an agent's end — records a new session starting
+    /// before the previous one ended. Remove the `ignore` once `start_session` clamps its time
+    /// to the contact's last `ended_at` (or uses the server clock).
+    #[test]
+    #[ignore = "daemon bug: chat session times can overlap (see the doc comment)"]
+    fn session_times_overlap_when_meta_time_is_behind_the_server_clock() {
+        let ops = vec![
+            Op::User(1, Content::Button { id: "chat_support".into(), title: "Chat".into() }),
+            Op::Batch(1, Content::Text("done".into()), 1, Content::Text("support".into())),
+        ];
+        run(ops, true).unwrap();
+    }
+}
