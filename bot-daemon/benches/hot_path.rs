@@ -25,10 +25,13 @@ fn text_body(text: &str) -> Vec<u8> {
 }
 
 fn benches(c: &mut Criterion) {
-    let body = text_body("My exam results are not showing on the portal, can someone check please?");
+    let body =
+        text_body("My exam results are not showing on the portal, can someone check please?");
     let header = webhook::sign(SECRET, &body);
     c.bench_function("webhook/verify_signature", |b| {
-        b.iter(|| webhook::verify_signature(black_box(SECRET), black_box(&body), Some(&header)).unwrap())
+        b.iter(|| {
+            webhook::verify_signature(black_box(SECRET), black_box(&body), Some(&header)).unwrap()
+        })
     });
     c.bench_function("webhook/parse_text_message", |b| {
         b.iter(|| webhook::parse(black_box(&body)).unwrap())

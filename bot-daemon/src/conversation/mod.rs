@@ -451,6 +451,6 @@ fn apply_intent(contact: &Contact, intent: Intent, settings: &BotSettings) -> Tr
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

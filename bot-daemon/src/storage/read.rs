@@ -145,9 +145,10 @@ pub struct OutboxItem {
 
 // Sort key: active chats first (rank 0), longest-waiting first (answered ones after the waiting
 // ones), then everyone else by most recent activity; the id breaks ties so pages are stable.
-const SORT_KEYS: &str = "CASE WHEN chat_support_active = 1 THEN 0 ELSE 1 END AS k1, \
-    CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0)) \
-         ELSE -COALESCE(last_message_at, 0) END AS k2";
+// Migration 2 indexes exactly these expressions (`contacts_list_order`): keep them identical.
+const LIST_K1: &str = "(CASE WHEN chat_support_active = 1 THEN 0 ELSE 1 END)";
+const LIST_K2: &str = "(CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0)) \
+    ELSE -COALESCE(last_message_at, 0) END)";
 
 fn encode_token(k1: i64, k2: i64, id: i64) -> String {
     hex::encode(format!("v1:{k1}:{k2}:{id}"))
@@ -191,32 +192,39 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     };
     let pattern = q.query.trim();
     let digits: String = pattern.chars().filter(char::is_ascii_digit).collect();
-    let sql = format!(
-        "SELECT * FROM (SELECT {CONTACT_COLS}, {SORT_KEYS} FROM contacts
-           WHERE (?1 = 0 OR chat_support_active = 1)
-             AND (?2 = '' OR profile_name LIKE ?3 ESCAPE '\\' OR registered_name LIKE ?3 ESCAPE '\\'
-                  OR username LIKE ?3 ESCAPE '\\' OR user_id LIKE ?3 ESCAPE '\\'
-                  OR (?4 != '' AND phone LIKE ?5 ESCAPE '\\')))
-         WHERE (?6 = 0 OR (k1, k2, id) > (?7, ?8, ?9))
-         ORDER BY k1, k2, id LIMIT ?10"
-    );
-    let (has_after, a1, a2, a3) = match after {
-        Some((a, b, c)) => (1, a, b, c),
-        None => (0, 0, 0, 0),
-    };
+    // Only the conditions that apply are in the statement, so SQLite walks `contacts_list_order`
+    // in order and stops after the page (a condition like `?1 = 0 OR ...` would defeat it).
+    let mut sql = format!("SELECT {CONTACT_COLS}, {LIST_K1}, {LIST_K2} FROM contacts WHERE 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if q.active_only {
+        sql.push_str(&format!(" AND {LIST_K1} = 0"));
+    }
+    if !pattern.is_empty() {
+        sql.push_str(
+            " AND (profile_name LIKE ? ESCAPE '\\' OR registered_name LIKE ? ESCAPE '\\' \
+             OR username LIKE ? ESCAPE '\\' OR user_id LIKE ? ESCAPE '\\'",
+        );
+        let like = escape_like(pattern);
+        args.extend(std::iter::repeat_n(like.into(), 4));
+        if !digits.is_empty() {
+            sql.push_str(" OR phone LIKE ? ESCAPE '\\'");
+            args.push(escape_like(&digits).into());
+        }
+        sql.push(')');
+    }
+    if let Some((a1, a2, a3)) = after {
+        sql.push_str(&format!(" AND ({LIST_K1}, {LIST_K2}, id) > (?, ?, ?)"));
+        args.extend([a1.into(), a2.into(), a3.into()]);
+    }
+    // With the rank fixed at 0, ordering by it too would make SQLite sort instead of walking.
+    if q.active_only {
+        sql.push_str(&format!(" ORDER BY {LIST_K2}, id LIMIT ?"));
+    } else {
+        sql.push_str(&format!(" ORDER BY {LIST_K1}, {LIST_K2}, id LIMIT ?"));
+    }
+    args.push((i64::from(q.page_size) + 1).into());
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![
-        q.active_only,
-        pattern,
-        escape_like(pattern),
-        digits,
-        escape_like(&digits),
-        has_after,
-        a1,
-        a2,
-        a3,
-        i64::from(q.page_size) + 1
-    ])?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
     let mut items = Vec::new();
     let mut keys = Vec::new();
     while let Some(r) = rows.next()? {

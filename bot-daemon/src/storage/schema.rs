@@ -108,6 +108,16 @@ CREATE TABLE events (
     payload    TEXT NOT NULL
 );
 "#,
+    // 2: the conversations list's order as an index, so a page is an index walk, not a sort of
+    // every contact (the expressions must stay identical to `LIST_K1`/`LIST_K2` in read.rs).
+    r#"
+CREATE INDEX contacts_list_order ON contacts (
+    (CASE WHEN chat_support_active = 1 THEN 0 ELSE 1 END),
+    (CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0))
+          ELSE -COALESCE(last_message_at, 0) END),
+    id
+);
+"#,
 ];
 
 /// The schema version this code writes.

@@ -265,6 +265,13 @@ impl<'c> Tx<'c> {
 
     /// Opens a chat session; fails if one is open (sessions never overlap).
     pub fn start_session(&self, contact_id: i64, at: Millis) -> Result<i64, StoreError> {
+        // Meta's timestamp can lag the server clock that ended the previous session (a retried
+        // webhook, or "done" then "support" in one batch): never start before that end.
+        let last_end: Option<Millis> = self
+            .conn
+            .prepare_cached("SELECT MAX(ended_at) FROM chat_sessions WHERE contact_id = ?1")?
+            .query_row([contact_id], |r| r.get(0))?;
+        let at = last_end.map_or(at, |end| at.max(end));
         self.conn
             .prepare_cached("INSERT INTO chat_sessions (contact_id, started_at) VALUES (?1, ?2)")?
             .execute(params![contact_id, at])?;

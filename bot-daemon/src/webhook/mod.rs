@@ -796,6 +796,6 @@ fn show(value: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod tests;

@@ -42,16 +42,78 @@ const FIXTURES: &[&str] = fixtures!(
 
 /// Keys and values the parser looks at, so generated JSON reaches deep into it.
 const WORDS: &[&str] = &[
-    "object", "whatsapp_business_account", "entry", "changes", "field", "messages", "value",
-    "metadata", "phone_number_id", "contacts", "wa_id", "user_id", "parent_user_id", "profile",
-    "name", "username", "statuses", "id", "from", "from_user_id", "timestamp", "type", "text",
-    "body", "interactive", "button_reply", "list_reply", "title", "button", "payload", "image",
-    "audio", "video", "document", "sticker", "voice", "caption", "filename", "location",
-    "latitude", "longitude", "address", "reaction", "message_id", "emoji", "system", "new_wa_id",
-    "new_user_id", "status", "sent", "delivered", "read", "played", "failed", "recipient_id",
-    "recipient_user_id", "errors", "code", "message", "error_data", "details", "context",
-    "formatted_name", "first_name", "last_name", "1767262500", "2348011111111", "NG.1046844022273087",
-    "", " ", "+", "-1",
+    "object",
+    "whatsapp_business_account",
+    "entry",
+    "changes",
+    "field",
+    "messages",
+    "value",
+    "metadata",
+    "phone_number_id",
+    "contacts",
+    "wa_id",
+    "user_id",
+    "parent_user_id",
+    "profile",
+    "name",
+    "username",
+    "statuses",
+    "id",
+    "from",
+    "from_user_id",
+    "timestamp",
+    "type",
+    "text",
+    "body",
+    "interactive",
+    "button_reply",
+    "list_reply",
+    "title",
+    "button",
+    "payload",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "voice",
+    "caption",
+    "filename",
+    "location",
+    "latitude",
+    "longitude",
+    "address",
+    "reaction",
+    "message_id",
+    "emoji",
+    "system",
+    "new_wa_id",
+    "new_user_id",
+    "status",
+    "sent",
+    "delivered",
+    "read",
+    "played",
+    "failed",
+    "recipient_id",
+    "recipient_user_id",
+    "errors",
+    "code",
+    "message",
+    "error_data",
+    "details",
+    "context",
+    "formatted_name",
+    "first_name",
+    "last_name",
+    "1767262500",
+    "2348011111111",
+    "NG.1046844022273087",
+    "",
+    " ",
+    "+",
+    "-1",
 ];
 
 fn word() -> impl Strategy<Value = String> {
@@ -141,17 +203,23 @@ fn mutate(root: &mut Value, pick: usize, op: u8, with: Value) {
             map.insert(format!("{last}_"), with);
         }
         (parent, 3) => {
-            if let Some(node) = parent.pointer_mut(&format!("/{}", last.replace('~', "~0").replace('/', "~1"))) {
+            if let Some(node) =
+                parent.pointer_mut(&format!("/{}", last.replace('~', "~0").replace('/', "~1")))
+            {
                 *node = Value::Null;
             }
         }
         (parent, 4) => {
-            if let Some(node) = parent.pointer_mut(&format!("/{}", last.replace('~', "~0").replace('/', "~1"))) {
+            if let Some(node) =
+                parent.pointer_mut(&format!("/{}", last.replace('~', "~0").replace('/', "~1")))
+            {
                 *node = Value::Array(vec![node.take()]);
             }
         }
         (parent, _) => {
-            if let Some(node) = parent.pointer_mut(&format!("/{}", last.replace('~', "~0").replace('/', "~1"))) {
+            if let Some(node) =
+                parent.pointer_mut(&format!("/{}", last.replace('~', "~0").replace('/', "~1")))
+            {
                 *node = with;
             }
         }
@@ -260,14 +328,16 @@ fn sender() -> impl Strategy<Value = GenSender> {
         prop::option::of("[a-z][a-z0-9_.]{2,14}"),
         any::<bool>(),
     )
-        .prop_map(|(phone, bsuid, with_bsuid, name, username, plus)| GenSender {
-            // Without a phone the BSUID is the only identity.
-            bsuid: (with_bsuid || phone.is_none()).then_some(bsuid),
-            phone,
-            name,
-            username,
-            phone_with_plus: plus,
-        })
+        .prop_map(
+            |(phone, bsuid, with_bsuid, name, username, plus)| GenSender {
+                // Without a phone the BSUID is the only identity.
+                bsuid: (with_bsuid || phone.is_none()).then_some(bsuid),
+                phone,
+                name,
+                username,
+                phone_with_plus: plus,
+            },
+        )
 }
 
 #[derive(Debug, Clone)]
@@ -277,42 +347,73 @@ enum GenContent {
 }
 
 fn content() -> impl Strategy<Value = GenContent> {
-    let media_kind = prop::sample::select(&[
-        MediaKind::Image,
-        MediaKind::Audio,
-        MediaKind::Video,
-        MediaKind::Document,
-        MediaKind::Sticker,
-    ][..]);
+    let media_kind = prop::sample::select(
+        &[
+            MediaKind::Image,
+            MediaKind::Audio,
+            MediaKind::Video,
+            MediaKind::Document,
+            MediaKind::Sticker,
+        ][..],
+    );
     prop_oneof![
         any::<String>().prop_map(|t| GenContent::Known(Content::Text(t))),
         (ident(), any::<String>())
             .prop_map(|(id, title)| GenContent::Known(Content::Button { id, title })),
         (ident(), any::<String>())
             .prop_map(|(id, title)| GenContent::Known(Content::ListReply { id, title })),
-        (any::<String>(), any::<String>())
-            .prop_map(|(payload, text)| GenContent::Known(Content::TemplateButton { payload, text })),
-        (media_kind, ident(), prop::option::of(any::<String>()), prop::option::of(any::<String>()), any::<bool>())
-            .prop_map(|(kind, media_id, caption, filename, voice)| GenContent::Known(Content::Media {
-                kind,
-                media_id,
-                caption,
-                filename,
-                voice: voice && kind == MediaKind::Audio,
-            })),
-        (-90.0f64..90.0, -180.0f64..180.0, prop::option::of(any::<String>()), prop::option::of(any::<String>()))
-            .prop_map(|(latitude, longitude, name, address)| GenContent::Known(Content::Location {
-                latitude,
-                longitude,
-                name,
-                address,
-            })),
-        (ident(), any::<String>())
-            .prop_map(|(message_id, emoji)| GenContent::Known(Content::Reaction { message_id, emoji })),
+        (any::<String>(), any::<String>()).prop_map(|(payload, text)| GenContent::Known(
+            Content::TemplateButton { payload, text }
+        )),
+        (
+            media_kind,
+            ident(),
+            prop::option::of(any::<String>()),
+            prop::option::of(any::<String>()),
+            any::<bool>()
+        )
+            .prop_map(
+                |(kind, media_id, caption, filename, voice)| GenContent::Known(Content::Media {
+                    kind,
+                    media_id,
+                    caption,
+                    filename,
+                    voice: voice && kind == MediaKind::Audio,
+                })
+            ),
+        (
+            -90.0f64..90.0,
+            -180.0f64..180.0,
+            prop::option::of(any::<String>()),
+            prop::option::of(any::<String>())
+        )
+            .prop_map(|(latitude, longitude, name, address)| GenContent::Known(
+                Content::Location {
+                    latitude,
+                    longitude,
+                    name,
+                    address,
+                }
+            )),
+        (ident(), any::<String>()).prop_map(|(message_id, emoji)| GenContent::Known(
+            Content::Reaction { message_id, emoji }
+        )),
         "[a-z_]{3,12}"
-            .prop_filter("not a known type", |t| !matches!(t.as_str(),
-                "text" | "interactive" | "button" | "image" | "audio" | "video" | "document"
-                | "sticker" | "location" | "contacts" | "reaction" | "system"))
+            .prop_filter("not a known type", |t| !matches!(
+                t.as_str(),
+                "text"
+                    | "interactive"
+                    | "button"
+                    | "image"
+                    | "audio"
+                    | "video"
+                    | "document"
+                    | "sticker"
+                    | "location"
+                    | "contacts"
+                    | "reaction"
+                    | "system"
+            ))
             .prop_map(GenContent::Unknown),
     ]
 }
@@ -328,16 +429,24 @@ struct GenMessage {
 }
 
 fn gen_message() -> impl Strategy<Value = GenMessage> {
-    (ident(), sender(), any::<u32>(), any::<bool>(), content(), prop::option::of(ident())).prop_map(
-        |(wamid, sender, ts, ts_as_number, content, context)| GenMessage {
-            wamid: format!("wamid.{wamid}"),
-            sender,
-            ts,
-            ts_as_number,
-            content,
-            context,
-        },
+    (
+        ident(),
+        sender(),
+        any::<u32>(),
+        any::<bool>(),
+        content(),
+        prop::option::of(ident()),
     )
+        .prop_map(
+            |(wamid, sender, ts, ts_as_number, content, context)| GenMessage {
+                wamid: format!("wamid.{wamid}"),
+                sender,
+                ts,
+                ts_as_number,
+                content,
+                context,
+            },
+        )
 }
 
 #[derive(Debug, Clone)]
@@ -355,7 +464,12 @@ fn gen_status() -> impl Strategy<Value = GenStatus> {
         prop::sample::select(&["sent", "delivered", "read", "played", "failed"][..]),
         any::<u32>(),
         phone_number(),
-        prop::option::of((any::<i64>(), any::<String>(), any::<String>(), prop::option::of(any::<String>()))),
+        prop::option::of((
+            any::<i64>(),
+            any::<String>(),
+            any::<String>(),
+            prop::option::of(any::<String>()),
+        )),
     )
         .prop_map(|(wamid, status, ts, recipient, error)| GenStatus {
             wamid: format!("wamid.{wamid}"),
@@ -369,7 +483,11 @@ fn gen_status() -> impl Strategy<Value = GenStatus> {
 fn message_json(m: &GenMessage) -> Value {
     let mut j = json!({"id": m.wamid, "timestamp": if m.ts_as_number { json!(m.ts) } else { json!(m.ts.to_string()) }});
     if let Some(p) = &m.sender.phone {
-        j["from"] = json!(if m.sender.phone_with_plus { format!("+{p}") } else { p.clone() });
+        j["from"] = json!(if m.sender.phone_with_plus {
+            format!("+{p}")
+        } else {
+            p.clone()
+        });
     }
     if let Some(u) = &m.sender.bsuid {
         j["from_user_id"] = json!(u);
@@ -381,23 +499,55 @@ fn message_json(m: &GenMessage) -> Value {
         GenContent::Unknown(t) => (t.clone(), json!({"anything": [1, 2, 3]})),
         GenContent::Known(c) => match c {
             Content::Text(t) => ("text".into(), json!({"body": t})),
-            Content::Button { id, title } => ("interactive".into(), json!({"type": "button_reply", "button_reply": {"id": id, "title": title}})),
-            Content::ListReply { id, title } => ("interactive".into(), json!({"type": "list_reply", "list_reply": {"id": id, "title": title, "description": "d"}})),
-            Content::TemplateButton { payload, text } => ("button".into(), json!({"payload": payload, "text": text})),
-            Content::Media { kind, media_id, caption, filename, voice } => {
+            Content::Button { id, title } => (
+                "interactive".into(),
+                json!({"type": "button_reply", "button_reply": {"id": id, "title": title}}),
+            ),
+            Content::ListReply { id, title } => (
+                "interactive".into(),
+                json!({"type": "list_reply", "list_reply": {"id": id, "title": title, "description": "d"}}),
+            ),
+            Content::TemplateButton { payload, text } => {
+                ("button".into(), json!({"payload": payload, "text": text}))
+            }
+            Content::Media {
+                kind,
+                media_id,
+                caption,
+                filename,
+                voice,
+            } => {
                 let mut p = json!({"id": media_id, "mime_type": "x/y", "sha256": "abc"});
-                if let Some(c) = caption { p["caption"] = json!(c); }
-                if let Some(f) = filename { p["filename"] = json!(f); }
-                if *kind == MediaKind::Audio { p["voice"] = json!(voice); }
+                if let Some(c) = caption {
+                    p["caption"] = json!(c);
+                }
+                if let Some(f) = filename {
+                    p["filename"] = json!(f);
+                }
+                if *kind == MediaKind::Audio {
+                    p["voice"] = json!(voice);
+                }
                 (kind.as_str().to_string(), p)
             }
-            Content::Location { latitude, longitude, name, address } => {
+            Content::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => {
                 let mut p = json!({"latitude": latitude, "longitude": longitude});
-                if let Some(n) = name { p["name"] = json!(n); }
-                if let Some(a) = address { p["address"] = json!(a); }
+                if let Some(n) = name {
+                    p["name"] = json!(n);
+                }
+                if let Some(a) = address {
+                    p["address"] = json!(a);
+                }
                 ("location".into(), p)
             }
-            Content::Reaction { message_id, emoji } => ("reaction".into(), json!({"message_id": message_id, "emoji": emoji})),
+            Content::Reaction { message_id, emoji } => (
+                "reaction".into(),
+                json!({"message_id": message_id, "emoji": emoji}),
+            ),
             other => unreachable!("not generated: {other:?}"),
         },
     };
@@ -408,11 +558,19 @@ fn message_json(m: &GenMessage) -> Value {
 
 fn contact_json(s: &GenSender) -> Value {
     let mut profile = json!({});
-    if let Some(n) = &s.name { profile["name"] = json!(n); }
-    if let Some(u) = &s.username { profile["username"] = json!(u); }
+    if let Some(n) = &s.name {
+        profile["name"] = json!(n);
+    }
+    if let Some(u) = &s.username {
+        profile["username"] = json!(u);
+    }
     let mut c = json!({"profile": profile});
-    if let Some(p) = &s.phone { c["wa_id"] = json!(p); }
-    if let Some(u) = &s.bsuid { c["user_id"] = json!(u); }
+    if let Some(p) = &s.phone {
+        c["wa_id"] = json!(p);
+    }
+    if let Some(u) = &s.bsuid {
+        c["user_id"] = json!(u);
+    }
     c
 }
 
@@ -420,7 +578,9 @@ fn status_json(s: &GenStatus) -> Value {
     let mut j = json!({"id": s.wamid, "status": s.status, "timestamp": s.ts.to_string(), "recipient_id": s.recipient});
     if let Some((code, title, message, details)) = &s.error {
         let mut e = json!({"code": code, "title": title, "message": message});
-        if let Some(d) = details { e["error_data"] = json!({"details": d}); }
+        if let Some(d) = details {
+            e["error_data"] = json!({"details": d});
+        }
         j["errors"] = json!([e]);
     }
     j
@@ -428,15 +588,28 @@ fn status_json(s: &GenStatus) -> Value {
 
 fn expected_message(m: &GenMessage, phone_number_id: &str) -> InboundMessage {
     let content = match &m.content {
-        GenContent::Unknown(t) => Content::Unsupported { type_name: t.clone() },
-        GenContent::Known(Content::Media { kind, media_id, caption, filename, voice }) => Content::Media {
+        GenContent::Unknown(t) => Content::Unsupported {
+            type_name: t.clone(),
+        },
+        GenContent::Known(Content::Media {
+            kind,
+            media_id,
+            caption,
+            filename,
+            voice,
+        }) => Content::Media {
             kind: *kind,
             media_id: media_id.clone(),
             caption: present_str(caption),
             filename: present_str(filename),
             voice: *voice,
         },
-        GenContent::Known(Content::Location { latitude, longitude, name, address }) => Content::Location {
+        GenContent::Known(Content::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+        }) => Content::Location {
             latitude: *latitude,
             longitude: *longitude,
             name: present_str(name),
@@ -464,15 +637,30 @@ fn expected_message(m: &GenMessage, phone_number_id: &str) -> InboundMessage {
 fn same_message(a: &InboundMessage, b: &InboundMessage) -> bool {
     match (&a.content, &b.content) {
         (
-            Content::Location { latitude: la, longitude: lo, name: n1, address: a1 },
-            Content::Location { latitude: lb, longitude: lob, name: n2, address: a2 },
+            Content::Location {
+                latitude: la,
+                longitude: lo,
+                name: n1,
+                address: a1,
+            },
+            Content::Location {
+                latitude: lb,
+                longitude: lob,
+                name: n2,
+                address: a2,
+            },
         ) => {
             (la - lb).abs() < 1e-9
                 && (lo - lob).abs() < 1e-9
                 && n1 == n2
                 && a1 == a2
-                && InboundMessage { content: Content::Text(String::new()), ..a.clone() }
-                    == InboundMessage { content: Content::Text(String::new()), ..b.clone() }
+                && InboundMessage {
+                    content: Content::Text(String::new()),
+                    ..a.clone()
+                } == InboundMessage {
+                    content: Content::Text(String::new()),
+                    ..b.clone()
+                }
         }
         _ => a == b,
     }

@@ -1,0 +1,663 @@
+//! Crash safety: the real `bot-daemon` binary, killed with SIGKILL at random moments while many
+//! users write to it concurrently, restarted on the same database, N times; then a clean run
+//! drains the outbox and the database and the fake Cloud API's records are checked:
+//!
+//! - every webhook that got a 200 is in `messages` exactly once (and in `processed_updates`),
+//!   and every webhook sent is eventually answered 200 (refused ones are retried, as Meta does);
+//! - each user's messages are stored in the order they were sent;
+//! - each contact's state is what the state machine gives for its stored messages, with at most
+//!   one open chat session, `chat_support_active` set exactly when one is open, and every
+//!   message of a session belonging to that contact;
+//! - every outbound message row was sent (done, with the wamid the fake handed out for exactly
+//!   its body), and the fake got each at most twice; a second copy is only accepted for a row
+//!   that was attempted more than once (it was in flight at a kill: the documented
+//!   unknown-outcome case of at-least-once delivery).
+//!
+//! `CRASH_CYCLES` sets the number of kills (default 3, the quick setting of the normal test
+//! run; `docs/reliability.md` gives the long command), `CRASH_USERS` the concurrent users
+//! (default 12), `CRASH_SEED` replays a run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{
+    collections::{HashMap, HashSet},
+    net::TcpListener as StdListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, RwLock,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{body::Bytes, extract::State as AxState, routing::post, Json, Router};
+use bot_daemon::{
+    conversation::{self, BotSettings, Contact, Event},
+    domain::{ContactKind, Content, State},
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use serde_json::{json, Value};
+
+const APP_SECRET: &str = "crash-secret";
+const ACCESS_TOKEN: &str = "crash-token";
+const PHONE_NUMBER_ID: &str = "1234567890";
+const ADMIN_TOKEN: &str = "crash-admin";
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// xorshift64*, seeded from a printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal fake Cloud API: records every message send at arrival (Meta has accepted it), hands
+// out `wamid.FAKE<n>`, and answers a little late, so kills land while sends are in flight.
+
+#[derive(Default)]
+struct Fake {
+    /// (wamid, body) of every accepted send, in arrival order.
+    sent: Mutex<Vec<(String, Value)>>,
+    reads: AtomicU64,
+    next: AtomicU64,
+}
+
+async fn fake_messages(AxState(fake): AxState<Arc<Fake>>, body: Bytes) -> Json<Value> {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if body["status"] == "read" {
+        fake.reads.fetch_add(1, Ordering::Relaxed);
+        return Json(json!({"success": true}));
+    }
+    let n = fake.next.fetch_add(1, Ordering::Relaxed) + 1;
+    let wamid = format!("wamid.FAKE{n}");
+    fake.sent.lock().unwrap().push((wamid.clone(), body));
+    // Answer 0–40 ms late: the window in which the outcome is unknown to the daemon.
+    tokio::time::sleep(Duration::from_millis(n * 7919 % 41)).await;
+    Json(json!({"messaging_product": "whatsapp", "contacts": [], "messages": [{"id": wamid}]}))
+}
+
+async fn start_fake() -> (Arc<Fake>, String) {
+    let fake = Arc::new(Fake::default());
+    let app = Router::new()
+        .route("/{pnid}/messages", post(fake_messages))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (fake, url)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daemon as a child process.
+
+struct Proc {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn spawn_daemon(db: &Path, log: &Path, api: &str, http: &reqwest::Client) -> Proc {
+    for _attempt in 0..5 {
+        let port = free_port();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_bot-daemon"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("CHAT_SUPPORT_HTTP_ADDR", format!("127.0.0.1:{port}"))
+            .env("CHAT_SUPPORT_GRPC_ADDR", "127.0.0.1:0")
+            .env("CHAT_SUPPORT_DB", db)
+            .env("CHAT_SUPPORT_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
+            .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
+            .env("WHATSAPP_APP_SECRET", APP_SECRET)
+            .env("WHATSAPP_API_BASE", api)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("starting bot-daemon");
+        let mut proc = Proc {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = proc.child.try_wait().unwrap() {
+                eprintln!("daemon exited at start ({status}); retrying on another port");
+                break;
+            }
+            if let Ok(r) = http.get(format!("{}/readyz", proc.base)).send().await {
+                if r.status() == 200 {
+                    return proc;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = proc.child.kill();
+    }
+    panic!(
+        "the daemon did not become ready; log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The users: each sends an endless scripted conversation, one message at a time, retrying a
+// message until it is answered 200 (as Meta does).
+
+fn phone_of(u: usize) -> String {
+    format!("2349{u:09}")
+}
+
+/// The `k`-th message of a user: its content (for replaying the state machine) and its body.
+fn user_message(u: usize, k: usize, base_ts: i64) -> (String, Content, Value) {
+    let wamid = format!("wamid.CRASH.{u}.{k}");
+    let button = |id: &str, title: &str| Content::Button {
+        id: id.into(),
+        title: title.into(),
+    };
+    let content = match k % 9 {
+        0 => button("chat_support", "💬 Chat Support"),
+        1 => Content::Text(format!("problem {k}: my upload fails")),
+        2 => Content::Text(format!("more details {k} 🧾")),
+        3 => button("end_chat", "❌ End Chat"),
+        4 => Content::Text("hello".into()),
+        5 => Content::Text("I need support".into()),
+        6 => Content::Text(format!("thanks {k}")),
+        7 => Content::Text(format!("one more {k}")),
+        _ => Content::Text("done".into()),
+    };
+    let phone = phone_of(u);
+    let mut m = json!({"from": phone, "id": wamid, "timestamp": (base_ts + k as i64).to_string()});
+    match &content {
+        Content::Button { id, title } => {
+            m["type"] = json!("interactive");
+            m["interactive"] =
+                json!({"type": "button_reply", "button_reply": {"id": id, "title": title}});
+        }
+        Content::Text(t) => {
+            m["type"] = json!("text");
+            m["text"] = json!({"body": t});
+        }
+        _ => unreachable!(),
+    }
+    let body = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"wa_id": phone, "profile": {"name": format!("User {u}")}}],
+            "messages": [m],
+        }}]}]
+    });
+    (wamid, content, body)
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Wamids answered 200, with how many 200s each got.
+    acked: HashMap<String, u32>,
+    /// Every wamid posted at least once.
+    posted: HashSet<String>,
+    /// Posts that got no 200 (connection refused/reset, 5xx) and were retried.
+    refused: u64,
+    /// 200 answers saying "duplicate" (a retry of a webhook stored before the kill).
+    duplicates: u64,
+    posts: u64,
+}
+
+struct Shared {
+    base: RwLock<Option<String>>,
+    stop: AtomicBool,
+    tally: Mutex<Tally>,
+    http: reqwest::Client,
+}
+
+/// One user's loop; returns how many messages it sent (all acknowledged).
+async fn run_user(shared: Arc<Shared>, u: usize, base_ts: i64, max: usize) -> usize {
+    let mut k = 0;
+    while k < max && !shared.stop.load(Ordering::Relaxed) {
+        let (wamid, _, body) = user_message(u, k, base_ts);
+        let bytes = body.to_string().into_bytes();
+        let signature = bot_daemon::webhook::sign(APP_SECRET.as_bytes(), &bytes);
+        // Until answered 200, whatever happens to the daemon (including after `stop`).
+        loop {
+            let base = shared.base.read().unwrap().clone();
+            let Some(base) = base else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            shared.tally.lock().unwrap().posted.insert(wamid.clone());
+            let r = shared
+                .http
+                .post(format!("{base}/webhook"))
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", &signature)
+                .body(bytes.clone())
+                .send()
+                .await;
+            // The answer's JSON for a 200, None for anything else (the lock is not held
+            // across an await).
+            let answer: Option<Value> = match r {
+                Ok(r) if r.status() == 200 => Some(r.json().await.unwrap_or(Value::Null)),
+                Ok(r) => {
+                    let status = r.status();
+                    assert!(status.is_server_error(), "{wamid}: refused with {status}");
+                    None
+                }
+                Err(_) => None,
+            };
+            {
+                let mut tally = shared.tally.lock().unwrap();
+                tally.posts += 1;
+                if let Some(v) = answer {
+                    *tally.acked.entry(wamid.clone()).or_default() += 1;
+                    if v["duplicates"] == 1 {
+                        tally.duplicates += 1;
+                    } else if v.is_object() {
+                        // (Null: the kill cut the body after the 200 status line.)
+                        assert_eq!(v["applied"], 1, "{wamid}: {v}");
+                    }
+                    break;
+                }
+                tally.refused += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+        k += 1;
+        // A user types between messages.
+        tokio::time::sleep(Duration::from_millis((u as u64 * 31 + k as u64 * 17) % 25)).await;
+    }
+    k
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks.
+
+fn open_ro(db: &Path) -> Connection {
+    Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .unwrap()
+}
+
+fn open_outbox(db: &Path) -> i64 {
+    open_ro(db)
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+struct Figures {
+    outbound_rows: usize,
+    fake_sends: usize,
+    duplicate_sends: usize,
+    rows_retried: usize,
+}
+
+fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -> Figures {
+    let c = open_ro(db);
+    let integrity: String = c
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let settings = BotSettings::default();
+    let mut inbound_total = 0usize;
+    for (u, &n) in sent_counts.iter().enumerate() {
+        let phone = phone_of(u);
+        let contact: Option<(i64, String, bool, Option<i64>)> = c
+            .query_row(
+                "SELECT id, state, chat_support_active, current_session_id FROM contacts WHERE phone = ?1",
+                [&phone],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .unwrap();
+        if n == 0 {
+            continue;
+        }
+        let (id, state, active, current) = contact.unwrap_or_else(|| panic!("user {u} missing"));
+        // Inbound messages: exactly the ones sent, each once, in sending order.
+        let mut stmt = c
+            .prepare("SELECT wamid, session_id FROM messages WHERE contact_id = ?1 AND direction = 'in' ORDER BY id")
+            .unwrap();
+        let inbound: Vec<(String, Option<i64>)> = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let expected: Vec<String> = (0..n).map(|k| user_message(u, k, base_ts).0).collect();
+        let got: Vec<String> = inbound.iter().map(|(w, _)| w.clone()).collect();
+        assert_eq!(
+            got, expected,
+            "user {u}: stored inbound messages differ from those sent"
+        );
+        inbound_total += n;
+        // Replaying the state machine over them gives the stored state and sessions.
+        let mut machine = Contact {
+            state: State::Idle,
+            kind: ContactKind::Lead,
+            registered_name: None,
+            profile_name: Some(format!("User {u}")),
+            recently_acknowledged: false,
+        };
+        let mut sessions_started = 0;
+        for k in 0..n {
+            let t = conversation::step(
+                &machine,
+                &Event::User(user_message(u, k, base_ts).1),
+                &settings,
+            );
+            sessions_started += t
+                .actions
+                .iter()
+                .filter(|a| matches!(a, conversation::Action::StartSession))
+                .count();
+            machine.state = t.state;
+        }
+        assert_eq!(
+            state,
+            machine.state.as_str(),
+            "user {u}: state differs from its messages"
+        );
+        assert_eq!(
+            active,
+            machine.state == State::ChatSupportActive,
+            "user {u}: chat_support_active"
+        );
+        let sessions: Vec<(i64, Option<i64>, i64)> = c
+            .prepare("SELECT id, ended_at, contact_id FROM chat_sessions WHERE contact_id = ?1 ORDER BY id")
+            .unwrap()
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(sessions.len(), sessions_started, "user {u}: chat sessions");
+        let open: Vec<i64> = sessions
+            .iter()
+            .filter(|s| s.1.is_none())
+            .map(|s| s.0)
+            .collect();
+        assert!(open.len() <= 1, "user {u}: overlapping sessions {open:?}");
+        assert_eq!(
+            !open.is_empty(),
+            active,
+            "user {u}: open session vs chat_support_active"
+        );
+        if active {
+            assert_eq!(
+                current,
+                open.first().copied(),
+                "user {u}: current_session_id"
+            );
+        }
+        let own: HashSet<i64> = sessions.iter().map(|s| s.0).collect();
+        for (w, s) in &inbound {
+            if let Some(s) = s {
+                assert!(
+                    own.contains(s),
+                    "user {u}: {w} in another contact's session {s}"
+                );
+            }
+        }
+        let count: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM messages WHERE contact_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let stored_count: i64 = c
+            .query_row(
+                "SELECT message_count FROM contacts WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(count, stored_count, "user {u}: message_count");
+    }
+    let all_in: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM messages WHERE direction = 'in'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(all_in as usize, inbound_total, "stray inbound messages");
+    let processed: i64 = c
+        .query_row("SELECT COUNT(*) FROM processed_updates", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(processed as usize, inbound_total, "processed_updates");
+
+    // Outbound: every row done with the wamid the fake gave for exactly its body; extra copies
+    // at the fake only for rows attempted more than once, at most one extra each.
+    let rows: Vec<(i64, String, String, i64, Option<String>)> = c
+        .prepare(
+            "SELECT o.id, o.state, o.payload, o.attempts, m.wamid FROM outbox o
+             JOIN messages m ON m.id = o.message_id WHERE o.kind = 'message' ORDER BY o.id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let sent = fake.sent.lock().unwrap().clone();
+    let by_wamid: HashMap<&str, &Value> = sent.iter().map(|(w, b)| (w.as_str(), b)).collect();
+    let mut claimed: HashSet<String> = HashSet::new();
+    let mut retried: Vec<(i64, Value)> = Vec::new();
+    for (id, state, payload, attempts, wamid) in &rows {
+        assert_eq!(state, "done", "outbox row {id} not sent: {payload}");
+        let wamid = wamid
+            .as_deref()
+            .unwrap_or_else(|| panic!("outbox row {id} has no wamid"));
+        let payload: Value = serde_json::from_str(payload).unwrap();
+        let at_fake = by_wamid
+            .get(wamid)
+            .unwrap_or_else(|| panic!("row {id}: {wamid} never reached the fake"));
+        assert_eq!(
+            **at_fake, payload,
+            "row {id}: the fake got another body under {wamid}"
+        );
+        claimed.insert(wamid.to_string());
+        if *attempts > 1 {
+            retried.push((*attempts, payload));
+        }
+    }
+    let mut duplicates = 0;
+    let mut spare: Vec<Option<Value>> = retried.iter().map(|(_, p)| Some(p.clone())).collect();
+    for (wamid, body) in &sent {
+        if claimed.contains(wamid) {
+            continue;
+        }
+        // An unclaimed copy: the first attempt of a row whose outcome the kill made unknown.
+        let slot = spare
+            .iter_mut()
+            .find(|s| s.as_ref() == Some(body))
+            .unwrap_or_else(|| panic!("{wamid} at the fake matches no retried outbox row: {body}"));
+        *slot = None;
+        duplicates += 1;
+    }
+    Figures {
+        outbound_rows: rows.len(),
+        fake_sends: sent.len(),
+        duplicate_sends: duplicates,
+        rows_retried: retried.len(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_loses_nothing_and_duplicates_only_unknown_outcomes() {
+    let cycles = env_or("CRASH_CYCLES", 3);
+    let users = env_or("CRASH_USERS", 12) as usize;
+    let seed = env_or("CRASH_SEED", now_secs() as u64 ^ 0x9E37_79B9);
+    eprintln!("crash harness: {cycles} kill cycles, {users} users, seed {seed} (CRASH_SEED={seed} replays the kill times)");
+    let mut rng = Rng(seed.max(1));
+    let dir = tempfile::tempdir().unwrap();
+    let db: PathBuf = dir.path().join("crash.db");
+    let log = dir.path().join("daemon.log");
+    let (fake, api) = start_fake().await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let shared = Arc::new(Shared {
+        base: RwLock::new(None),
+        stop: AtomicBool::new(false),
+        tally: Mutex::new(Tally::default()),
+        http: http.clone(),
+    });
+    let base_ts = now_secs() - 3600;
+    let max_per_user = 100_000;
+    let started = Instant::now();
+    let runs: Vec<_> = (0..users)
+        .map(|u| tokio::spawn(run_user(shared.clone(), u, base_ts, max_per_user)))
+        .collect();
+
+    let mut kills = 0;
+    let mut outbox_open_at_kill = 0;
+    for cycle in 0..cycles {
+        let proc = spawn_daemon(&db, &log, &api, &http).await;
+        *shared.base.write().unwrap() = Some(proc.base.clone());
+        let up_for = Duration::from_millis(rng.between(150, 1200));
+        tokio::time::sleep(up_for).await;
+        *shared.base.write().unwrap() = None;
+        drop(proc); // SIGKILL (std's Child::kill), then reap.
+        kills += 1;
+        outbox_open_at_kill += open_outbox(&db);
+        eprintln!("cycle {}: killed after {up_for:?}", cycle + 1);
+    }
+
+    // A final clean run: users finish the message they are on, the outbox drains.
+    let proc = spawn_daemon(&db, &log, &api, &http).await;
+    *shared.base.write().unwrap() = Some(proc.base.clone());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shared.stop.store(true, Ordering::Relaxed);
+    let mut sent_counts = Vec::new();
+    for r in runs {
+        sent_counts.push(
+            tokio::time::timeout(Duration::from_secs(60), r)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let drained = Instant::now();
+    while open_outbox(&db) > 0 {
+        assert!(
+            drained.elapsed() < Duration::from_secs(60),
+            "the outbox did not drain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Graceful stop (SIGTERM) must work after all that.
+    let pid = proc.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut proc = proc;
+    let stopping = Instant::now();
+    loop {
+        if let Some(status) = proc.child.try_wait().unwrap() {
+            assert!(status.success(), "daemon exit after SIGTERM: {status}");
+            break;
+        }
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "no graceful stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let tally = std::mem::take(&mut *shared.tally.lock().unwrap());
+    let total: usize = sent_counts.iter().sum();
+    assert_eq!(
+        tally.acked.len(),
+        total,
+        "every webhook sent was answered 200"
+    );
+    assert_eq!(tally.posted.len(), total);
+    let figures = check_database(&db, &sent_counts, base_ts, &fake);
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !log_text.contains("panicked"),
+        "the daemon panicked:\n{log_text}"
+    );
+    assert!(
+        !log_text.contains(APP_SECRET) && !log_text.contains(ACCESS_TOKEN),
+        "a secret is in the log"
+    );
+    eprintln!(
+        "crash harness: {kills} kills in {:?}; {total} webhooks stored exactly once ({} posts, {} refused/cut by kills and retried, \
+         {} retries answered as duplicates: stored before the kill, answer lost); {} outbound rows all sent; \
+         fake got {} sends = {} + {} duplicates ({} rows attempted more than once; {outbox_open_at_kill} rows open at the kills); {} mark-as-read",
+        started.elapsed(),
+        tally.posts,
+        tally.refused,
+        tally.duplicates,
+        figures.outbound_rows,
+        figures.fake_sends,
+        figures.outbound_rows,
+        figures.duplicate_sends,
+        figures.rows_retried,
+        fake.reads.load(Ordering::Relaxed),
+    );
+    assert_eq!(
+        figures.fake_sends,
+        figures.outbound_rows + figures.duplicate_sends
+    );
+}
