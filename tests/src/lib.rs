@@ -1552,3 +1552,42 @@ pub fn phone(digits: &str) -> Address {
 pub fn user(bsuid: &str) -> Address {
     Address::UserId(bsuid.to_string())
 }
+
+/// `authorization: Bearer …` metadata on every gRPC call (`None` sends none).
+#[derive(Clone, Debug)]
+pub struct Bearer(pub Option<String>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            let v: tonic::metadata::MetadataValue<_> = v
+                .parse()
+                .map_err(|_| tonic::Status::internal("bad test header"))?;
+            req.metadata_mut().insert("authorization", v);
+        }
+        Ok(req)
+    }
+}
+
+/// The agents' gRPC client the tests use.
+pub type Client = proto::v1::support_admin_client::SupportAdminClient<
+    tonic::codegen::InterceptedService<tonic::transport::Channel, Bearer>,
+>;
+
+/// A gRPC client of `td` sending `header` as its `authorization` metadata.
+pub async fn client_with(td: &TestDaemon, header: Option<&str>) -> Client {
+    let channel = tonic::transport::Channel::from_shared(td.grpc_url())
+        .expect("the daemon's gRPC URL")
+        .connect()
+        .await
+        .expect("connecting to the daemon's gRPC API");
+    proto::v1::support_admin_client::SupportAdminClient::with_interceptor(
+        channel,
+        Bearer(header.map(str::to_string)),
+    )
+}
+
+/// A gRPC client of `td` with the admin token.
+pub async fn client(td: &TestDaemon) -> Client {
+    client_with(td, Some(&format!("Bearer {ADMIN_TOKEN}"))).await
+}

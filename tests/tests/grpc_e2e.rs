@@ -5,41 +5,10 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use proto::v1::{self as pb, chat_event::Event, support_admin_client::SupportAdminClient};
+use proto::v1::{self as pb, chat_event::Event};
 use serde_json::{json, Value};
 use tests::*;
-use tonic::{
-    codegen::InterceptedService, metadata::MetadataValue, service::Interceptor, transport::Channel,
-    Code, Request, Status,
-};
-
-#[derive(Clone)]
-struct Bearer(Option<String>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.0 {
-            let v: MetadataValue<_> = v.parse().map_err(|_| Status::internal("bad test header"))?;
-            req.metadata_mut().insert("authorization", v);
-        }
-        Ok(req)
-    }
-}
-
-type Client = SupportAdminClient<InterceptedService<Channel, Bearer>>;
-
-async fn client_with(td: &TestDaemon, header: Option<&str>) -> Client {
-    let channel = Channel::from_shared(td.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    SupportAdminClient::with_interceptor(channel, Bearer(header.map(str::to_string)))
-}
-
-async fn client(td: &TestDaemon) -> Client {
-    client_with(td, Some(&format!("Bearer {ADMIN_TOKEN}"))).await
-}
+use tonic::{transport::Channel, Code};
 
 const ADA: &str = "2348012345678";
 
@@ -273,7 +242,10 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
     );
     // The list previews what people said, not the bot's automatic replies.
     assert_eq!(
-        first.last_message.as_ref().map(|m| (m.sender, m.text.as_str())),
+        first
+            .last_message
+            .as_ref()
+            .map(|m| (m.sender, m.text.as_str())),
         Some((pb::Sender::User as i32, "support"))
     );
 

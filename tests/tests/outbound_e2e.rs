@@ -20,41 +20,13 @@ use bot_daemon::{
     domain::{DeliveryStatus, Sender},
     storage::Store,
 };
-use proto::v1::{self as pb, chat_event::Event, support_admin_client::SupportAdminClient};
+use proto::v1::{self as pb, chat_event::Event};
 use serde_json::{json, Value};
 use tests::*;
-use tonic::{
-    codegen::InterceptedService, metadata::MetadataValue, service::Interceptor, transport::Channel,
-    Code, Request, Status,
-};
+use tonic::Code;
 
 // ---------------------------------------------------------------------------------------------
 // gRPC client (as in grpc_e2e.rs).
-
-#[derive(Clone)]
-struct Bearer(String);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        let v: MetadataValue<_> = self
-            .0
-            .parse()
-            .map_err(|_| Status::internal("bad test header"))?;
-        req.metadata_mut().insert("authorization", v);
-        Ok(req)
-    }
-}
-
-type Client = SupportAdminClient<InterceptedService<Channel, Bearer>>;
-
-async fn client(td: &TestDaemon) -> Client {
-    let channel = Channel::from_shared(td.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    SupportAdminClient::with_interceptor(channel, Bearer(format!("Bearer {ADMIN_TOKEN}")))
-}
 
 async fn send(c: &mut Client, to: &str, text: &str) -> pb::SendMessageResponse {
     c.send_message(pb::SendMessageRequest {

@@ -23,13 +23,10 @@ use std::{
 
 use bot_daemon::domain::{Address, Sender};
 use futures_util::future::join_all;
-use proto::v1::{self as pb, support_admin_client::SupportAdminClient};
+use proto::v1 as pb;
 use serde_json::{json, Value};
 use tests::*;
-use tonic::{
-    codegen::InterceptedService, metadata::MetadataValue, service::Interceptor, transport::Channel,
-    Code, Request, Status,
-};
+use tonic::{Code, Status};
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers: a seeded PRNG, times, gRPC client, a normalised snapshot of the store.
@@ -72,34 +69,6 @@ fn env_or(name: &str, default: u64) -> u64 {
 fn t(n: i64) -> i64 {
     static BASE: OnceLock<i64> = OnceLock::new();
     *BASE.get_or_init(|| now_secs() - 600) + n
-}
-
-#[derive(Clone)]
-struct Bearer(Option<String>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.0 {
-            let v: MetadataValue<_> = v.parse().map_err(|_| Status::internal("bad test header"))?;
-            req.metadata_mut().insert("authorization", v);
-        }
-        Ok(req)
-    }
-}
-
-type Client = SupportAdminClient<InterceptedService<Channel, Bearer>>;
-
-async fn client_with(td: &TestDaemon, header: Option<&str>) -> Client {
-    let channel = Channel::from_shared(td.grpc_url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    SupportAdminClient::with_interceptor(channel, Bearer(header.map(str::to_string)))
-}
-
-async fn client(td: &TestDaemon) -> Client {
-    client_with(td, Some(&format!("Bearer {ADMIN_TOKEN}"))).await
 }
 
 /// The text of an outbound Cloud API body (text or interactive).
