@@ -329,6 +329,21 @@ pub fn secret_beside_db(db: &Path, suffix: &str) -> std::io::Result<(String, Pat
     name.push(format!(".{suffix}"));
     let path = PathBuf::from(name);
     if let Ok(s) = std::fs::read_to_string(&path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is readable by other users (mode {mode:o}); refusing to use it as a secret: run `chmod 600 {}`",
+                        path.display(),
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let s = s.trim().to_string();
         if !s.is_empty() {
             return Ok((s, path));
@@ -425,8 +440,26 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
+            // A token file others can read is refused, with the fix in the message.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let err = secret_beside_db(&db, "admin-token").unwrap_err();
+            assert!(err.to_string().contains("chmod 600"), "{err}");
         }
+    }
+
+    #[test]
+    fn an_empty_app_secret_is_refused_outside_sandbox() {
+        let args = ConfigArgs {
+            access_token: Some("t".into()),
+            phone_number_id: Some("1".into()),
+            app_secret: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("WHATSAPP_APP_SECRET"));
     }
 }

@@ -20,6 +20,10 @@ use crate::{engine::Engine, metrics::Metrics, webhook};
 /// The largest webhook body accepted (Meta's batches are a few hundred KiB at most).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// Webhook deliveries processed at once, across all connections; more wait their turn (each
+/// HTTP/1.1 connection carries one request at a time). Bounds memory under a flood.
+pub const MAX_CONCURRENT_DELIVERIES: usize = 256;
+
 /// What the HTTP handlers share.
 #[derive(Clone)]
 pub struct HttpState {
@@ -40,7 +44,10 @@ pub fn router(state: HttpState, extra: Router) -> Router {
             "/webhook",
             get(verify)
                 .post(deliver)
-                .layer(DefaultBodyLimit::max(MAX_BODY)),
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY))
+                .layer::<_, std::convert::Infallible>(
+                    tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_DELIVERIES),
+                ),
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))

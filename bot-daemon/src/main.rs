@@ -31,6 +31,11 @@ enum Command {
     Simulate(SimulateArgs),
     /// The agents' API from a shell: list, show, send, end, watch (over gRPC).
     Admin(AdminArgs),
+    /// Copy the live database to a new file (SQLite's online backup API; safe while serving).
+    Backup {
+        /// The new file.
+        path: std::path::PathBuf,
+    },
     /// Manage known students.
     Students {
         #[command(subcommand)]
@@ -108,6 +113,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Simulate(args) => simulate::run(&cfg, &args).await,
         Command::Admin(args) => admin_cli::run(&cfg, &args).await,
+        Command::Backup { path } => {
+            let (db, dest) = (cfg.db.clone(), path.clone());
+            let pages =
+                tokio::task::spawn_blocking(move || bot_daemon::storage::backup(&db, &dest))
+                    .await??;
+            println!(
+                "backed up {} to {} ({pages} pages, integrity ok)",
+                cfg.db.display(),
+                path.display()
+            );
+            Ok(())
+        }
         Command::Students {
             command: StudentsCommand::Import { file },
         } => {

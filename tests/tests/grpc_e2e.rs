@@ -501,6 +501,15 @@ async fn invalid_arguments_and_unknown_numbers_get_precise_codes() {
             e.message()
         );
     }
+    // A request over the 1 MiB message cap is refused before it is decoded.
+    let huge = c
+        .send_message(send(ADA, &"z".repeat(2 * 1024 * 1024)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(huge.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{huge:?}"
+    );
     // The longest allowed message goes through.
     c.send_message(send(ADA, &"y".repeat(4079))).await.unwrap();
 

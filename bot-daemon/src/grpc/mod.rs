@@ -4,7 +4,7 @@
 
 pub mod convert;
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use proto::v1::{
     self as pb,
@@ -86,6 +86,25 @@ fn page_size(value: u32, default: u32) -> Result<u32, Status> {
 pub struct AdminService {
     engine: Engine,
     shutdown: watch::Receiver<bool>,
+    subscribers: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The most `WatchChats` streams open at once.
+pub const MAX_SUBSCRIBERS: usize = 256;
+/// Events buffered per subscriber beyond the shared live ring.
+const SUBSCRIBER_BUFFER: usize = 256;
+/// A subscriber that accepts nothing for this long is dropped.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest request message accepted.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// Counts an open stream; uncounts it when dropped.
+struct SubscriberSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for SubscriberSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::ChatEvent, Status>> + Send>>;
@@ -202,12 +221,23 @@ impl SupportAdmin for AdminService {
     ) -> Result<Response<Self::WatchChatsStream>, Status> {
         let after = i64::try_from(request.into_inner().after_sequence)
             .map_err(|_| Status::invalid_argument("after_sequence is out of range"))?;
-        let (tx, rx) = mpsc::channel(256);
+        use std::sync::atomic::Ordering;
+        if self.subscribers.fetch_add(1, Ordering::Relaxed) >= MAX_SUBSCRIBERS {
+            self.subscribers.fetch_sub(1, Ordering::Relaxed);
+            return Err(Status::resource_exhausted(format!(
+                "too many WatchChats streams open (at most {MAX_SUBSCRIBERS}); close one and retry"
+            )));
+        }
+        let slot = SubscriberSlot(self.subscribers.clone());
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let (last_word, last_word_rx) = tokio::sync::oneshot::channel();
+        let tx = Sink(tx, Arc::new(std::sync::Mutex::new(Some(last_word))));
         let engine = self.engine.clone();
         let shutdown = self.shutdown.clone();
         // Subscribe before reading the log so nothing committed in between is missed.
         let live = engine.store().subscribe();
         tokio::spawn(async move {
+            let _slot = slot;
             let mut shutdown = shutdown;
             tokio::select! {
                 r = follow(engine, live, after, tx.clone()) => {
@@ -220,11 +250,67 @@ impl SupportAdmin for AdminService {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        use tokio_stream::StreamExt as _;
+        let stream = ReceiverStream::new(rx).chain(FinalStatus(Some(last_word_rx)));
+        Ok(Response::new(Box::pin(stream)))
     }
 }
 
-type Sink = mpsc::Sender<Result<pb::ChatEvent, Status>>;
+/// One subscriber's bounded buffer. A client that accepts nothing for [`STALL_TIMEOUT`] is
+/// dropped: it is told why (if it ever reads again) and its buffer is freed.
+#[derive(Clone)]
+struct Sink(
+    mpsc::Sender<Result<pb::ChatEvent, Status>>,
+    Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Status>>>>,
+);
+
+/// Yields the status a dropped stream was closed with, after everything buffered.
+struct FinalStatus(Option<tokio::sync::oneshot::Receiver<Status>>);
+
+impl Stream for FinalStatus {
+    type Item = Result<pb::ChatEvent, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let Some(rx) = self.0.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        match Pin::new(rx).poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(r) => {
+                self.0 = None;
+                std::task::Poll::Ready(r.ok().map(Err))
+            }
+        }
+    }
+}
+
+impl Sink {
+    /// Err when the client is gone or too slow: stop producing for it.
+    async fn send(&self, item: Result<pb::ChatEvent, Status>) -> Result<(), ()> {
+        use mpsc::error::SendTimeoutError;
+        match self.0.send_timeout(item, STALL_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(_)) => Err(()),
+            Err(SendTimeoutError::Timeout(_)) => {
+                tracing::warn!(
+                    "dropping a WatchChats subscriber that read nothing for {} s",
+                    STALL_TIMEOUT.as_secs()
+                );
+                let status = Status::resource_exhausted(format!(
+                    "this stream read nothing for {} s and was dropped; reconnect with after_sequence set to the last sequence you handled",
+                    STALL_TIMEOUT.as_secs()
+                ));
+                if let Some(last_word) = self.1.lock().ok().and_then(|mut s| s.take()) {
+                    let _ = last_word.send(status);
+                }
+                Err(())
+            }
+        }
+    }
+}
 
 /// Sends the snapshot and an event for a stream that starts fresh.
 async fn send_snapshot(engine: &Engine, tx: &Sink) -> Result<Option<i64>, Status> {
@@ -316,12 +402,15 @@ pub async fn serve(
     let service = AdminService {
         engine,
         shutdown: shutdown.clone(),
+        subscribers: Arc::default(),
     };
     let token = Arc::new(token);
-    let admin = SupportAdminServer::with_interceptor(service, move |req: Request<()>| {
-        check_bearer(req.metadata(), &token)?;
-        Ok(req)
-    });
+    let server = SupportAdminServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let admin =
+        tonic::service::interceptor::InterceptedService::new(server, move |req: Request<()>| {
+            check_bearer(req.metadata(), &token)?;
+            Ok(req)
+        });
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SupportAdminServer<AdminService>>()

@@ -10,7 +10,10 @@ mod tx;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{mpsc, Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc, Mutex,
+    },
     time::Duration,
 };
 
@@ -243,7 +246,30 @@ pub struct StoredEvent {
 }
 
 type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Completion) + Send>;
+type Job = Box<dyn FnOnce(&Tx<'_>) -> (JobOutcome, Completion) + Send>;
+
+/// How a job went, for the writer: roll back its savepoint, and what it says about the disk.
+#[derive(Debug, Clone, Copy)]
+struct JobOutcome {
+    failed: bool,
+    /// Failed because the database cannot be written (disk full, read-only, I/O error).
+    storage_fault: bool,
+    /// A readiness probe: its success says nothing about real writes.
+    probe: bool,
+}
+
+/// Whether an error means the database cannot be written at all (rather than a bad request).
+fn is_storage_fault(e: &StoreError) -> bool {
+    use rusqlite::ErrorCode::*;
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.code,
+            DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseCorrupt | NotADatabase
+        ),
+        StoreError::Commit(_) | StoreError::Io(_) => true,
+        _ => false,
+    }
+}
 
 /// The most jobs committed together.
 const MAX_BATCH: usize = 512;
@@ -256,6 +282,7 @@ pub struct Store {
     events: broadcast::Sender<Arc<StoredEvent>>,
     outbox: Arc<Notify>,
     path: PathBuf,
+    writable: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -296,10 +323,12 @@ impl Store {
         let (jobs, rx) = mpsc::channel::<Job>();
         let (events, _) = broadcast::channel(4096);
         let outbox = Arc::new(Notify::new());
+        let writable = Arc::new(AtomicBool::new(true));
         let writer = Writer {
             conn,
             events: events.clone(),
             outbox: outbox.clone(),
+            writable: writable.clone(),
         };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -313,7 +342,23 @@ impl Store {
             events,
             outbox,
             path: path.to_path_buf(),
+            writable,
         })
+    }
+
+    /// False after a write failed because the database cannot be written (disk full,
+    /// read-only, I/O error), until a write succeeds again.
+    pub fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
+    }
+
+    /// Caps the database's size (SQLite's `max_page_count`); `None` lifts the cap. Past it,
+    /// writes fail as on a full disk.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<(), StoreError> {
+        self.write(move |tx| tx.set_size_limit(max_bytes)).await
     }
 
     /// The database file.
@@ -331,14 +376,26 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(f, false).await
+    }
+
+    async fn submit<T, F>(&self, f: F, probe: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(move |tx: &Tx<'_>| {
             let result = f(tx);
-            let failed = result.is_err();
+            let outcome = JobOutcome {
+                failed: result.is_err(),
+                storage_fault: result.as_ref().err().is_some_and(is_storage_fault),
+                probe,
+            };
             let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
                 let _ = reply.send(commit.and(result));
             });
-            (failed, completion)
+            (outcome, completion)
         });
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -379,7 +436,14 @@ impl Store {
             Ok(())
         })
         .await?;
-        self.write(|_| Ok(())).await
+        self.submit(|_| Ok(()), true).await?;
+        if self.is_writable() {
+            Ok(())
+        } else {
+            Err(StoreError::Commit(
+                "the last write failed: the database cannot be written (disk full, read-only or I/O error)".into(),
+            ))
+        }
     }
 
     /// Drops event-log entries older than `keep_ms` (a resuming `WatchChats` client older than
@@ -427,6 +491,7 @@ struct Writer {
     conn: Connection,
     events: broadcast::Sender<Arc<StoredEvent>>,
     outbox: Arc<Notify>,
+    writable: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -448,6 +513,7 @@ impl Writer {
         if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             let msg = e.to_string();
             tracing::error!(error = %msg, "could not begin a transaction");
+            self.writable.store(false, Ordering::Relaxed);
             for job in batch {
                 let tx = Tx::new(&self.conn);
                 let (_, done) = job(&tx);
@@ -457,6 +523,7 @@ impl Writer {
         }
         let tx = Tx::new(&self.conn);
         let mut completions = Vec::with_capacity(batch.len());
+        let (mut wrote, mut fault) = (false, false);
         for job in batch {
             let mark = tx.mark();
             let savepoint = self.conn.execute_batch("SAVEPOINT job");
@@ -464,7 +531,11 @@ impl Writer {
             // its savepoint is rolled back and its caller sees the store error.
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
             let (failed, done) = match outcome {
-                Ok((failed, done)) => (failed, Some(done)),
+                Ok((o, done)) => {
+                    fault |= o.storage_fault;
+                    wrote |= !o.failed && !o.probe;
+                    (o.failed, Some(done))
+                }
                 Err(_) => {
                     tracing::error!("a store job panicked; its changes were rolled back");
                     (true, None)
@@ -480,6 +551,12 @@ impl Writer {
         let commit = self.conn.execute_batch("COMMIT");
         match commit {
             Ok(()) => {
+                if fault {
+                    tracing::error!("a write failed: the database cannot be written (disk full, read-only or I/O error)");
+                    self.writable.store(false, Ordering::Relaxed);
+                } else if wrote {
+                    self.writable.store(true, Ordering::Relaxed);
+                }
                 let (events, outbox_dirty) = tx.finish();
                 for e in events {
                     let _ = self.events.send(Arc::new(e));
@@ -494,6 +571,7 @@ impl Writer {
             Err(e) => {
                 let msg = e.to_string();
                 tracing::error!(error = %msg, "commit failed");
+                self.writable.store(false, Ordering::Relaxed);
                 let _ = self.conn.execute_batch("ROLLBACK");
                 for done in completions {
                     done(Err(StoreError::Commit(msg.clone())));
@@ -505,3 +583,48 @@ impl Writer {
 
 #[cfg(test)]
 mod tests;
+
+/// Copies the live database at `db` to a new file `dest` with SQLite's online backup API: a
+/// consistent snapshot of everything committed, taken while the daemon keeps serving. Refuses
+/// to overwrite an existing file. Returns the number of pages copied.
+///
+/// # Errors
+/// `dest` exists, or either database cannot be opened, copied or checked.
+pub fn backup(db: &Path, dest: &Path) -> Result<i32, StoreError> {
+    if dest.exists() {
+        return Err(StoreError::Invalid(format!(
+            "{} already exists; choose a new file",
+            dest.display()
+        )));
+    }
+    let src = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    src.busy_timeout(Duration::from_secs(10))?;
+    let mut out = Connection::open(dest)?;
+    {
+        let backup = rusqlite::backup::Backup::new(&src, &mut out)?;
+        // All pages in one step (-1): one read transaction, so the copy is one consistent
+        // snapshot; a busy source is retried.
+        let mut tries = 0;
+        loop {
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => break,
+                _ if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => {
+                    return Err(StoreError::Invalid(
+                        "the database stayed busy; backup not taken".into(),
+                    ))
+                }
+            }
+        }
+    }
+    let check: String = out.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if check != "ok" {
+        return Err(StoreError::Corrupt(format!(
+            "the backup failed its integrity check: {check}"
+        )));
+    }
+    Ok(out.query_row("PRAGMA page_count", [], |r| r.get(0))?)
+}
