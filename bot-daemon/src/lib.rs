@@ -191,6 +191,11 @@ impl Daemon {
         let mut rx = shutdown_rx.clone();
         let http_listener = listeners.http;
         tasks.push(tokio::spawn(async move {
+            use axum::serve::ListenerExt;
+            // Small answers go out at once (no Nagle wait on the webhook's 200).
+            let http_listener = http_listener.tap_io(|s| {
+                let _ = s.set_nodelay(true);
+            });
             let serve = axum::serve(http_listener, app).with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|s| *s).await;
             });

@@ -437,7 +437,10 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // TCP_NODELAY: a unary answer is two writes (headers+data, trailers); with Nagle on,
+            // the second waits for the client's delayed ACK — 40 ms on every call
+            // (docs/benchmarks.md, "Agent API at size").
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             async move {
                 let _ = rx.wait_for(|s| *s).await;
             },

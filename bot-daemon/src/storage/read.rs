@@ -398,10 +398,14 @@ impl Store {
     /// The database.
     pub async fn due_outbox(&self, now: Millis, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         self.read(move |c| {
+            // Walks the open rows oldest first (`outbox_open_id`), keeping each recipient's
+            // oldest (`outbox_open` answers "is there an older one?"), and stops at `limit`:
+            // the cost follows the page, not the backlog.
             let mut stmt = c.prepare_cached(
                 "SELECT o.id, o.message_id, o.contact_id, o.payload, o.attempts FROM outbox o
-                 WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state IN ('pending', 'inflight') GROUP BY contact_id)
-                   AND o.next_attempt_at <= ?1
+                 WHERE o.state IN ('pending', 'inflight') AND o.next_attempt_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = o.contact_id
+                                   AND p.state IN ('pending', 'inflight') AND p.id < o.id)
                  ORDER BY o.id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![now, limit], |r| {

@@ -118,6 +118,11 @@ CREATE INDEX contacts_list_order ON contacts (
     id
 );
 "#,
+    // 3: the open outbox rows in id order, so the sender's `due_outbox` walks the oldest few
+    // instead of grouping the whole backlog on every call.
+    r#"
+CREATE INDEX outbox_open_id ON outbox (id) WHERE state IN ('pending', 'inflight');
+"#,
 ];
 
 /// The schema version this code writes.

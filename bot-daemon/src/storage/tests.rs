@@ -453,3 +453,24 @@ async fn a_panicking_job_is_rolled_back_and_the_writer_keeps_working() {
         .unwrap()
         .is_some());
 }
+
+#[tokio::test]
+async fn pruning_drops_only_events_older_than_the_cutoff() {
+    let (_dir, store) = open();
+    for at in [100i64, 200, 300, 400] {
+        store
+            .write(move |tx| {
+                let c = tx.upsert_contact(&who(&format!("2348000001{at}")), at)?;
+                tx.start_session(c.id, at).map(|_| ()) // logs ChatStarted at `at`
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.prune_events(300, 100).await.unwrap(), 1);
+    let left: Vec<_> = store.events_after(0, 10).await.unwrap();
+    assert_eq!(left.len(), 3, "events at 200, 300 and 400 stay");
+    // Everything older than the cutoff goes, including when nothing is newer.
+    assert_eq!(store.prune_events(10_000, 100).await.unwrap(), 3);
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+    assert_eq!(store.prune_events(10_000, 100).await.unwrap(), 0);
+}

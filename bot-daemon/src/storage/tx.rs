@@ -690,7 +690,13 @@ impl<'c> Tx<'c> {
     pub fn prune_events(&self, before: Millis) -> Result<usize, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("DELETE FROM events WHERE at < ?1")?
+            // By sequence: walk the log from its oldest row to the first one to keep (O(deleted),
+            // no index on `at` to maintain on every event); `at` only grows with `seq`.
+            .prepare_cached(
+                "DELETE FROM events WHERE seq < COALESCE(
+                     (SELECT seq FROM events WHERE at >= ?1 ORDER BY seq LIMIT 1),
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))",
+            )?
             .execute([before])?)
     }
 
