@@ -10,6 +10,8 @@
 //! - [`terminal`]: raw mode in and out (panics included); [`runtime`]: the event loop.
 
 mod app;
+#[doc(hidden)]
+pub mod bench;
 pub mod cli;
 mod editor;
 mod input;

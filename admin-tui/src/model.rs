@@ -84,8 +84,7 @@ pub(crate) struct Summary {
 }
 
 impl Summary {
-    /// A minimal active summary (tests and placeholders).
-    #[cfg(test)]
+    /// A minimal active summary (tests, placeholders and the render benchmark).
     pub(crate) fn new(address: &str, name: &str) -> Summary {
         Summary {
             address: address.to_string(),

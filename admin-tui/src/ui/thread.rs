@@ -35,14 +35,15 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let all = lines(app, usize::from(inner.width));
     let height = usize::from(inner.height);
-    let scroll = app
+    let wanted = app
         .open
         .as_ref()
         .and_then(|a| app.threads.get(a))
-        .map_or(0, |t| t.scroll)
-        .min(all.len().saturating_sub(height));
+        .map_or(0, |t| t.scroll);
+    // Only the lines the view can reach; when the thread is shorter, all of them.
+    let all = last_lines(app, usize::from(inner.width), wanted.saturating_add(height));
+    let scroll = wanted.min(all.len().saturating_sub(height));
     let end = all.len() - scroll;
     let start = end.saturating_sub(height);
     // Bottom-anchored, like a chat: the newest line sits just above the compose box.
@@ -197,25 +198,64 @@ fn note(text: String, st: ratatui::style::Style, width: usize) -> Vec<Line<'stat
         .collect()
 }
 
-/// Every line of the open thread, oldest first.
+/// Every line of the open thread, oldest first (for the scroll limit; a frame draws only
+/// [`last_lines`]).
 pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    last_lines(app, width, usize::MAX)
+}
+
+/// The thread's last `need` lines or more, oldest first — all of them when the thread has
+/// fewer. Built from the newest message back, so a frame costs what it shows, not the length
+/// of the history (a 5,000-message thread: docs/benchmarks.md).
+pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'static>> {
     let Some(address) = &app.open else {
         return vec![Line::from(Span::styled(strings::PICK_A_CHAT, style::dim()))];
     };
     let empty = Thread::default();
     let t = app.threads.get(address).unwrap_or(&empty);
-    let mut out = Vec::new();
     if !t.loaded {
-        if let Some(e) = &t.error {
-            out.push(Line::from(Span::styled(
-                strings::load_error(e),
-                style::error(),
-            )));
-        } else {
-            out.push(Line::from(Span::styled(strings::LOADING, style::dim())));
-        }
-        return out;
+        return vec![match &t.error {
+            Some(e) => Line::from(Span::styled(strings::load_error(e), style::error())),
+            None => Line::from(Span::styled(strings::LOADING, style::dim())),
+        }];
     }
+    // Newest first: blocks of lines, each in reading order, reversed at the end.
+    let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
+    let mut count = 0;
+    for o in t.outgoing.iter().rev() {
+        let mut block = Vec::new();
+        let time = clock(app, o.at);
+        let mark = match &o.error {
+            None => Span::styled(format!(" {}", strings::SENDING), style::dim()),
+            Some(_) => Span::styled(" ✗", style::error()),
+        };
+        message_lines(&time, Sender::Agent, &o.text, Some(mark), width, &mut block);
+        if let Some(e) = &o.error {
+            block.extend(note(
+                strings::not_sent_inline(&clean(e)),
+                style::error(),
+                width,
+            ));
+        }
+        count += block.len();
+        blocks.push(block);
+    }
+    let mut i = t.messages.len();
+    while i > 0 && count < need {
+        i -= 1;
+        let block = message_block(app, &t.messages, i, width);
+        count += block.len();
+        blocks.push(block);
+    }
+    if i == 0 {
+        blocks.push(head(t, width));
+    }
+    blocks.into_iter().rev().flatten().collect()
+}
+
+/// The lines above the first message: older history to load, or its start.
+fn head(t: &Thread, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
     if t.loading {
         out.push(Line::from(Span::styled(strings::LOADING_OLDER, style::dim())).centered());
     } else if let Some(e) = &t.error {
@@ -231,49 +271,84 @@ pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     if t.messages.is_empty() && t.outgoing.is_empty() {
         out.push(Line::from(Span::styled(strings::NO_MESSAGES, style::dim())));
     }
+    out
+}
+
+/// Message `i` with the dividers before it: a new day (against the last dated message
+/// before it) and a chat session boundary (the first message of a session, or leaving one).
+fn message_block(app: &App, messages: &[Message], i: usize, width: usize) -> Vec<Line<'static>> {
+    let mut out = Vec::new();
+    let Some(m) = messages.get(i) else {
+        return out;
+    };
     let tz = app.settings.utc_offset;
-    let mut day: Option<NaiveDate> = None;
-    let mut session: Option<i64> = None;
-    for m in &t.messages {
-        if let Some(at) = m.at {
-            let d = at.with_timezone(&tz).date_naive();
-            if day != Some(d) {
-                out.push(divider(&date(app, at), width));
-                day = Some(d);
-            }
-        }
-        if session != Some(m.session_id) {
-            // Session boundaries: the first message of a session, or leaving one.
-            if m.session_id != 0 || session.is_some() {
-                out.push(divider(&strings::session_divider(m.session_id), width));
-            }
-            session = Some(m.session_id);
-        }
-        let time = m.at.map(|t| clock(app, t)).unwrap_or_default();
-        let text = super::shown_text(m.sender, &m.text);
-        message_lines(&time, m.sender, text, status_mark(m), width, &mut out);
-        if m.status == Status::Failed {
-            out.extend(note(
-                strings::failed_inline(m.error_code, &clean(&m.error_message)),
-                style::error(),
-                width,
-            ));
+    if let Some(at) = m.at {
+        let d = at.with_timezone(&tz).date_naive();
+        let day: Option<NaiveDate> = messages[..i]
+            .iter()
+            .rev()
+            .find_map(|p| p.at)
+            .map(|p| p.with_timezone(&tz).date_naive());
+        if day != Some(d) {
+            out.push(divider(&date(app, at), width));
         }
     }
-    for o in &t.outgoing {
-        let time = clock(app, o.at);
-        let mark = match &o.error {
-            None => Span::styled(format!(" {}", strings::SENDING), style::dim()),
-            Some(_) => Span::styled(" ✗", style::error()),
-        };
-        message_lines(&time, Sender::Agent, &o.text, Some(mark), width, &mut out);
-        if let Some(e) = &o.error {
-            out.extend(note(
-                strings::not_sent_inline(&clean(e)),
-                style::error(),
-                width,
-            ));
-        }
+    let session = i
+        .checked_sub(1)
+        .and_then(|p| messages.get(p))
+        .map(|p| p.session_id);
+    if session != Some(m.session_id) && (m.session_id != 0 || session.is_some()) {
+        out.push(divider(&strings::session_divider(m.session_id), width));
+    }
+    let time = m.at.map(|t| clock(app, t)).unwrap_or_default();
+    let text = super::shown_text(m.sender, &m.text);
+    message_lines(&time, m.sender, text, status_mark(m), width, &mut out);
+    if m.status == Status::Failed {
+        out.extend(note(
+            strings::failed_inline(m.error_code, &clean(&m.error_message)),
+            style::error(),
+            width,
+        ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{last_lines, lines};
+    use crate::app::tests::{app, chat, load, msg, snapshot};
+    use crate::model::Sender;
+
+    #[test]
+    fn a_frame_built_from_the_newest_message_back_matches_the_whole_thread() {
+        let mut app = app();
+        snapshot(&mut app, 1, vec![chat("2348011111111", "Ada", Some(-1))]);
+        // Three days, two sessions, long wrapped texts and a message without a time.
+        let mut messages = Vec::new();
+        for i in 0..60i64 {
+            let sender = if i % 3 == 0 {
+                Sender::Agent
+            } else {
+                Sender::User
+            };
+            let text = if i % 5 == 0 {
+                "a long message that has to wrap over more than one line of the pane ".repeat(3)
+            } else {
+                format!("m{i}")
+            };
+            let mut m = msg(i + 1, sender, &text, -3 * 24 * 60 + i * 70);
+            m.session_id = if i < 25 { 0 } else { 7 };
+            if i == 40 {
+                m.at = None;
+            }
+            messages.push(m);
+        }
+        load(&mut app, "2348011111111", messages, 0);
+        let full = lines(&app, 70);
+        for need in [0, 1, 5, 23, 100, full.len(), full.len() + 10] {
+            let tail = last_lines(&app, 70, need);
+            assert!(tail.len() >= need.min(full.len()), "need {need}");
+            assert_eq!(tail[..], full[full.len() - tail.len()..], "need {need}");
+        }
+    }
 }
