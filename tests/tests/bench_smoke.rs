@@ -57,6 +57,11 @@ fn the_quick_benchmark_runs_and_loses_nothing() {
         assert_eq!(r["messages"], r["requests"], "{key}: {r}");
     }
     assert_eq!(report["outbound_ceiling_on"]["ceiling_held"], true);
+    let frames = report["tui_frame"]["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    for fr in frames {
+        assert_eq!(fr["n"], 20, "{fr}");
+    }
     assert!(std::fs::read_to_string(out.join("report.md"))
         .unwrap()
         .contains("| Figure |"));

@@ -52,7 +52,7 @@ struct Opts {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "inbound,bare,sqlite,fanout,size,outbound"
+        default_value = "inbound,bare,sqlite,fanout,size,outbound,tui"
     )]
     only: Vec<String>,
     /// Where report.json and report.md go.
@@ -337,6 +337,15 @@ async fn run(opts: Opts) -> Result<()> {
         report.insert("outbound_ceiling_off".into(), off);
         report.insert("outbound_ceiling_on".into(), on);
     }
+    if phase("tui") {
+        let (chats, msgs, frames) = if opts.quick {
+            (1_000, 500, 20)
+        } else {
+            (10_000, 5_000, 300)
+        };
+        eprintln!("bench: TUI frames, {chats} chats, {msgs}-message thread ...");
+        report.insert("tui_frame".into(), phases::tui(chats, msgs, frames)?);
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     report["machine"]["load_average_at_end"] = json!(load
         .split_whitespace()
@@ -517,28 +526,31 @@ fn table(r: &Value) -> String {
             ("list_first_page_all", "ListConversations first page, all"),
         ] {
             let p99 = size[key]["p99_ms"].as_f64().unwrap_or(f64::NAN);
-            let (st, nd) = (&size["store_only"][key], &size["with_tcp_nodelay"][key]);
+            let st = &size["store_only"][key];
             rows.push((
                 format!("{name} ({label})"),
                 format!(
-                    "gRPC p50 {} / p99 {} ms ({} rows); store alone p50 {} / p99 {} ms; gRPC with TCP_NODELAY p50 {} / p99 {} ms",
-                    f(&size[key]["p50_ms"]), f(&size[key]["p99_ms"]), f(&size[key]["rows"]),
-                    f(&st["p50_ms"]), f(&st["p99_ms"]), f(&nd["p50_ms"]), f(&nd["p99_ms"])
+                    "gRPC p50 {} / p99 {} ms ({} rows); store alone p50 {} / p99 {} ms",
+                    f(&size[key]["p50_ms"]),
+                    f(&size[key]["p99_ms"]),
+                    f(&size[key]["rows"]),
+                    f(&st["p50_ms"]),
+                    f(&st["p99_ms"])
                 ),
                 format!("< 5 ms: {}", verdict(p99 < 5.0)),
             ));
         }
         let g = &size["get_conversation"];
-        let (st, nd) = (
-            &size["store_only"]["get_conversation"],
-            &size["with_tcp_nodelay"]["get_conversation"],
-        );
+        let st = &size["store_only"]["get_conversation"];
         rows.push((
             format!("GetConversation ({label})"),
             format!(
-                "gRPC p50 {} / p99 {} ms ({} msgs/reply avg); store alone p50 {} / p99 {} ms; gRPC with TCP_NODELAY p50 {} / p99 {} ms",
-                f(&g["p50_ms"]), f(&g["p99_ms"]), f(&g["mean_messages_returned"]),
-                f(&st["p50_ms"]), f(&st["p99_ms"]), f(&nd["p50_ms"]), f(&nd["p99_ms"])
+                "gRPC p50 {} / p99 {} ms ({} msgs/reply avg); store alone p50 {} / p99 {} ms",
+                f(&g["p50_ms"]),
+                f(&g["p99_ms"]),
+                f(&g["mean_messages_returned"]),
+                f(&st["p50_ms"]),
+                f(&st["p99_ms"])
             ),
             "–".into(),
         ));
@@ -607,6 +619,27 @@ fn table(r: &Value) -> String {
                 }
             ),
         ));
+    }
+    let tui = &r["tui_frame"];
+    if let Some(frames) = tui["frames"].as_array() {
+        for fr in frames {
+            let p99 = fr["p99_ms"].as_f64().unwrap_or(f64::NAN);
+            rows.push((
+                format!(
+                    "TUI frame, {} chats + {}-message thread, {}",
+                    f(&tui["chats"]),
+                    f(&tui["messages"]),
+                    fr["size"].as_str().unwrap_or("")
+                ),
+                format!(
+                    "p50 {} / p99 {} ms ({} frames)",
+                    f(&fr["p50_ms"]),
+                    f(&fr["p99_ms"]),
+                    f(&fr["n"])
+                ),
+                format!("< 5 ms: {}", verdict(p99 < 5.0)),
+            ));
+        }
     }
     out.push_str("| Figure | Measured | Target |\n|---|---|---|\n");
     for (a, b, c) in rows {

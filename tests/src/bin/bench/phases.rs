@@ -473,13 +473,6 @@ pub(crate) async fn at_size(
             let (rss, hwm) = daemon.rss_kib();
             daemon.stop();
             let mut section = result?;
-            // The same calls against the same library code with TCP_NODELAY on the daemon's
-            // accepted sockets (the fix proposed in docs/benchmarks.md).
-            let patched = Proc::daemon_nodelay(&cfg, &ctx.dir.join("at-size-nodelay.log"))?;
-            patched.wait_ready().await?;
-            let nodelay = api_calls(patched.grpc.context("no gRPC address")?, &seeded, calls).await;
-            patched.stop();
-            section["with_tcp_nodelay"] = nodelay?;
             // The store alone, in this process: the query cost without any network.
             section["store_only"] = store_calls(&db, &seeded, calls).await?;
             section["seed"] = json!({
@@ -699,4 +692,35 @@ pub(crate) async fn outbound(ctx: &Ctx, n: usize, max_per_second: u32) -> Result
         "ceiling_held": max_per_second == 0 || (max_window as u32 <= max_per_second + 1 && rate <= max_per_second as f64 * 1.02),
         "daemon_cpu": cpu,
     }))
+}
+
+/// The agents' console: whole frames drawn into ratatui's `TestBackend` with `chats` chats in
+/// the list and a `messages`-message thread open, at 80×24 and 160×48 (the event loop draws a
+/// frame after every change; this is its cost). Also `cargo bench -p admin-tui --bench render`.
+pub(crate) fn tui(chats: usize, messages: usize, frames: usize) -> Result<Value> {
+    let mut sizes = Vec::new();
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let mut scene = admin_tui::bench::Scene::new(chats, messages, w, h);
+        ensure!(
+            scene.chats() == chats,
+            "the scene holds {} chats",
+            scene.chats()
+        );
+        scene.draw();
+        let screen = scene.screen();
+        ensure!(
+            screen.contains("Student 0"),
+            "the top chat is not on screen:\n{screen}"
+        );
+        let mut samples = Samples::new();
+        for _ in 0..frames {
+            let t = Instant::now();
+            scene.draw();
+            samples.push(t.elapsed());
+        }
+        let mut v = samples.summary();
+        v["size"] = json!(format!("{w}x{h}"));
+        sizes.push(v);
+    }
+    Ok(json!({ "chats": chats, "messages": messages, "frames": sizes }))
 }

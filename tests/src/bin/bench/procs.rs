@@ -198,16 +198,6 @@ fn spawn_and_wait(mut cmd: Command, log: &Path, want_grpc: bool) -> Result<Proc>
 }
 
 impl Proc {
-    /// Starts the daemon's library code (this binary re-executed) with TCP_NODELAY on its
-    /// accepted sockets: the proposed fix, measured without changing the daemon.
-    pub(crate) fn daemon_nodelay(config: &Path, log: &Path) -> Result<Proc> {
-        let mut cmd = Command::new(std::env::current_exe()?);
-        cmd.arg("__serve-daemon")
-            .arg(config)
-            .env("BENCH_NODELAY", "1");
-        spawn_and_wait(cmd, log, true)
-    }
-
     /// Starts the daemon with `config`.
     pub(crate) fn daemon(how: &DaemonCmd, config: &Path, log: &Path) -> Result<Proc> {
         let mut cmd = match how {
@@ -289,23 +279,7 @@ pub(crate) fn serve_daemon(config: &Path) -> Result<()> {
     })?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let listeners = if std::env::var_os("BENCH_NODELAY").is_some() {
-            // The experiment: listeners with TCP_NODELAY, which Linux copies to every accepted
-            // socket (what a `set_nodelay(true)` per accepted connection would do).
-            let bind = |addr: &str| -> Result<tokio::net::TcpListener> {
-                let addr: std::net::SocketAddr = addr.parse()?;
-                let socket = tokio::net::TcpSocket::new_v4()?;
-                socket.set_nodelay(true)?;
-                socket.bind(addr)?;
-                Ok(socket.listen(1024)?)
-            };
-            bot_daemon::Listeners {
-                http: bind(&cfg.http_addr)?,
-                grpc: bind(&cfg.grpc_addr)?,
-            }
-        } else {
-            bot_daemon::Listeners::bind(&cfg).await?
-        };
+        let listeners = bot_daemon::Listeners::bind(&cfg).await?;
         let daemon = bot_daemon::Daemon::start(cfg, listeners).await?;
         eprintln!("webhook listening on http://{}/webhook", daemon.http_addr());
         eprintln!("agents' gRPC API listening on {}", daemon.grpc_addr());
