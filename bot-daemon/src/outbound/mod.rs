@@ -96,6 +96,21 @@ pub fn classify_error(http_status: u16, body: &str, retry_after: Option<Duration
     }
 }
 
+/// `Retry-After` in either form HTTP allows: delay-seconds (`120`) or an HTTP-date
+/// (`Wed, 25 Nov 2026 08:00:00 GMT`, as from `now`; a date already past means "now").
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 impl CloudApi {
     /// A client for `{api_base}/{phone_number_id}/messages` with a bearer token.
     ///
@@ -149,8 +164,7 @@ impl CloudApi {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let text = match resp.text().await {
             Ok(t) => t,
             Err(e) => {
@@ -257,8 +271,12 @@ impl Default for SenderConfig {
     }
 }
 
+/// The longest `Retry-After` obeyed: a broken or hostile header must not park a message for
+/// days.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
 /// Exponential backoff from `base` doubling to `max`, with up to 25% jitter; `Retry-After`
-/// wins when longer.
+/// wins when longer (up to [`RETRY_AFTER_CAP`]).
 pub fn backoff(
     attempts: i64,
     retry_after: Option<Duration>,
@@ -270,7 +288,7 @@ pub fn backoff(
     let jitter = rand::rng().random_range(0..=d.as_millis() as u64 / 4);
     let d = d + Duration::from_millis(jitter);
     match retry_after {
-        Some(r) if r > d => r,
+        Some(r) if r > d => r.min(RETRY_AFTER_CAP.max(d)),
         _ => d,
     }
 }
@@ -514,6 +532,29 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_is_read_as_seconds_or_as_an_http_date() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T08:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 08:01:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        // A date already past: retry now, not never.
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
     fn backoff_grows_caps_and_honours_retry_after() {
         let (base, max) = (Duration::from_secs(1), Duration::from_secs(300));
         let b1 = backoff(1, None, base, max);
@@ -527,6 +568,11 @@ mod tests {
         assert_eq!(
             backoff(1, Some(Duration::from_secs(30)), base, max),
             Duration::from_secs(30)
+        );
+        // A Retry-After of a week is obeyed for an hour at most.
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(7 * 86_400)), base, max),
+            RETRY_AFTER_CAP
         );
     }
 
