@@ -35,6 +35,10 @@ pub struct HttpState {
     pub app_secret: Arc<Vec<u8>>,
     /// The handshake token, if configured.
     pub verify_token: Option<Arc<String>>,
+    /// The business number this daemon answers for (`None` in sandbox mode: every number).
+    /// Messages addressed to another number of the same app are acknowledged and ignored, so
+    /// a user who wrote to number B never gets an answer from number A.
+    pub own_number: Option<Arc<String>>,
 }
 
 /// The HTTP routes; `extra` is merged in (the REST admin API).
@@ -137,13 +141,30 @@ async fn handle_delivery(
             format!("Content-Type must be application/json, got {content_type:?}"),
         );
     }
-    let delivery = match webhook::parse(&body) {
+    let mut delivery = match webhook::parse(&body) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "webhook refused: malformed payload");
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
     };
+    let mut other_number = 0;
+    if let Some(own) = &s.own_number {
+        let before = delivery.messages.len();
+        delivery.messages.retain(|m| {
+            m.phone_number_id
+                .as_deref()
+                .is_none_or(|id| id == own.as_str())
+        });
+        other_number = before - delivery.messages.len();
+        if other_number > 0 {
+            tracing::warn!(
+                count = other_number,
+                own = %own,
+                "messages addressed to another business number ignored"
+            );
+        }
+    }
     match s.engine.apply_delivery(delivery).await {
         Ok(out) => {
             s.metrics.messages_in.add(out.applied as u64);
@@ -160,6 +181,7 @@ async fn handle_delivery(
                 "applied": out.applied,
                 "duplicates": out.duplicates,
                 "statuses": out.statuses,
+                "other_number": other_number,
             }))
             .into_response()
         }

@@ -186,6 +186,7 @@ impl Daemon {
             metrics: metrics.clone(),
             app_secret: Arc::new(app_secret.into_bytes()),
             verify_token: cfg.verify_token.clone().map(Arc::new),
+            own_number: (!cfg.is_sandbox()).then(|| Arc::new(cfg.phone_number_id.clone())),
         };
         let app = http::router(state, rest::router(engine.clone(), token.clone()));
         let mut rx = shutdown_rx.clone();

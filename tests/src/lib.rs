@@ -59,7 +59,7 @@ use tokio::{net::TcpListener, sync::Notify};
 /// The access token the daemon is configured with and the fake accepts.
 pub const ACCESS_TOKEN: &str = "test-token";
 /// The business phone number id the daemon sends from (`POST /{this}/messages`).
-pub const PHONE_NUMBER_ID: &str = "1234567890";
+pub const PHONE_NUMBER_ID: &str = "109876543210987"; // the fixtures' number
 /// The app secret that signs webhook deliveries.
 pub const APP_SECRET: &str = "test-secret";
 /// The verification handshake token.
@@ -206,7 +206,7 @@ pub fn meta_error_text(code: i64) -> (u16, &'static str, &'static str) {
 /// One request the fake received, whatever it answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
-    /// The request path, e.g. `/1234567890/messages`.
+    /// The request path, e.g. `/109876543210987/messages`.
     pub path: String,
     /// The `Authorization` header, when present.
     pub authorization: Option<String>,

@@ -151,7 +151,10 @@ async fn seed_case_1_chat_support_button_sends_exactly_the_welcome() {
     // The request itself: the right path and bearer token.
     let requests = d.fake().message_requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].path, "/1234567890/messages");
+    assert_eq!(
+        requests[0].path,
+        format!("/{}/messages", tests::PHONE_NUMBER_ID)
+    );
     assert_eq!(
         requests[0].authorization.as_deref(),
         Some("Bearer test-token")
@@ -1041,5 +1044,27 @@ async fn number_change_onto_a_phone_only_contacts_number_is_not_a_poison_deliver
     assert_eq!(
         status, 200,
         "Meta would redeliver this body for 7 days: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_to_another_business_number_is_acknowledged_but_neither_stored_nor_answered() {
+    let d = TestDaemon::start().await;
+    // The same app can be subscribed for several numbers; this daemon serves only its own.
+    let mut other = ada_says(1, "hello");
+    other["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] =
+        json!("999999999999999");
+    let answer = d.deliver(&other).await;
+    assert_eq!(answer["applied"], 0, "{answer}");
+    assert_eq!(answer["other_number"], 1, "{answer}");
+    // Our own number in the same batch shape is served as usual.
+    let answer = d.deliver(&ada_says(2, "hello")).await;
+    assert_eq!(answer["applied"], 1, "{answer}");
+    let sent = d.fake().wait_for_exactly(1, WAIT).await;
+    assert_eq!(sent[0]["to"], json!(format!("+{ADA_PHONE}")), "{sent:?}");
+    let summary = d.find(phone(ADA_PHONE)).await.expect("Ada is stored");
+    assert_eq!(
+        summary.message_count, 2,
+        "hello and the menu only: {summary:?}"
     );
 }
