@@ -349,6 +349,16 @@ pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
         Some(Event::ContactUpdated(c)) => c.conversation.map_or(EventBody::Unknown, |s| {
             EventBody::ContactUpdated(summary(s))
         }),
+        // Assignment and priority changes carry the conversation as it now is.
+        Some(Event::AssignmentChanged(a)) => a.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ContactUpdated(summary(s))
+        }),
+        Some(Event::PriorityChanged(p)) => p.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ContactUpdated(summary(s))
+        }),
+        Some(Event::NoteAdded(n)) => n.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ContactUpdated(summary(s))
+        }),
         None => EventBody::Unknown,
     };
     ChatEvent {

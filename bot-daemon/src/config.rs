@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::{
     conversation::{BotSettings, Faq, Template},
+    desk::DeskSettings,
     outbound::SenderConfig,
 };
 
@@ -95,6 +96,8 @@ struct FileConfig {
     faq: Option<Vec<Faq>>,
     #[serde(default)]
     outbound: FileOutbound,
+    #[serde(default)]
+    support: DeskSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +146,8 @@ pub struct Config {
     pub bot: BotSettings,
     /// Outbound sender settings.
     pub sender: SenderConfig,
+    /// The shared desk (`[support]`): agent names on WhatsApp, urgent keywords, round-robin.
+    pub desk: DeskSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -267,6 +272,7 @@ impl Config {
                     .unwrap_or(defaults.max_per_second),
                 ..defaults
             },
+            desk: file.support,
         })
     }
 
@@ -304,6 +310,7 @@ impl Config {
                 reengagement_template: None,
             },
             sender: SenderConfig::default(),
+            desk: DeskSettings::default(),
         }
     }
 }
