@@ -22,9 +22,13 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
     let left = vec![
         Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
         Span::raw(" "),
-        tab("1", strings::TAB_ACTIVE, app.tab == Tab::Active),
+        tab("1", strings::HDR_ACTIVE, app.tab == Tab::Active),
         Span::raw(" "),
-        tab("2", strings::TAB_ALL, app.tab == Tab::All),
+        tab("2", strings::HDR_ALL, app.tab == Tab::All),
+        Span::raw(" "),
+        tab("3", strings::TAB_MINE, app.tab == Tab::Mine),
+        Span::raw(" "),
+        tab("4", strings::TAB_UNASSIGNED, app.tab == Tab::Unassigned),
     ];
     let right = vec![
         Span::styled(

@@ -13,7 +13,7 @@ use ratatui::{
 use super::{clean, clock, date, fit, hours_minutes, short_duration, style, width, wrap};
 use crate::app::{App, Focus, Thread};
 use crate::layout;
-use crate::model::{Kind, Message, Sender, Status, Summary};
+use crate::model::{Kind, Message, Note, Sender, Status, Summary};
 use crate::strings;
 
 /// Columns before a message's text: `HH:MM agent `.
@@ -108,6 +108,19 @@ fn footer(app: &App, s: &Summary, width: usize) -> Line<'static> {
     if s.unread_count > 0 {
         spans.push(Span::raw(format!(" · {}", strings::unread(s.unread_count))));
     }
+    if s.chat_active {
+        if let Some(badge) = super::list::priority_badge(s.priority) {
+            spans.push(Span::raw(" ·"));
+            spans.push(badge);
+        }
+        if !s.assigned_agent.is_empty() {
+            spans.push(Span::raw(" · "));
+            spans.push(Span::styled(
+                strings::assigned_to(&clean(&s.assigned_agent)),
+                style::bold(),
+            ));
+        }
+    }
     spans.push(Span::raw(" "));
     fit(spans, Vec::new(), width.saturating_sub(2))
 }
@@ -197,6 +210,16 @@ fn note(text: String, st: ratatui::style::Style, width: usize) -> Vec<Line<'stat
         .collect()
 }
 
+/// A private note: who wrote it, then its text, all in the note colour.
+fn note_lines(app: &App, n: &Note, width: usize, out: &mut Vec<Line<'static>>) {
+    let time = n.at.map(|t| clock(app, t)).unwrap_or_default();
+    out.push(Line::from(vec![
+        Span::styled(format!("{time:<5} "), style::dim()),
+        Span::styled(strings::note_by(&clean(&n.agent_name)), style::note_head()),
+    ]));
+    out.extend(note(n.text.clone(), style::note(), width));
+}
+
 /// Every line of the open thread, oldest first.
 pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let Some(address) = &app.open else {
@@ -234,7 +257,12 @@ pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     let tz = app.settings.utc_offset;
     let mut day: Option<NaiveDate> = None;
     let mut session: Option<i64> = None;
+    // Private notes go among the messages by time.
+    let mut notes = t.notes.iter().peekable();
     for m in &t.messages {
+        while let Some(n) = notes.next_if(|n| matches!((n.at, m.at), (Some(a), Some(b)) if a < b)) {
+            note_lines(app, n, width, &mut out);
+        }
         if let Some(at) = m.at {
             let d = at.with_timezone(&tz).date_naive();
             if day != Some(d) {
@@ -251,7 +279,18 @@ pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
         }
         let time = m.at.map(|t| clock(app, t)).unwrap_or_default();
         let text = super::shown_text(m.sender, &m.text);
-        message_lines(&time, m.sender, text, status_mark(m), width, &mut out);
+        let mut mark = status_mark(m);
+        if !m.agent_name.is_empty() {
+            // Who of the agents sent it.
+            let (shown, st) = mark.map_or((String::new(), style::dim()), |s| {
+                (s.content.to_string(), s.style)
+            });
+            mark = Some(Span::styled(
+                format!("{shown} · {}", clean(&m.agent_name)),
+                st,
+            ));
+        }
+        message_lines(&time, m.sender, text, mark, width, &mut out);
         if m.status == Status::Failed {
             out.extend(note(
                 strings::failed_inline(m.error_code, &clean(&m.error_message)),
@@ -259,6 +298,9 @@ pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
                 width,
             ));
         }
+    }
+    for n in notes {
+        note_lines(app, n, width, &mut out);
     }
     for o in &t.outgoing {
         let time = clock(app, o.at);
