@@ -21,7 +21,8 @@ pub struct AdminArgs {
     /// The daemon's gRPC address (default: the configured --grpc-addr).
     #[arg(long)]
     pub addr: Option<String>,
-    /// The admin token (default: CHAT_SUPPORT_ADMIN_TOKEN, else the file beside the database).
+    /// The admin token, or an agent's token (default: CHAT_SUPPORT_ADMIN_TOKEN, else the file
+    /// beside the database).
     #[arg(long, env = "CHAT_SUPPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// CA certificate (PEM) to verify a TLS-enabled daemon (`--tls-cert` on its side); the

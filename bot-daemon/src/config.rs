@@ -437,6 +437,34 @@ mod tests {
     }
 
     #[test]
+    fn the_support_section_configures_the_desk() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[support]\nshow_agent_name = true\nurgent_keywords = [\"exam\", \"deadline\"]\nround_robin = true\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        assert!(cfg.desk.show_agent_name && cfg.desk.round_robin);
+        assert_eq!(cfg.desk.urgent_keywords, ["exam", "deadline"]);
+        // Off by default; a misspelt key is refused.
+        assert_eq!(
+            Config::load(&ConfigArgs::default()).unwrap().desk,
+            DeskSettings::default()
+        );
+        std::fs::write(&file, "[support]\nround_robbin = true\n").unwrap();
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("round_robbin"));
+    }
+
+    #[test]
     fn secrets_beside_the_db_are_created_once_with_mode_0600() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("d.db");

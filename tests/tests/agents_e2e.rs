@@ -928,3 +928,85 @@ async fn disabled_agents_are_refused_and_rotated_tokens_replace_the_old_ones() {
     assert!(!hay.contains(&token));
     td.shutdown().await;
 }
+
+/// `bot-daemon admin …` as parsed from a command line, run against `td`.
+async fn cli(td: &TestDaemon, token: &str, words: &[&str]) -> anyhow::Result<()> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: bot_daemon::admin_cli::AdminArgs,
+    }
+    let url = td.grpc_url();
+    let mut argv = vec!["admin", "--addr", &url, "--token", token];
+    argv.extend_from_slice(words);
+    let args = Cli::try_parse_from(argv)?.admin;
+    bot_daemon::admin_cli::run(td.config(), &args).await
+}
+
+#[tokio::test]
+async fn the_admin_command_line_manages_agents_and_drives_the_desk() {
+    let td = TestDaemon::start().await;
+    cli(
+        &td,
+        ADMIN_TOKEN,
+        &["agents", "add", "ada", "--display-name", "Ada Obi"],
+    )
+    .await
+    .unwrap();
+    cli(&td, ADMIN_TOKEN, &["agents", "add", "bola"])
+        .await
+        .unwrap();
+    let mut op = client(&td).await;
+    let agents = op
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .agents;
+    assert_eq!(agents.len(), 2);
+    assert_eq!(agents[0].display_name, "Ada Obi");
+    // Only the operator's token manages agents.
+    let ada = op
+        .rotate_agent_token(pb::RotateAgentTokenRequest { name: "ada".into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let refused = cli(&td, &ada, &["agents", "disable", "bola"])
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("PermissionDenied"),
+        "{refused}"
+    );
+    start_chat(&td, ADA, "Ada", 100).await;
+    for words in [
+        &["claim", ADA][..],
+        &["priority", ADA, "urgent"],
+        &["note", ADA, "from the CLI"],
+        &["canned", "add", "hi", "Hello {name}"],
+        &["canned", "expand", "hi", ADA],
+        &["transfer", ADA, "bola", "--note", "yours now"],
+        &["audit", ADA],
+        &["list", "--unassigned", "--json"],
+        &["whoami"],
+    ] {
+        cli(&td, &ada, words)
+            .await
+            .unwrap_or_else(|e| panic!("admin {words:?}: {e}"));
+    }
+    let s = conversation(&mut op, ADA).await.summary.unwrap();
+    assert_eq!(s.assigned_agent, "bola");
+    assert_eq!(s.priority, pb::Priority::Urgent as i32);
+    let bad = cli(&td, &ada, &["priority", ADA, "asap"])
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("low, normal, high or urgent"));
+    cli(&td, ADMIN_TOKEN, &["agents", "disable", "ada"])
+        .await
+        .unwrap();
+    let gone = cli(&td, &ada, &["list"]).await.unwrap_err();
+    assert!(gone.to_string().contains("Unauthenticated"), "{gone}");
+    td.shutdown().await;
+}
