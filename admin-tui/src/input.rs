@@ -212,6 +212,13 @@ pub(crate) const BINDINGS: &[Binding] = &[
     b(Ctx::Browse, &[ch('c')], "c", A::Claim, "claim the chat"),
     b(
         Ctx::Browse,
+        &[ch('v')],
+        "v",
+        A::ToggleAvailable,
+        "take round-robin chats: on / off",
+    ),
+    b(
+        Ctx::Browse,
         &[ch('a')],
         "a",
         A::Assign,

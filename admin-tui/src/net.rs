@@ -307,6 +307,14 @@ async fn call(ctx: &Ctx, cmd: NetCmd) -> Option<NetEvent> {
             }
         }
         NetCmd::LoadDesk => NetEvent::Desk(load_desk(ctx).await),
+        NetCmd::SetAvailability { available } => {
+            let req = pb::SetAvailabilityRequest {
+                available,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.set_availability(req).await }).await;
+            NetEvent::Availability(result.map(|a| a.available))
+        }
         NetCmd::Claim { address } => {
             let req = pb::ClaimConversationRequest {
                 phone_number: address.clone(),

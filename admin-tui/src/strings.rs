@@ -264,3 +264,11 @@ pub(crate) fn dialog_for(name: &str) -> String {
 /// The header's short tab names.
 pub(crate) const HDR_ACTIVE: &str = "Active";
 pub(crate) const HDR_ALL: &str = "All";
+
+pub(crate) fn availability(available: bool) -> &'static str {
+    if available {
+        "You are available: round-robin gives you new chats."
+    } else {
+        "You are away: round-robin gives you no new chats."
+    }
+}

@@ -73,7 +73,8 @@ impl App {
             | Action::Assign
             | Action::Transfer
             | Action::AddNote
-            | Action::CyclePriority => self.desk_action(a),
+            | Action::CyclePriority
+            | Action::ToggleAvailable => self.desk_action(a),
             Action::Compose => self.compose(),
             Action::EndChat => self.open_end_dialog(),
             Action::Older => self.load_older(),

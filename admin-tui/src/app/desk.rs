@@ -110,6 +110,15 @@ impl App {
                 self.switch_tab(Tab::Mine)
             }
             Action::TabUnassigned => self.switch_tab(Tab::Unassigned),
+            Action::ToggleAvailable => match &self.desk.me {
+                Some(me) => vec![Cmd::Net(NetCmd::SetAvailability {
+                    available: !me.available,
+                })],
+                None => {
+                    self.notify(strings::NO_AGENT_IDENTITY, true);
+                    Vec::new()
+                }
+            },
             Action::Claim => match self.target() {
                 Some((address, _)) if self.me().is_some() => {
                     vec![Cmd::Net(NetCmd::Claim { address })]
@@ -308,6 +317,13 @@ impl App {
         match e {
             NetEvent::Desk(Ok(desk)) => self.desk = desk,
             NetEvent::Desk(Err(e)) => self.notify(strings::desk_load_failed(&e), true),
+            NetEvent::Availability(Ok(available)) => {
+                if let Some(me) = &mut self.desk.me {
+                    me.available = available;
+                }
+                self.notify(strings::availability(available), false);
+            }
+            NetEvent::Availability(Err(e)) => self.notify(e, true),
             NetEvent::DeskDone {
                 address,
                 done,

@@ -265,3 +265,18 @@ fn typing_slash_offers_canned_responses_and_enter_expands_one() {
         "Hi Chidi, this is Ada."
     );
 }
+
+#[test]
+fn v_toggles_availability_for_round_robin() {
+    let mut app = desk_app();
+    assert_eq!(
+        key(&mut app, Action::ToggleAvailable),
+        [Cmd::Net(NetCmd::SetAvailability { available: true })]
+    );
+    app.update(Msg::Net(NetEvent::Availability(Ok(true))));
+    assert!(app.desk.me.as_ref().unwrap().available);
+    assert_eq!(
+        key(&mut app, Action::ToggleAvailable),
+        [Cmd::Net(NetCmd::SetAvailability { available: false })]
+    );
+}

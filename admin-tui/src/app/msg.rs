@@ -64,6 +64,8 @@ pub(crate) enum Action {
     CyclePriority,
     /// Send into a chat another agent holds (taking it over).
     SendTakeover,
+    /// Take round-robin chats, or stop.
+    ToggleAvailable,
 }
 
 /// A region of the screen, for the mouse.
@@ -150,6 +152,8 @@ pub(crate) enum NetEvent {
     },
     /// Who this console is, the agents and the canned responses.
     Desk(Result<Desk, String>),
+    /// A `SetAvailability` reply: whether this agent now takes round-robin chats.
+    Availability(Result<bool, String>),
     /// A desk action's reply (claim, assign, transfer, priority, note): the conversation
     /// afterwards when the call returns it, and what to say.
     DeskDone {
@@ -198,6 +202,9 @@ pub(crate) enum NetCmd {
     },
     /// Loads who this console is, the agents and the canned responses.
     LoadDesk,
+    SetAvailability {
+        available: bool,
+    },
     Claim {
         address: String,
     },

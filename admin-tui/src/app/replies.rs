@@ -100,7 +100,9 @@ impl App {
                 result,
             } => self.on_sent(&address, local_id, result),
             NetEvent::Ended { address, result } => self.on_ended(&address, result),
-            e @ (NetEvent::Desk(_) | NetEvent::DeskDone { .. }) => self.on_desk_net(e),
+            e @ (NetEvent::Desk(_) | NetEvent::DeskDone { .. } | NetEvent::Availability(_)) => {
+                self.on_desk_net(e)
+            }
             NetEvent::MarkedRead { address, result } => {
                 if let Err(e) = result {
                     // Not fatal: the unread count stays and the next message asks again.

@@ -562,3 +562,15 @@ fn assign_dialog_80x24() {
     lacks(&s, crate::strings::NOBODY);
     insta::assert_snapshot!(s);
 }
+
+#[test]
+fn the_header_says_who_is_at_the_console_when_it_fits() {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.update(Msg::Net(NetEvent::Availability(Ok(true))));
+    let s = draw(&app);
+    has(&s, "ada available · 3 waiting · 3 active");
+    app.update(Msg::Resize(80, 24));
+    let s = draw(&app);
+    has(&s, "4 Unassigned");
+    lacks(&s, "ada available");
+}
