@@ -265,9 +265,45 @@ async fn agents_have_their_own_tokens_and_every_send_and_end_is_attributed() {
         (ended.ended_by.as_str(), ended.ended_by_agent.as_str()),
         ("admin", "bola")
     );
-    let s = conversation(&mut op, ADA).await.summary.unwrap();
+    let conv = conversation(&mut op, ADA).await;
+    let closing = conv.messages.last().unwrap();
+    assert_eq!(
+        (closing.text.as_str(), closing.agent_name.as_str()),
+        (
+            "Thank you for contacting support. Chat session ended.",
+            "bola"
+        ),
+        "the closing message is the ending agent's"
+    );
+    let s = conv.summary.unwrap();
     assert!(!s.chat_active);
     assert_eq!(s.assigned_agent, "", "assignment belongs to the chat");
+    // Stored for analytics: agent_id on messages and on the session end (NULL = operator).
+    let db = rusqlite::Connection::open_with_flags(
+        &td.config().db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let by: Vec<(String, Option<String>)> = db
+        .prepare(
+            "SELECT m.text, a.name FROM messages m LEFT JOIN agents a ON a.id = m.agent_id
+             WHERE m.sender = 'admin' ORDER BY m.id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(by[0], ("Hello from Ada".into(), Some("ada".into())));
+    assert_eq!(by[1], ("Operator here".into(), None));
+    let ended_by: Option<String> = db
+        .query_row(
+            "SELECT a.name FROM chat_sessions s JOIN agents a ON a.id = s.agent_id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(ended_by.as_deref(), Some("bola"));
     td.shutdown().await;
 }
 
