@@ -28,6 +28,9 @@ const MAX_NOTE: usize = 4096;
 pub struct Auth {
     admin: Arc<String>,
     agents: Arc<RwLock<Vec<AgentCredential>>>,
+    /// Reloads run one at a time, so a slow reload that read before a later change can never
+    /// overwrite the cache after it (a disabled agent must stay refused).
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn bearer(metadata: &MetadataMap) -> Result<&str, Status> {
@@ -52,6 +55,7 @@ impl Auth {
         let auth = Auth {
             admin: Arc::new(admin),
             agents: Arc::default(),
+            reloading: Arc::default(),
         };
         auth.reload(store).await?;
         Ok(auth)
@@ -62,6 +66,7 @@ impl Auth {
     /// # Errors
     /// The database.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let fresh = store.agent_credentials().await?;
         if let Ok(mut agents) = self.agents.write() {
             *agents = fresh;

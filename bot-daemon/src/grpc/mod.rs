@@ -11,13 +11,12 @@ use proto::v1::{
     self as pb,
     support_admin_server::{SupportAdmin, SupportAdminServer},
 };
-use subtle::ConstantTimeEq;
 use tokio::{
     net::TcpListener,
     sync::{broadcast::error::RecvError, mpsc, watch},
 };
 use tokio_stream::{wrappers::ReceiverStream, Stream};
-use tonic::{metadata::MetadataMap, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::{
     desk::{AssignmentFilter, Caller},
@@ -47,27 +46,6 @@ impl From<StoreError> for Status {
                 Status::internal("internal error; see the daemon's log")
             }
         }
-    }
-}
-
-/// Checks `authorization: Bearer <token>` in constant time.
-///
-/// # Errors
-/// `UNAUTHENTICATED` for a missing, malformed or wrong token.
-pub fn check_bearer(metadata: &MetadataMap, token: &str) -> Result<(), Status> {
-    let header = metadata
-        .get("authorization")
-        .ok_or_else(|| Status::unauthenticated("missing 'authorization: Bearer <token>' metadata"))?
-        .to_str()
-        .map_err(|_| Status::unauthenticated("malformed authorization metadata"))?;
-    let given = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
-    if bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(Status::unauthenticated("invalid token"))
     }
 }
 
