@@ -7,7 +7,7 @@ use ratatui::{backend::TestBackend, Terminal};
 
 use crate::app::{App, Msg, NetEvent, Settings};
 use crate::model::{
-    ChatEvent, EventBody, LastMessage, Message, Sender, Status, Summary, ThreadPage, Time,
+    ChatEvent, EventBody, LastMessage, Message, Note, Sender, Status, Summary, ThreadPage, Time,
 };
 
 /// A console with `chats` active chats in the list and the top chat's thread holding
@@ -92,7 +92,23 @@ impl Scene {
                         kind: "text".into(),
                         error_code: 0,
                         error_message: String::new(),
+                        agent_name: if sender == Sender::Agent {
+                            "Ada".into()
+                        } else {
+                            String::new()
+                        },
                     }
+                })
+                .collect();
+            // A private note every 100 messages, as a busy desk leaves them.
+            let notes: Vec<Note> = (0..messages / 100)
+                .map(|k| Note {
+                    id: i64::try_from(k).unwrap_or(0) + 1,
+                    text: format!("note {k}: checked the portal, escalating"),
+                    agent_name: "Bola".into(),
+                    at: Some(
+                        start + Duration::seconds(i64::try_from(k * 100).unwrap_or(0) * 10 + 5),
+                    ),
                 })
                 .collect();
             let summary = app.summary(&address).cloned();
@@ -103,6 +119,7 @@ impl Scene {
                     summary,
                     messages: thread,
                     next_before: 0,
+                    notes,
                 }),
             }));
         }

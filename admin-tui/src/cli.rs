@@ -21,7 +21,8 @@ pub struct Args {
         default_value = "127.0.0.1:50051"
     )]
     pub addr: String,
-    /// The admin token (default: the file beside the database).
+    /// The admin token, or an agent's own token from `bot-daemon admin agents add` (default:
+    /// the admin token in the file beside the database).
     #[arg(long, env = "CHAT_SUPPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// The daemon's database; its token is read from `<db>.admin-token`.

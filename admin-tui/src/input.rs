@@ -27,6 +27,10 @@ pub(crate) enum Ctx {
     EndDialog,
     /// The quit confirmation.
     QuitDialog,
+    /// The assign / transfer dialog (agent picker and note).
+    AssignDialog,
+    /// The private-note dialog.
+    NoteDialog,
     /// The help overlay.
     Help,
     /// The mouse (help text only).
@@ -193,6 +197,56 @@ pub(crate) const BINDINGS: &[Binding] = &[
     b(Ctx::Browse, &[ch('2')], "2", A::TabAll, "all conversations"),
     b(
         Ctx::Browse,
+        &[ch('3')],
+        "3",
+        A::TabMine,
+        "chats assigned to me",
+    ),
+    b(
+        Ctx::Browse,
+        &[ch('4')],
+        "4",
+        A::TabUnassigned,
+        "active chats nobody holds",
+    ),
+    b(Ctx::Browse, &[ch('c')], "c", A::Claim, "claim the chat"),
+    b(
+        Ctx::Browse,
+        &[ch('v')],
+        "v",
+        A::ToggleAvailable,
+        "take round-robin chats: on / off",
+    ),
+    b(
+        Ctx::Browse,
+        &[ch('a')],
+        "a",
+        A::Assign,
+        "assign to an agent (or nobody)",
+    ),
+    b(
+        Ctx::Browse,
+        &[ch('t')],
+        "t",
+        A::Transfer,
+        "transfer to an agent with a note",
+    ),
+    b(
+        Ctx::Browse,
+        &[ch('n')],
+        "n",
+        A::AddNote,
+        "private note (never sent)",
+    ),
+    b(
+        Ctx::Browse,
+        &[ch('p')],
+        "p",
+        A::CyclePriority,
+        "priority: normal→high→urgent→low",
+    ),
+    b(
+        Ctx::Browse,
         &[ch('o')],
         "o",
         A::Older,
@@ -264,11 +318,19 @@ pub(crate) const BINDINGS: &[Binding] = &[
     ),
     b(
         Ctx::Compose,
+        &[ctrl('t')],
+        "^T",
+        A::SendTakeover,
+        "send, taking over another's chat",
+    ),
+    b(
+        Ctx::Compose,
         &[key(K::Esc)],
         "Esc",
         A::Back,
         "back; the draft is kept",
     ),
+    doc(Ctx::Compose, "/name", "canned reply: ↑↓ pick, Enter"),
     doc(Ctx::Compose, "paste", "paste text, newlines too"),
     // Text fields.
     doc(Ctx::Editing, "← → ↑ ↓", "move the cursor"),
@@ -377,6 +439,49 @@ pub(crate) const BINDINGS: &[Binding] = &[
         "closing message on / off",
     ),
     b(Ctx::EndDialog, &[key(K::Esc)], "Esc", A::Cancel, "cancel"),
+    // The assign / transfer dialog.
+    b(
+        Ctx::AssignDialog,
+        &[key(K::Enter), ctrl('s')],
+        "Enter",
+        A::Confirm,
+        "assign / transfer",
+    ),
+    b(
+        Ctx::AssignDialog,
+        &[key(K::Up)],
+        "↑ ↓",
+        A::Up,
+        "choose the agent",
+    ),
+    b(Ctx::AssignDialog, &[key(K::Down)], "", A::Down, ""),
+    b(
+        Ctx::AssignDialog,
+        &[key(K::Esc)],
+        "Esc",
+        A::Cancel,
+        "cancel",
+    ),
+    // The private-note dialog.
+    b(
+        Ctx::NoteDialog,
+        &[key(K::Enter), ctrl('s')],
+        "Enter",
+        A::Confirm,
+        "save the note",
+    ),
+    b(
+        Ctx::NoteDialog,
+        &[
+            ctrl('j'),
+            with(K::Enter, KeyModifiers::ALT),
+            with(K::Enter, KeyModifiers::SHIFT),
+        ],
+        "^J",
+        A::Newline,
+        "new line",
+    ),
+    b(Ctx::NoteDialog, &[key(K::Esc)], "Esc", A::Cancel, "cancel"),
     // The quit confirmation.
     b(
         Ctx::QuitDialog,
@@ -416,6 +521,8 @@ pub(crate) const HELP_SECTIONS: &[(Ctx, &str)] = &[
     (Ctx::Compose, "Compose"),
     (Ctx::Editing, "Text fields"),
     (Ctx::EndDialog, "End-chat dialog"),
+    (Ctx::AssignDialog, "Assign / transfer dialog"),
+    (Ctx::NoteDialog, "Note dialog"),
     (Ctx::Filter, "Filter"),
     (Ctx::Global, "Everywhere"),
     (Ctx::Mouse, "Mouse"),
@@ -431,6 +538,10 @@ fn contexts(app: &App) -> (&'static [Ctx], bool) {
             return (&[Ctx::EndDialog, Ctx::Editing, Ctx::Global], true)
         }
         Some(Dialog::ConfirmQuit { .. }) => return (&[Ctx::QuitDialog, Ctx::Global], false),
+        Some(Dialog::Assign { .. }) => {
+            return (&[Ctx::AssignDialog, Ctx::Editing, Ctx::Global], true)
+        }
+        Some(Dialog::Note { .. }) => return (&[Ctx::NoteDialog, Ctx::Editing, Ctx::Global], true),
         None => {}
     }
     if app.filter.editing {

@@ -43,6 +43,91 @@ pub(crate) enum Status {
     Failed,
 }
 
+/// A chat's priority (active chats list highest first).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Priority {
+    Low,
+    #[default]
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    /// The next one `p` cycles to: normal → high → urgent → low → normal.
+    pub(crate) fn next(self) -> Priority {
+        match self {
+            Priority::Normal => Priority::High,
+            Priority::High => Priority::Urgent,
+            Priority::Urgent => Priority::Low,
+            Priority::Low => Priority::Normal,
+        }
+    }
+
+    /// `low`, `normal`, `high`, `urgent`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    /// On the wire.
+    pub(crate) fn to_pb(self) -> pb::Priority {
+        match self {
+            Priority::Low => pb::Priority::Low,
+            Priority::Normal => pb::Priority::Normal,
+            Priority::High => pb::Priority::High,
+            Priority::Urgent => pb::Priority::Urgent,
+        }
+    }
+}
+
+fn priority(v: i32) -> Priority {
+    match pb::Priority::try_from(v) {
+        Ok(pb::Priority::Low) => Priority::Low,
+        Ok(pb::Priority::High) => Priority::High,
+        Ok(pb::Priority::Urgent) => Priority::Urgent,
+        _ => Priority::Normal,
+    }
+}
+
+/// An agent of the desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Agent {
+    pub(crate) name: String,
+    pub(crate) display_name: String,
+    pub(crate) available: bool,
+}
+
+/// A canned response: typed as `/shortcut` in the compose box.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Canned {
+    pub(crate) shortcut: String,
+    pub(crate) body: String,
+}
+
+/// Who this console is and what the desk offers, loaded at connect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Desk {
+    /// `None` for the operator's admin token.
+    pub(crate) me: Option<Agent>,
+    pub(crate) agents: Vec<Agent>,
+    pub(crate) canned: Vec<Canned>,
+}
+
+/// A private note (never sent to WhatsApp).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Note {
+    pub(crate) id: i64,
+    pub(crate) text: String,
+    /// Empty for the operator.
+    pub(crate) agent_name: String,
+    pub(crate) at: Option<Time>,
+}
+
 /// Student or lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -81,6 +166,9 @@ pub(crate) struct Summary {
     pub(crate) username: String,
     pub(crate) chat_session_id: i64,
     pub(crate) last_inbound_at: Option<Time>,
+    /// The agent the chat is assigned to; empty when unassigned.
+    pub(crate) assigned_agent: String,
+    pub(crate) priority: Priority,
 }
 
 impl Summary {
@@ -102,6 +190,8 @@ impl Summary {
             username: String::new(),
             chat_session_id: 1,
             last_inbound_at: None,
+            assigned_agent: String::new(),
+            priority: Priority::Normal,
         }
     }
 
@@ -170,6 +260,8 @@ pub(crate) struct Message {
     pub(crate) kind: String,
     pub(crate) error_code: i32,
     pub(crate) error_message: String,
+    /// The agent who sent it; empty for the operator, the bot and the user.
+    pub(crate) agent_name: String,
 }
 
 /// One page of a thread, oldest first.
@@ -179,6 +271,8 @@ pub(crate) struct ThreadPage {
     pub(crate) messages: Vec<Message>,
     /// Pass as `before` for the next older page; 0 when there is none.
     pub(crate) next_before: i64,
+    /// The private notes (with the newest page only).
+    pub(crate) notes: Vec<Note>,
 }
 
 /// One page of the conversation list.
@@ -224,8 +318,10 @@ pub(crate) enum EventBody {
         error_code: i32,
         error_message: String,
     },
-    /// Name, kind or identity changed.
+    /// Name, kind or identity changed (also assignment and priority).
     ContactUpdated(Summary),
+    /// A private note was added.
+    NoteAdded(Summary, Note),
     /// Something this build cannot read; only its sequence counts.
     Unknown,
 }
@@ -290,6 +386,32 @@ pub(crate) fn summary(s: pb::ConversationSummary) -> Summary {
         username: s.username,
         chat_session_id: s.chat_session_id,
         last_inbound_at: time(s.last_inbound_at.as_ref()),
+        assigned_agent: s.assigned_agent,
+        priority: priority(s.priority),
+    }
+}
+
+pub(crate) fn note(n: pb::Note) -> Note {
+    Note {
+        id: n.id,
+        agent_name: n.agent_name,
+        at: time(n.timestamp.as_ref()),
+        text: n.text,
+    }
+}
+
+pub(crate) fn agent(a: pb::Agent) -> Agent {
+    Agent {
+        name: a.name,
+        display_name: a.display_name,
+        available: a.available,
+    }
+}
+
+pub(crate) fn canned(c: pb::CannedResponse) -> Canned {
+    Canned {
+        shortcut: c.shortcut,
+        body: c.body,
     }
 }
 
@@ -303,6 +425,7 @@ pub(crate) fn message(m: pb::ChatMessage) -> Message {
         kind: m.kind,
         error_code: m.error_code,
         error_message: m.error_message,
+        agent_name: m.agent_name,
         text: m.text,
     }
 }
@@ -312,6 +435,7 @@ pub(crate) fn thread_page(c: pb::Conversation) -> ThreadPage {
         summary: c.summary.map(summary),
         messages: c.messages.into_iter().map(message).collect(),
         next_before: c.next_before,
+        notes: c.notes.into_iter().map(note).collect(),
     }
 }
 
@@ -348,6 +472,17 @@ pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
         Some(Event::ContactUpdated(c)) => c.conversation.map_or(EventBody::Unknown, |s| {
             EventBody::ContactUpdated(summary(s))
         }),
+        // Assignment and priority changes carry the conversation as it now is.
+        Some(Event::AssignmentChanged(a)) => a.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ContactUpdated(summary(s))
+        }),
+        Some(Event::PriorityChanged(p)) => p.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::ContactUpdated(summary(s))
+        }),
+        Some(Event::NoteAdded(n)) => match (n.conversation, n.note) {
+            (Some(s), Some(note_)) => EventBody::NoteAdded(summary(s), note(note_)),
+            _ => EventBody::Unknown,
+        },
         None => EventBody::Unknown,
     };
     ChatEvent {

@@ -19,6 +19,7 @@ use tonic::{
 
 use crate::app::{Failure, Msg, NetCmd, NetEvent, LIST_PAGE, THREAD_PAGE};
 use crate::model;
+use crate::strings;
 
 /// The longest a unary call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -257,11 +258,13 @@ async fn call(ctx: &Ctx, cmd: NetCmd) -> Option<NetEvent> {
             local_id,
             text,
             key,
+            takeover,
         } => {
             let req = pb::SendMessageRequest {
                 phone_number: address.clone(),
                 message: text,
                 idempotency_key: key,
+                takeover,
                 ..Default::default()
             };
             let result = unary(ctx, |mut c| async move { c.send_message(req).await }).await;
@@ -303,6 +306,122 @@ async fn call(ctx: &Ctx, cmd: NetCmd) -> Option<NetEvent> {
                 result: result.map(|r| r.marked),
             }
         }
+        NetCmd::LoadDesk => NetEvent::Desk(load_desk(ctx).await),
+        NetCmd::SetAvailability { available } => {
+            let req = pb::SetAvailabilityRequest {
+                available,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.set_availability(req).await }).await;
+            NetEvent::Availability(result.map(|a| a.available))
+        }
+        NetCmd::Claim { address } => {
+            let req = pb::ClaimConversationRequest {
+                phone_number: address.clone(),
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.claim_conversation(req).await }).await;
+            desk_done(address, result, |s| strings::claimed(s.name()))
+        }
+        NetCmd::Assign {
+            address,
+            agent,
+            note,
+        } => {
+            let req = pb::AssignConversationRequest {
+                phone_number: address.clone(),
+                agent: agent.clone(),
+                note,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.assign_conversation(req).await }).await;
+            desk_done(address, result, |s| strings::assigned(s.name(), &agent))
+        }
+        NetCmd::Transfer {
+            address,
+            agent,
+            note,
+        } => {
+            let req = pb::TransferConversationRequest {
+                phone_number: address.clone(),
+                agent: agent.clone(),
+                note,
+                ..Default::default()
+            };
+            let result = unary(
+                ctx,
+                |mut c| async move { c.transfer_conversation(req).await },
+            )
+            .await;
+            desk_done(address, result, |s| strings::transferred(s.name(), &agent))
+        }
+        NetCmd::SetPriority { address, priority } => {
+            let req = pb::SetPriorityRequest {
+                phone_number: address.clone(),
+                priority: priority.to_pb() as i32,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.set_priority(req).await }).await;
+            desk_done(address, result, |s| {
+                strings::priority_set(s.name(), priority.label())
+            })
+        }
+        NetCmd::AddNote { address, text } => {
+            let req = pb::AddNoteRequest {
+                phone_number: address.clone(),
+                text,
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.add_note(req).await }).await;
+            NetEvent::DeskDone {
+                done: strings::note_added(&address),
+                address,
+                result: result.map(|_| None),
+            }
+        }
+    })
+}
+
+/// A desk call's answer: the conversation afterwards and what to say.
+fn desk_done(
+    address: String,
+    result: Result<pb::ConversationSummary, String>,
+    done: impl FnOnce(&model::Summary) -> String,
+) -> NetEvent {
+    let summary = result.map(model::summary);
+    let text = summary.as_ref().map(done).unwrap_or_default();
+    NetEvent::DeskDone {
+        address,
+        done: text,
+        result: summary.map(Some),
+    }
+}
+
+/// Who this console is, the enabled agents and the canned responses.
+#[allow(clippy::needless_update)]
+async fn load_desk(ctx: &Ctx) -> Result<model::Desk, String> {
+    let me = unary(ctx, |mut c| async move {
+        c.who_am_i(pb::WhoAmIRequest::default()).await
+    })
+    .await?;
+    let agents = unary(ctx, |mut c| async move {
+        c.list_agents(pb::ListAgentsRequest::default()).await
+    })
+    .await?;
+    let canned = unary(ctx, |mut c| async move {
+        c.list_canned_responses(pb::ListCannedResponsesRequest::default())
+            .await
+    })
+    .await?;
+    Ok(model::Desk {
+        me: me.agent.map(model::agent),
+        agents: agents
+            .agents
+            .into_iter()
+            .filter(|a| a.enabled)
+            .map(model::agent)
+            .collect(),
+        canned: canned.responses.into_iter().map(model::canned).collect(),
     })
 }
 

@@ -193,3 +193,82 @@ pub(crate) fn session_divider(id: i64) -> String {
 pub(crate) fn load_error(error: &str) -> String {
     format!("Could not load: {error} (R retries)")
 }
+
+// The shared desk (issue 8).
+pub(crate) const TAB_MINE: &str = "Mine";
+pub(crate) const TAB_UNASSIGNED: &str = "Unassigned";
+pub(crate) const NO_MINE: &str = "No chats assigned to you. c claims the selected chat.";
+pub(crate) const NO_UNASSIGNED: &str = "Every active chat has an agent.";
+/// How an agent's messages are signed when no agent name is known.
+pub(crate) const TEAM_NAME: &str = "Support Team";
+pub(crate) const NO_AGENT_IDENTITY: &str =
+    "This console uses the operator's admin token: start it with an agent's token to claim chats.";
+pub(crate) const NO_AGENTS: &str =
+    "No agents yet: the operator adds them with `bot-daemon admin agents add`.";
+pub(crate) const NOT_ACTIVE: &str = "That conversation has no active chat.";
+pub(crate) const TRANSFER_NEEDS_NOTE: &str = "A transfer needs a note for the next agent.";
+pub(crate) const ASSIGN_TITLE: &str = " Assign chat ";
+pub(crate) const TRANSFER_TITLE: &str = " Transfer chat ";
+pub(crate) const NOTE_TITLE: &str = " Private note (never sent to WhatsApp) ";
+pub(crate) const NOBODY: &str = "nobody (unassign)";
+pub(crate) const NOTE_FIELD: &str = "Note:";
+pub(crate) const NOTE_HINT: &str = "Enter saves · Esc cancels";
+pub(crate) const ASSIGN_HINT: &str = "↑↓ agent · type a note · Enter confirms · Esc cancels";
+pub(crate) const PICKER_TITLE: &str = " Canned responses: ↑↓ choose · Enter inserts ";
+pub(crate) const AVAILABLE: &str = "available";
+pub(crate) const TAKEOVER_HINT: &str = " Ctrl-T sends and takes the chat over.";
+
+pub(crate) fn desk_load_failed(error: &str) -> String {
+    format!("Could not load agents and canned responses: {error}")
+}
+
+pub(crate) fn note_by(agent: &str) -> String {
+    if agent.is_empty() {
+        "📝 note by the operator".to_string()
+    } else {
+        format!("📝 note by {agent}")
+    }
+}
+
+pub(crate) fn assigned_to(agent: &str) -> String {
+    format!("@{agent}")
+}
+
+pub(crate) fn claimed(name: &str) -> String {
+    format!("{name}'s chat is yours.")
+}
+
+pub(crate) fn assigned(name: &str, agent: &str) -> String {
+    if agent.is_empty() {
+        format!("{name}'s chat is unassigned.")
+    } else {
+        format!("{name}'s chat assigned to {agent}.")
+    }
+}
+
+pub(crate) fn transferred(name: &str, agent: &str) -> String {
+    format!("{name}'s chat handed to {agent}.")
+}
+
+pub(crate) fn priority_set(name: &str, priority: &str) -> String {
+    format!("{name}'s chat is now {priority} priority.")
+}
+
+pub(crate) fn note_added(name: &str) -> String {
+    format!("Note added to {name}'s chat.")
+}
+
+pub(crate) fn dialog_for(name: &str) -> String {
+    format!("Chat with {name}")
+}
+/// The header's short tab names.
+pub(crate) const HDR_ACTIVE: &str = "Active";
+pub(crate) const HDR_ALL: &str = "All";
+
+pub(crate) fn availability(available: bool) -> &'static str {
+    if available {
+        "You are available: round-robin gives you new chats."
+    } else {
+        "You are away: round-robin gives you no new chats."
+    }
+}

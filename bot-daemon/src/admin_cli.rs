@@ -6,7 +6,14 @@ use proto::v1::{self as pb, support_admin_client::SupportAdminClient};
 use serde_json::{json, Value};
 use tonic::{metadata::MetadataValue, transport::Channel, Request};
 
-use crate::config::Config;
+use crate::{admin_desk::DeskCommand, config::Config};
+
+/// Attaches the bearer token to every call.
+pub type Attach = Box<dyn FnMut(Request<()>) -> Result<Request<()>, tonic::Status> + Send + Sync>;
+
+/// The gRPC client the admin commands use (bearer token attached).
+pub type AdminClient =
+    SupportAdminClient<tonic::service::interceptor::InterceptedService<Channel, Attach>>;
 
 /// `bot-daemon admin`.
 #[derive(Debug, Clone, Args)]
@@ -14,7 +21,8 @@ pub struct AdminArgs {
     /// The daemon's gRPC address (default: the configured --grpc-addr).
     #[arg(long)]
     pub addr: Option<String>,
-    /// The admin token (default: CHAT_SUPPORT_ADMIN_TOKEN, else the file beside the database).
+    /// The admin token, or an agent's token (default: CHAT_SUPPORT_ADMIN_TOKEN, else the file
+    /// beside the database).
     #[arg(long, env = "CHAT_SUPPORT_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// CA certificate (PEM) to verify a TLS-enabled daemon (`--tls-cert` on its side); the
@@ -46,6 +54,12 @@ pub enum AdminCommand {
         /// Continue from a previous page's token.
         #[arg(long)]
         page_token: Option<String>,
+        /// Only chats assigned to this token's agent.
+        #[arg(long, conflicts_with = "unassigned")]
+        mine: bool,
+        /// Only unassigned chats.
+        #[arg(long)]
+        unassigned: bool,
     },
     /// Show a conversation's thread.
     Show {
@@ -67,6 +81,9 @@ pub enum AdminCommand {
         /// Makes retries safe: the same key sends once.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// Send into a chat assigned to another agent (it becomes yours).
+        #[arg(long)]
+        takeover: bool,
     },
     /// End the user's chat with a closing message and the Main Menu button.
     End {
@@ -78,6 +95,9 @@ pub enum AdminCommand {
         /// End without messaging the user (e.g. outside WhatsApp's 24-hour window).
         #[arg(long, conflicts_with = "message")]
         silent: bool,
+        /// End a chat assigned to another agent.
+        #[arg(long)]
+        takeover: bool,
     },
     /// Mark the user's messages read on WhatsApp.
     Read {
@@ -90,6 +110,9 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 0)]
         after: u64,
     },
+    /// The shared desk: agents, assignment, priority, notes, canned responses, audit.
+    #[command(flatten)]
+    Desk(DeskCommand),
 }
 
 fn token(cfg: &Config, args: &AdminArgs) -> anyhow::Result<String> {
@@ -107,7 +130,8 @@ fn token(cfg: &Config, args: &AdminArgs) -> anyhow::Result<String> {
     })
 }
 
-fn ts(t: &Option<prost_types::Timestamp>) -> String {
+/// A timestamp as `YYYY-MM-DD HH:MM:SS` (UTC), empty when unset.
+pub fn ts(t: &Option<prost_types::Timestamp>) -> String {
     t.as_ref()
         .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
         .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -142,6 +166,15 @@ fn kind(v: i32) -> &'static str {
     }
 }
 
+fn priority(v: i32) -> &'static str {
+    match pb::Priority::try_from(v) {
+        Ok(pb::Priority::Low) => "low",
+        Ok(pb::Priority::High) => "high",
+        Ok(pb::Priority::Urgent) => "urgent",
+        _ => "normal",
+    }
+}
+
 /// A summary as JSON.
 pub fn summary_json(s: &pb::ConversationSummary) -> Value {
     json!({
@@ -150,6 +183,7 @@ pub fn summary_json(s: &pb::ConversationSummary) -> Value {
         "message_count": s.message_count, "unread_count": s.unread_count,
         "chat_started_at": ts(&s.chat_started_at), "waiting_since": ts(&s.waiting_since),
         "last_message": s.last_message.as_ref().map(|m| json!({"text": m.text, "sender": sender(m.sender), "timestamp": ts(&m.timestamp)})),
+        "assigned_agent": s.assigned_agent, "priority": priority(s.priority),
     })
 }
 
@@ -157,7 +191,7 @@ fn message_json(m: &pb::ChatMessage) -> Value {
     json!({
         "id": m.id, "sender": sender(m.sender), "text": m.text, "timestamp": ts(&m.timestamp),
         "status": status(m.status), "chat_session_id": m.chat_session_id, "kind": m.kind,
-        "error_code": m.error_code, "error_message": m.error_message,
+        "error_code": m.error_code, "error_message": m.error_message, "agent": m.agent_name,
     })
 }
 
@@ -203,6 +237,20 @@ fn event_json(e: &pb::ChatEvent) -> Value {
             "contact_updated",
             json!({"conversation": c.conversation.as_ref().map(summary_json)}),
         ),
+        Some(Event::AssignmentChanged(a)) => (
+            "assignment_changed",
+            json!({"conversation": a.conversation.as_ref().map(summary_json), "agent": a.agent,
+                   "previous_agent": a.previous_agent, "action": a.action, "by": a.by}),
+        ),
+        Some(Event::NoteAdded(n)) => (
+            "note_added",
+            json!({"conversation": n.conversation.as_ref().map(summary_json),
+                   "note": n.note.as_ref().map(|n| json!({"id": n.id, "text": n.text, "agent": n.agent_name, "timestamp": ts(&n.timestamp)}))}),
+        ),
+        Some(Event::PriorityChanged(p)) => (
+            "priority_changed",
+            json!({"conversation": p.conversation.as_ref().map(summary_json), "priority": priority(p.priority), "by": p.by}),
+        ),
         None => ("unknown", Value::Null),
     };
     json!({"sequence": e.sequence, "timestamp": ts(&e.timestamp), "type": kind, "event": body})
@@ -236,6 +284,31 @@ fn event_line(e: &pb::ChatEvent) -> String {
             status(d.status)
         ),
         Some(Event::ContactUpdated(c)) => format!("contact        {}", who(&c.conversation)),
+        Some(Event::AssignmentChanged(a)) => format!(
+            "assignment     {} {} → {} by {}",
+            who(&a.conversation),
+            a.action,
+            if a.agent.is_empty() {
+                "nobody"
+            } else {
+                &a.agent
+            },
+            a.by
+        ),
+        Some(Event::NoteAdded(n)) => {
+            let (by, t) = n
+                .note
+                .as_ref()
+                .map(|n| (n.agent_name.clone(), one_line(&n.text, 60)))
+                .unwrap_or_default();
+            format!("note           {} {by}: {t}", who(&n.conversation))
+        }
+        Some(Event::PriorityChanged(p)) => format!(
+            "priority       {} → {} by {}",
+            who(&p.conversation),
+            priority(p.priority),
+            p.by
+        ),
         None => "?".into(),
     };
     format!("#{:<6} {} {what}", e.sequence, ts(&e.timestamp))
@@ -271,10 +344,11 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot reach the daemon's gRPC API at {url}: {e}"))?;
     let bearer: MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let mut client = SupportAdminClient::with_interceptor(channel, move |mut req: Request<()>| {
+    let attach: Attach = Box::new(move |mut req: Request<()>| {
         req.metadata_mut().insert("authorization", bearer.clone());
         Ok(req)
     });
+    let mut client: AdminClient = SupportAdminClient::with_interceptor(channel, attach);
     let fail = |s: tonic::Status| anyhow::anyhow!("{:?}: {}", s.code(), s.message());
     match &args.command {
         AdminCommand::List {
@@ -282,13 +356,23 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
             query,
             page_size,
             page_token,
+            mine,
+            unassigned,
         } => {
+            let assignment = if *mine {
+                pb::AssignmentFilter::Mine
+            } else if *unassigned {
+                pb::AssignmentFilter::Unassigned
+            } else {
+                pb::AssignmentFilter::All
+            };
             let r = client
                 .list_conversations(pb::ListConversationsRequest {
                     active_only: *active,
                     page_size: *page_size,
                     page_token: page_token.clone().unwrap_or_default(),
                     query: query.clone().unwrap_or_default(),
+                    assignment: assignment as i32,
                 })
                 .await
                 .map_err(fail)?
@@ -300,8 +384,15 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                 );
             } else {
                 println!(
-                    "{:<22} {:<20} {:<7} {:<19} {:<19} {:>6}  LAST MESSAGE",
-                    "ADDRESS", "NAME", "KIND", "STATE", "WAITING SINCE", "UNREAD"
+                    "{:<22} {:<20} {:<7} {:<19} {:<19} {:>6}  {:<12} {:<8} LAST MESSAGE",
+                    "ADDRESS",
+                    "NAME",
+                    "KIND",
+                    "STATE",
+                    "WAITING SINCE",
+                    "UNREAD",
+                    "AGENT",
+                    "PRIORITY"
                 );
                 for c in &r.conversations {
                     let last = c
@@ -310,13 +401,15 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                         .map(|m| format!("{}: {}", sender(m.sender), one_line(&m.text, 40)))
                         .unwrap_or_default();
                     println!(
-                        "{:<22} {:<20} {:<7} {:<19} {:<19} {:>6}  {last}",
+                        "{:<22} {:<20} {:<7} {:<19} {:<19} {:>6}  {:<12} {:<8} {last}",
                         one_line(&c.address, 22),
                         one_line(&c.display_name, 20),
                         kind(c.kind),
                         c.state,
                         ts(&c.waiting_since),
-                        c.unread_count
+                        c.unread_count,
+                        one_line(&c.assigned_agent, 12),
+                        priority(c.priority)
                     );
                 }
                 if !r.next_page_token.is_empty() {
@@ -363,13 +456,26 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                     } else {
                         format!(" ({}: {})", m.error_code, m.error_message)
                     };
+                    let by = if m.agent_name.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", m.agent_name)
+                    };
                     println!(
-                        "{} {:>5} [{}] {}{err}",
+                        "{} {:>5}{by} [{}] {}{err}",
                         ts(&m.timestamp),
                         sender(m.sender),
                         status(m.status),
                         m.text
                     );
+                }
+                for n in &r.notes {
+                    let by = if n.agent_name.is_empty() {
+                        "operator"
+                    } else {
+                        &n.agent_name
+                    };
+                    println!("{} 📝 note by {by}: {}", ts(&n.timestamp), n.text);
                 }
             }
         }
@@ -377,12 +483,14 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
             phone_number,
             message,
             idempotency_key,
+            takeover,
         } => {
             let r = client
                 .send_message(pb::SendMessageRequest {
                     phone_number: phone_number.clone(),
                     message: message.clone(),
                     idempotency_key: idempotency_key.clone().unwrap_or_default(),
+                    takeover: *takeover,
                 })
                 .await
                 .map_err(fail)?
@@ -411,12 +519,14 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
             phone_number,
             message,
             silent,
+            takeover,
         } => {
             let r = client
                 .end_chat(pb::EndChatRequest {
                     phone_number: phone_number.clone(),
                     message: message.clone().unwrap_or_default(),
                     skip_closing_message: *silent,
+                    takeover: *takeover,
                 })
                 .await
                 .map_err(fail)?
@@ -469,6 +579,7 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        AdminCommand::Desk(cmd) => crate::admin_desk::run(&mut client, cmd, args.json).await?,
     }
     Ok(())
 }

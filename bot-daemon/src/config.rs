@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::{
     conversation::{BotSettings, Faq, Template},
+    desk::DeskSettings,
     outbound::SenderConfig,
 };
 
@@ -95,6 +96,8 @@ struct FileConfig {
     faq: Option<Vec<Faq>>,
     #[serde(default)]
     outbound: FileOutbound,
+    #[serde(default)]
+    support: DeskSettings,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +146,8 @@ pub struct Config {
     pub bot: BotSettings,
     /// Outbound sender settings.
     pub sender: SenderConfig,
+    /// The shared desk (`[support]`): agent names on WhatsApp, urgent keywords, round-robin.
+    pub desk: DeskSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -267,6 +272,7 @@ impl Config {
                     .unwrap_or(defaults.max_per_second),
                 ..defaults
             },
+            desk: file.support,
         })
     }
 
@@ -304,6 +310,7 @@ impl Config {
                 reengagement_template: None,
             },
             sender: SenderConfig::default(),
+            desk: DeskSettings::default(),
         }
     }
 }
@@ -427,6 +434,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("htp_addr"));
+    }
+
+    #[test]
+    fn the_support_section_configures_the_desk() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[support]\nshow_agent_name = true\nurgent_keywords = [\"exam\", \"deadline\"]\nround_robin = true\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        assert!(cfg.desk.show_agent_name && cfg.desk.round_robin);
+        assert_eq!(cfg.desk.urgent_keywords, ["exam", "deadline"]);
+        // Off by default; a misspelt key is refused.
+        assert_eq!(
+            Config::load(&ConfigArgs::default()).unwrap().desk,
+            DeskSettings::default()
+        );
+        std::fs::write(&file, "[support]\nround_robbin = true\n").unwrap();
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("round_robbin"));
     }
 
     #[test]

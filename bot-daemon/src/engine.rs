@@ -9,6 +9,7 @@ use crate::{
     conversation::{
         self, texts, Action, BotSettings, Contact, Event, Outgoing, Rejection, Template, Transition,
     },
+    desk::{self, Caller, DeskSettings, Priority},
     domain::{Address, DeliveryStatus, Millis, Sender, State},
     outbound::payload,
     storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
@@ -76,6 +77,7 @@ pub struct AgentEnded {
 pub struct Engine {
     store: Store,
     settings: Arc<BotSettings>,
+    desk: Arc<DeskSettings>,
     clock: Clock,
 }
 
@@ -176,6 +178,68 @@ fn window_guard(
     Ok(Some(template.name.clone()))
 }
 
+/// Who is acting and how their replies are stored.
+struct Ctx<'a> {
+    /// The agent's idempotency key.
+    key: Option<&'a str>,
+    /// Who is acting (the operator for webhooks: nobody).
+    caller: &'a Caller,
+    /// The prefix of agents' messages on WhatsApp (stripped from the stored history).
+    prefix: &'a str,
+    /// The desk's settings.
+    desk: &'a DeskSettings,
+}
+
+/// The prefix an agent's messages carry on WhatsApp: "🎧 Support Team: ", or "🎧 {first name}: "
+/// with `show_agent_name`.
+fn agent_prefix(desk: &DeskSettings, caller: &Caller) -> String {
+    match caller.agent() {
+        Some(a) if desk.show_agent_name => {
+            format!("🎧 {}: ", desk::first_name(&a.display_name))
+        }
+        _ => texts::AGENT_PREFIX.to_string(),
+    }
+}
+
+/// An agent acting on a chat assigned to another agent needs `takeover` (which reassigns the
+/// chat to them, audited). With `claim_unassigned`, acting on an unassigned active chat claims
+/// it (an agent's first reply takes the chat, as support desks do). The operator passes.
+fn guard_assignment(
+    tx: &Tx<'_>,
+    contact: &ContactRecord,
+    caller: &Caller,
+    takeover: bool,
+    claim_unassigned: bool,
+    now: Millis,
+) -> Result<(), StoreError> {
+    let Some(me) = caller.agent() else {
+        return Ok(());
+    };
+    match tx.assignee(contact.id)? {
+        Some(holder) if holder.id != me.id => {
+            if !takeover {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "this chat is assigned to {}; set takeover to act on it anyway (it becomes yours)",
+                    holder.name
+                )));
+            }
+            tx.reassign(
+                contact.id,
+                Some(me),
+                caller,
+                "takeover",
+                &format!("from {}", holder.name),
+                now,
+            )?;
+        }
+        None if claim_unassigned && contact.state == State::ChatSupportActive => {
+            tx.claim(contact.id, me, now)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// What applying a transition produced.
 struct Applied {
     replies: Vec<MessageRecord>,
@@ -188,7 +252,7 @@ fn apply_transition(
     contact: &ContactRecord,
     t: &Transition,
     inbound: Option<&InboundMessage>,
-    reply_key: Option<&str>,
+    ctx: &Ctx<'_>,
     now: Millis,
 ) -> Result<Applied, StoreError> {
     if let Some(Action::Reject(Rejection::ChatNotActive)) = t.actions.first() {
@@ -209,20 +273,32 @@ fn apply_transition(
     if t.actions.contains(&Action::StartSession) {
         let at = inbound.map_or(now, |m| m.timestamp_ms);
         session = Some(tx.start_session(contact.id, at)?);
+        if ctx.desk.round_robin {
+            tx.auto_assign(contact.id, now)?;
+        }
     }
     if let Some(m) = inbound {
+        let text = m.content.display_text();
+        // Urgent keywords raise a chat to high, never lower what an agent set.
+        if session.is_some()
+            && desk::has_urgent_keyword(&text, &ctx.desk.urgent_keywords)
+            && tx.priority(contact.id)? < Priority::High
+        {
+            tx.set_priority(contact.id, Priority::High, None, now)?;
+        }
         tx.insert_message(
             &NewMessage {
                 contact_id: contact.id,
                 session_id: session,
                 sender: Sender::User,
                 kind: m.content.kind_str().to_string(),
-                text: m.content.display_text(),
+                text,
                 media_id: m.content.media_id().map(str::to_string),
                 wamid: Some(m.wamid.clone()),
                 timestamp: m.timestamp_ms,
                 status: DeliveryStatus::Received,
                 idempotency_key: None,
+                agent_id: None,
             },
             now,
         )?;
@@ -236,13 +312,13 @@ fn apply_transition(
         match action {
             Action::StartSession | Action::Reject(_) => {}
             Action::EndSession(by) => {
-                tx.end_session(contact.id, *by, now)?;
+                tx.end_session_by(contact.id, *by, ctx.caller.agent_id(), now)?;
                 applied.ended_at = Some(now);
             }
             Action::Register { name } => tx.register(contact.id, name, now)?,
             Action::Reply { sender, message } => {
                 let record = queue_reply(
-                    tx, contact.id, session, &address, *sender, message, reply_key, now,
+                    tx, contact.id, session, &address, *sender, message, ctx, now,
                 )?;
                 applied.replies.push(record);
             }
@@ -259,7 +335,7 @@ fn queue_reply(
     address: &Address,
     sender: Sender,
     message: &Outgoing,
-    key: Option<&str>,
+    ctx: &Ctx<'_>,
     now: Millis,
 ) -> Result<MessageRecord, StoreError> {
     let kind = match message {
@@ -276,10 +352,9 @@ fn queue_reply(
             // The history keeps what the agent wrote (the seed's chat_messages); the prefix is
             // part of what WhatsApp delivers, in the outbox body.
             text: match (sender, message) {
-                (Sender::Admin, Outgoing::Text { body }) => body
-                    .strip_prefix(texts::AGENT_PREFIX)
-                    .unwrap_or(body)
-                    .to_string(),
+                (Sender::Admin, Outgoing::Text { body }) => {
+                    body.strip_prefix(ctx.prefix).unwrap_or(body).to_string()
+                }
                 _ => message.body().to_string(),
             },
             media_id: None,
@@ -287,7 +362,12 @@ fn queue_reply(
             timestamp: now,
             status: DeliveryStatus::Pending,
             idempotency_key: if sender == Sender::Admin {
-                key.map(str::to_string)
+                ctx.key.map(str::to_string)
+            } else {
+                None
+            },
+            agent_id: if sender == Sender::Admin {
+                ctx.caller.agent_id()
             } else {
                 None
             },
@@ -303,8 +383,15 @@ fn apply_delivery(
     tx: &Tx<'_>,
     d: &Delivery,
     settings: &BotSettings,
+    desk: &DeskSettings,
     now: Millis,
 ) -> Result<DeliveryOutcome, StoreError> {
+    let ctx = Ctx {
+        key: None,
+        caller: &Caller::Operator,
+        prefix: texts::AGENT_PREFIX,
+        desk,
+    };
     let mut out = DeliveryOutcome::default();
     // A user's messages in one delivery are applied in Meta's timestamp order.
     let mut order: Vec<&InboundMessage> = d.messages.iter().collect();
@@ -320,7 +407,7 @@ fn apply_delivery(
             &Event::User(m.content.clone()),
             settings,
         );
-        let applied = apply_transition(tx, &contact, &t, Some(m), None, now)?;
+        let applied = apply_transition(tx, &contact, &t, Some(m), &ctx, now)?;
         out.applied += 1;
         out.replies += applied.replies.len();
     }
@@ -388,8 +475,20 @@ impl Engine {
         Engine {
             store,
             settings: Arc::new(settings),
+            desk: Arc::new(DeskSettings::default()),
             clock,
         }
+    }
+
+    /// The same engine with the desk's settings (agent names, urgent keywords, round-robin).
+    pub fn with_desk(mut self, desk: DeskSettings) -> Engine {
+        self.desk = Arc::new(desk);
+        self
+    }
+
+    /// The desk's settings.
+    pub fn desk(&self) -> &DeskSettings {
+        &self.desk
     }
 
     /// The store underneath.
@@ -409,9 +508,10 @@ impl Engine {
     /// Storage failures; nothing of the delivery is stored then.
     pub async fn apply_delivery(&self, delivery: Delivery) -> Result<DeliveryOutcome, EngineError> {
         let settings = self.settings.clone();
+        let desk = self.desk.clone();
         let now = self.now();
         self.store
-            .write(move |tx| apply_delivery(tx, &delivery, &settings, now))
+            .write(move |tx| apply_delivery(tx, &delivery, &settings, &desk, now))
             .await
     }
 
@@ -419,6 +519,7 @@ impl Engine {
     /// the user's messages marked read on WhatsApp. A repeated idempotency key returns the first
     /// call's message without sending again. Outside the 24-hour window the configured
     /// re-engagement template goes instead (its name is returned), or the call is refused.
+    /// Sent as the operator (no agent); see [`Engine::agent_send_as`].
     ///
     /// # Errors
     /// `Invalid` text, `NotFound` contact, `FailedPrecondition` outside the window, or storage.
@@ -428,9 +529,30 @@ impl Engine {
         text: String,
         idempotency_key: Option<String>,
     ) -> Result<AgentSent, EngineError> {
-        let limit = MAX_TEXT - texts::AGENT_PREFIX.encode_utf16().count();
+        self.agent_send_as(Caller::Operator, address, text, idempotency_key, false)
+            .await
+    }
+
+    /// [`Engine::agent_send`] attributed to `caller`. An agent sending into a chat assigned to
+    /// another agent needs `takeover` (the chat becomes theirs, audited); into an unassigned
+    /// active chat, the reply claims it. The operator may send anywhere.
+    ///
+    /// # Errors
+    /// As [`Engine::agent_send`], and `FailedPrecondition` for another agent's chat without
+    /// `takeover`.
+    pub async fn agent_send_as(
+        &self,
+        caller: Caller,
+        address: Address,
+        text: String,
+        idempotency_key: Option<String>,
+        takeover: bool,
+    ) -> Result<AgentSent, EngineError> {
+        let prefix = agent_prefix(&self.desk, &caller);
+        let limit = MAX_TEXT.saturating_sub(prefix.encode_utf16().count());
         validate_agent_text("message", &text, limit)?;
         let settings = self.settings.clone();
+        let desk = self.desk.clone();
         let now = self.now();
         self.store
             .write(move |tx| {
@@ -457,11 +579,23 @@ impl Engine {
                         });
                     }
                 }
+                guard_assignment(tx, &contact, &caller, takeover, true, now)?;
                 let mut t = conversation::step(
                     &machine_contact(tx, &contact, now)?,
                     &Event::AgentMessage { text: text.clone() },
                     &settings,
                 );
+                if prefix != texts::AGENT_PREFIX {
+                    for action in &mut t.actions {
+                        if let Action::Reply {
+                            sender: Sender::Admin,
+                            message: Outgoing::Text { body },
+                        } = action
+                        {
+                            *body = format!("{prefix}{text}");
+                        }
+                    }
+                }
                 let template_used = window_guard(
                     &mut t,
                     &contact,
@@ -469,14 +603,26 @@ impl Engine {
                     settings.reengagement_template.as_ref(),
                     &text,
                 )?;
-                let applied =
-                    apply_transition(tx, &contact, &t, None, idempotency_key.as_deref(), now)?;
+                let ctx = Ctx {
+                    key: idempotency_key.as_deref(),
+                    caller: &caller,
+                    prefix: &prefix,
+                    desk: &desk,
+                };
+                let applied = apply_transition(tx, &contact, &t, None, &ctx, now)?;
                 tx.queue_mark_read(contact.id, now)?;
                 let message = applied
                     .replies
                     .into_iter()
                     .next()
                     .ok_or_else(|| StoreError::Invalid("nothing to send".into()))?;
+                tx.audit(
+                    contact.id,
+                    &caller,
+                    "message_sent",
+                    &format!("message {}", message.id),
+                    now,
+                )?;
                 Ok(AgentSent {
                     summary: tx.summary(contact.id)?,
                     message,
@@ -490,6 +636,7 @@ impl Engine {
     /// `skip_closing_message`), state back home. A second end of the same chat fails with
     /// `FailedPrecondition` and sends nothing. Outside the 24-hour window the closing message
     /// becomes the re-engagement template, or the call is refused unless the message is skipped.
+    /// Ended as the operator; see [`Engine::agent_end_as`].
     ///
     /// # Errors
     /// `Invalid` message, `NotFound` contact, `FailedPrecondition` without an active chat or
@@ -500,16 +647,41 @@ impl Engine {
         message: Option<String>,
         skip_closing_message: bool,
     ) -> Result<AgentEnded, EngineError> {
+        self.agent_end_as(
+            Caller::Operator,
+            address,
+            message,
+            skip_closing_message,
+            false,
+        )
+        .await
+    }
+
+    /// [`Engine::agent_end`] attributed to `caller`; another agent's chat needs `takeover`.
+    ///
+    /// # Errors
+    /// As [`Engine::agent_end`], and `FailedPrecondition` for another agent's chat without
+    /// `takeover`.
+    pub async fn agent_end_as(
+        &self,
+        caller: Caller,
+        address: Address,
+        message: Option<String>,
+        skip_closing_message: bool,
+        takeover: bool,
+    ) -> Result<AgentEnded, EngineError> {
         let message = match message {
             Some(m) if !m.trim().is_empty() => m,
             _ => texts::DEFAULT_CLOSING.to_string(),
         };
         validate_agent_text("message", &message, MAX_INTERACTIVE)?;
         let settings = self.settings.clone();
+        let desk = self.desk.clone();
         let now = self.now();
         self.store
             .write(move |tx| {
                 let contact = existing_contact(tx, &address)?;
+                guard_assignment(tx, &contact, &caller, takeover, false, now)?;
                 let mut t = conversation::step(
                     &machine_contact(tx, &contact, now)?,
                     &Event::AgentEnd {
@@ -527,7 +699,14 @@ impl Engine {
                     settings.reengagement_template.as_ref(),
                     &message,
                 )?;
-                let applied = apply_transition(tx, &contact, &t, None, None, now)?;
+                let ctx = Ctx {
+                    key: None,
+                    caller: &caller,
+                    prefix: texts::AGENT_PREFIX,
+                    desk: &desk,
+                };
+                let applied = apply_transition(tx, &contact, &t, None, &ctx, now)?;
+                tx.audit(contact.id, &caller, "chat_ended", "", now)?;
                 Ok(AgentEnded {
                     summary: tx.summary(contact.id)?,
                     ended_at: applied.ended_at.unwrap_or(now),

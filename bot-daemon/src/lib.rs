@@ -5,16 +5,19 @@
 //! - [`webhook`]: parsing and verifying Cloud API webhook deliveries.
 //! - [`storage`]: the SQLite store (writer thread, group commit, migrations).
 //! - [`engine`]: state machine + store, one transaction per event.
+//! - [`desk`]: agents, priority, canned-response and urgent-keyword rules (issue 8).
 //! - [`outbound`]: the Cloud API client, the sandbox and the outbox sender.
 //! - [`http`]: webhook, health, readiness and metrics endpoints.
 //! - [`grpc`]: the agents' API (`chatsupport.v1.SupportAdmin`), reflection and health.
 //! - [`rest`]: the seed's REST admin endpoints.
-//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`]: the edges.
+//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`], [`admin_desk`]: the edges.
 #![warn(missing_docs)]
 
 pub mod admin_cli;
+pub mod admin_desk;
 pub mod config;
 pub mod conversation;
+pub mod desk;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
@@ -171,7 +174,8 @@ impl Daemon {
             None => Transport::Sandbox,
         };
         let sandbox = transport.is_sandbox();
-        let engine = Engine::new(store.clone(), cfg.bot.clone(), clock.clone());
+        let engine =
+            Engine::new(store.clone(), cfg.bot.clone(), clock.clone()).with_desk(cfg.desk.clone());
         let metrics = Arc::new(Metrics::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();

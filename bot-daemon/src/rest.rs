@@ -198,6 +198,7 @@ async fn list(
         page_size: size,
         page_token: p.page_token.unwrap_or_default(),
         query: p.query.unwrap_or_default(),
+        ..ListQuery::default()
     };
     match s.engine.store().list_conversations(q).await {
         Ok(page) => success(

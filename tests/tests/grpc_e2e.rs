@@ -57,6 +57,7 @@ async fn seed_case_3_agent_reply_reaches_whatsapp_and_history() {
             phone_number: "+234 801 234 5678".into(),
             message: "How can I help?".into(),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -199,6 +200,7 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
                 page_size: 2,
                 page_token: token.clone(),
                 query: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -342,6 +344,7 @@ async fn watch_streams_live_events_and_resumes_exactly_after_the_last_sequence()
         phone_number: ADA.into(),
         message: "Let me help you with that".into(),
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -417,6 +420,7 @@ async fn missing_or_wrong_tokens_are_refused_and_change_nothing() {
                 phone_number: ADA.into(),
                 message: "sneaky".into(),
                 idempotency_key: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -458,6 +462,7 @@ async fn invalid_arguments_and_unknown_numbers_get_precise_codes() {
         phone_number: phone_number.into(),
         message: message.into(),
         idempotency_key: String::new(),
+        ..Default::default()
     };
     let cases: Vec<(pb::SendMessageRequest, Code, &str)> = vec![
         (
@@ -595,6 +600,7 @@ async fn a_retried_send_with_the_same_idempotency_key_sends_once() {
         phone_number: ADA.into(),
         message: "Checking your account now".into(),
         idempotency_key: "agent-7-msg-1".into(),
+        ..Default::default()
     };
     let (ra, rb) = tokio::join!(a.send_message(req()), b.send_message(req()));
     let (ra, rb) = (ra.unwrap().into_inner(), rb.unwrap().into_inner());
@@ -648,6 +654,7 @@ async fn username_only_users_are_addressed_by_their_bsuid() {
             phone_number: s.address.clone(),
             message: "Hi Uche".into(),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -33,6 +33,7 @@ async fn send(c: &mut Client, to: &str, text: &str) -> pb::SendMessageResponse {
         phone_number: to.into(),
         message: text.into(),
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap_or_else(|e| panic!("SendMessage to {to} ({text:?}): {e}"))
@@ -250,6 +251,7 @@ async fn an_outage_delivers_every_queued_message_once_and_in_order_per_user() {
             phone_number: users[2].0.into(),
             message: "Bye Chidi".into(),
             skip_closing_message: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -909,6 +911,7 @@ async fn outside_the_24_hour_window_agents_are_refused_and_nothing_is_sent() {
             phone_number: ada.into(),
             message: "Hello again".into(),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -920,6 +923,7 @@ async fn outside_the_24_hour_window_agents_are_refused_and_nothing_is_sent() {
             phone_number: ada.into(),
             message: String::new(),
             skip_closing_message: false,
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -933,6 +937,7 @@ async fn outside_the_24_hour_window_agents_are_refused_and_nothing_is_sent() {
             phone_number: ada.into(),
             message: String::new(),
             skip_closing_message: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -999,6 +1004,7 @@ async fn outside_the_window_the_reengagement_template_is_sent_instead() {
             phone_number: ada.into(),
             message: "Closing this chat".into(),
             skip_closing_message: false,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -1171,6 +1177,7 @@ async fn agent_text_over_the_limit_is_refused_and_the_limit_goes_out_whole() {
             phone_number: ada.into(),
             message: "x".repeat(4080),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -715,6 +715,7 @@ async fn run_call(c: &mut Client, call: &Call) -> Result<(), Status> {
                 phone_number: p.to_string(),
                 message: m.clone(),
                 idempotency_key: k.to_string(),
+                ..Default::default()
             })
             .await
             .map(drop),
@@ -774,6 +775,7 @@ async fn bad_grpc_calls_get_their_documented_code_and_change_nothing() {
         phone_number: ADA.into(),
         message: "keyed".into(),
         idempotency_key: "key-1".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -1421,6 +1423,7 @@ async fn many_agents_writing_to_one_chat_are_all_sent_once_in_stored_order() {
                 phone_number: phone.into(),
                 message: "same".into(),
                 idempotency_key: "dup-key".into(),
+                ..Default::default()
             })
             .await
             .map(|r| r.into_inner().message_id)

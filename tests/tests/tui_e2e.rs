@@ -354,3 +354,152 @@ async fn an_agent_answers_and_ends_a_chat_from_the_console() {
     drop(tmux);
     td.shutdown().await;
 }
+
+/// Starts the real console in its own tmux server with `token`.
+fn console(td: &TestDaemon, dir: &Path, who: &str, token: &str) -> Tmux {
+    let bin = env!("CARGO_BIN_EXE_admin-tui-under-test");
+    let command = format!(
+        "{} --addr {} --token {} --db {} --log {}; echo \"admin-tui exited with status $?\"; sleep 600",
+        quote(bin),
+        quote(&td.grpc_url()),
+        quote(token),
+        quote(&dir.join("none.db").display().to_string()),
+        quote(&dir.join(format!("{who}.log")).display().to_string()),
+    );
+    Tmux::start(&command, 120, 40)
+}
+
+async fn add_agent(td: &TestDaemon, name: &str) -> String {
+    let mut op = tests::client(td).await;
+    op.add_agent(proto::v1::AddAgentRequest {
+        name: name.into(),
+        display_name: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agents_in_two_consoles_share_a_desk_without_stepping_on_each_other() {
+    let td = TestDaemon::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ada_token, bola_token) = (add_agent(&td, "ada").await, add_agent(&td, "bola").await);
+    let ada = console(&td, dir.path(), "ada", &ada_token);
+    let bola = console(&td, dir.path(), "bola", &bola_token);
+    for (who, c) in [("ada", &ada), ("bola", &bola)] {
+        c.wait_for_all(
+            &format!("{who}'s console to connect"),
+            &["● connected", "3 Mine"],
+        )
+        .await;
+    }
+    let t0 = now_secs() - 60;
+    td.deliver(&button_from(
+        ADA,
+        None,
+        "Ada",
+        "wamid.DESK.1",
+        t0,
+        "chat_support",
+        "💬 Chat Support",
+    ))
+    .await;
+    td.deliver(&text_from(
+        ADA,
+        None,
+        "Ada",
+        "wamid.DESK.2",
+        t0 + 1,
+        "My fees were charged twice",
+    ))
+    .await;
+    for c in [&ada, &bola] {
+        c.wait_for_all(
+            "the chat on both desks",
+            &["Active chats (1)", "+2348012345678"],
+        )
+        .await;
+    }
+
+    // Ada claims it; both consoles see whose it is.
+    ada.keys(&["c"]);
+    ada.wait_for_all("ada's claim", &["Ada @ada", "chat is yours"])
+        .await;
+    bola.wait_for_all("the claim on bola's desk", &["Ada @ada"])
+        .await;
+    bola.keys(&["4"]);
+    bola.wait_for_all("bola's unassigned tab", &["Unassigned (0)"])
+        .await;
+    bola.keys(&["1"]);
+
+    // Bola leaves a private note; it never reaches WhatsApp, and Ada sees it.
+    bola.keys(&["Enter"]);
+    bola.wait_for_all("bola's thread", &["user  My fees were charged twice"])
+        .await;
+    bola.keys(&["n"]);
+    bola.wait_for_all("the note dialog", &["Private note"])
+        .await;
+    bola.type_text("Bursary confirms the double payment");
+    bola.keys(&["Enter"]);
+    bola.wait_for_all("the note in bola's thread", &["📝 note by bola"])
+        .await;
+    ada.keys(&["Enter"]);
+    ada.wait_for_all(
+        "the note in ada's thread",
+        &["📝 note by bola", "Bursary confirms the double payment"],
+    )
+    .await;
+
+    // Bola's reply is refused: the chat is Ada's.
+    bola.keys(&["i"]);
+    bola.type_text("Hello, Bola here");
+    bola.keys(&["Enter"]);
+    bola.wait_for_all("the refusal", &["assigned to ada", "Ctrl-T"])
+        .await;
+
+    // Ada answers.
+    ada.keys(&["i"]);
+    ada.type_text("Refund on its way");
+    ada.keys(&["Enter"]);
+    wait_for_sent_text(&td, "🎧 Support Team: Refund on its way").await;
+
+    // Bola takes it over explicitly with Ctrl-T: the text goes out and the chat is Bola's.
+    bola.keys(&["C-t"]);
+    wait_for_sent_text(&td, "🎧 Support Team: Hello, Bola here").await;
+    ada.wait_for_all("the takeover on ada's desk", &["@bola"])
+        .await;
+    let sent: Vec<String> = td
+        .fake()
+        .sent()
+        .iter()
+        .map(|v| body_text(v).to_string())
+        .collect();
+    assert!(
+        sent.iter().all(|t| !t.contains("Bursary")),
+        "a note reached WhatsApp: {sent:#?}"
+    );
+    assert_eq!(
+        sent.iter().filter(|t| t.contains("Bola here")).count(),
+        1,
+        "{sent:#?}"
+    );
+    for c in [&ada, &bola] {
+        c.keys(&["Escape", "Escape", "q"]);
+    }
+    for (who, c) in [("ada", &ada), ("bola", &bola)] {
+        c.wait_for_all(
+            &format!("{who}'s console to exit"),
+            &["admin-tui exited with status 0"],
+        )
+        .await;
+    }
+    for who in ["ada", "bola"] {
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("{who}.log"))).unwrap_or_default();
+        assert!(!log.contains(&ada_token) && !log.contains(&bola_token));
+    }
+    drop((ada, bola));
+    td.shutdown().await;
+}

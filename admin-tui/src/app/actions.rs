@@ -52,6 +52,11 @@ impl App {
                 Vec::new()
             }
             Action::Redraw => vec![Cmd::Redraw],
+            Action::NextPane
+                if self.focus == Focus::Compose && !self.picker_matches().is_empty() =>
+            {
+                self.picker_action(a).unwrap_or_default()
+            }
             Action::NextPane => self.cycle(true),
             Action::PrevPane => self.cycle(false),
             Action::TabActive => self.switch_tab(Tab::Active),
@@ -62,6 +67,14 @@ impl App {
                 Vec::new()
             }
             Action::Refresh => self.refresh(),
+            Action::TabMine
+            | Action::TabUnassigned
+            | Action::Claim
+            | Action::Assign
+            | Action::Transfer
+            | Action::AddNote
+            | Action::CyclePriority
+            | Action::ToggleAvailable => self.desk_action(a),
             Action::Compose => self.compose(),
             Action::EndChat => self.open_end_dialog(),
             Action::Older => self.load_older(),
@@ -73,7 +86,7 @@ impl App {
         }
     }
 
-    fn switch_tab(&mut self, tab: Tab) -> Vec<Cmd> {
+    pub(super) fn switch_tab(&mut self, tab: Tab) -> Vec<Cmd> {
         self.focus = Focus::List;
         if self.tab == tab {
             return Vec::new();
@@ -90,7 +103,7 @@ impl App {
     }
 
     fn refresh(&mut self) -> Vec<Cmd> {
-        let mut cmds = Vec::new();
+        let mut cmds = vec![Cmd::Net(NetCmd::LoadDesk)];
         if matches!(self.conn, super::Conn::Down { .. }) {
             // Retry now rather than at the end of the backoff.
             cmds.push(self.watch(Duration::ZERO));
@@ -227,8 +240,12 @@ impl App {
     }
 
     fn compose_action(&mut self, a: Action) -> Vec<Cmd> {
+        if let Some(cmds) = self.picker_action(a) {
+            return cmds;
+        }
         match a {
-            Action::Send | Action::Confirm => self.send(),
+            Action::Send | Action::Confirm => self.send(false),
+            Action::SendTakeover => self.send(true),
             Action::Back | Action::Cancel => {
                 self.focus = Focus::Thread;
                 Vec::new()
@@ -243,7 +260,7 @@ impl App {
         }
     }
 
-    fn send(&mut self) -> Vec<Cmd> {
+    fn send(&mut self, takeover: bool) -> Vec<Cmd> {
         let Some(address) = self.open.clone() else {
             return Vec::new();
         };
@@ -283,6 +300,7 @@ impl App {
             local_id,
             text,
             key,
+            takeover,
         })]
     }
 
@@ -296,7 +314,7 @@ impl App {
             }
             return Vec::new();
         }
-        if self.dialog.is_some() {
+        if self.desk_dialog_insert(&c.to_string()) || self.dialog.is_some() {
             return Vec::new();
         }
         if self.filter.editing {
@@ -325,7 +343,7 @@ impl App {
             }
             return Vec::new();
         }
-        if self.dialog.is_some() {
+        if self.desk_dialog_insert(text) || self.dialog.is_some() {
             return Vec::new();
         }
         if self.filter.editing {

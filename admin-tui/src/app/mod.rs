@@ -3,6 +3,7 @@
 //! [`Cmd`]s. Plain data: no terminal, no tonic, no clock (time comes in with `Msg::Tick`).
 
 mod actions;
+mod desk;
 mod msg;
 mod overlays;
 mod replies;
@@ -12,13 +13,16 @@ mod thread;
 #[cfg(test)]
 pub(crate) mod tests;
 
+#[cfg(test)]
+pub(crate) mod desk_tests;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::FixedOffset;
 
 use crate::editor::Editor;
-use crate::model::{Summary, Time};
+use crate::model::{Desk, Summary, Time};
 
 pub(crate) use msg::{Action, Cmd, Failure, Msg, NetCmd, NetEvent, Pane};
 pub(crate) use thread::{Outgoing, Thread};
@@ -54,6 +58,10 @@ pub(crate) enum Tab {
     Active,
     /// Every conversation, paged from the server.
     All,
+    /// Active chats assigned to this console's agent.
+    Mine,
+    /// Active chats nobody holds.
+    Unassigned,
 }
 
 /// Where the keyboard goes.
@@ -86,6 +94,26 @@ pub(crate) enum Dialog {
     },
     /// Quit with unsent drafts or sends in flight?
     ConfirmQuit { unsent: usize },
+    /// Pick an agent to assign the chat to, or (with `transfer`) hand it over with a note.
+    Assign {
+        address: String,
+        name: String,
+        transfer: bool,
+        /// The highlighted row of the agent picker (the last row is "nobody" when assigning).
+        index: usize,
+        /// The note (required for a transfer).
+        editor: Editor,
+        busy: bool,
+        error: Option<String>,
+    },
+    /// A private note for the other agents.
+    Note {
+        address: String,
+        name: String,
+        editor: Editor,
+        busy: bool,
+        error: Option<String>,
+    },
 }
 
 /// The "all conversations" tab.
@@ -178,6 +206,10 @@ pub(crate) struct App {
     /// The help overlay and its scroll.
     pub(crate) help: Option<usize>,
     pub(crate) notice: Option<Notice>,
+    /// Who this console is, the agents and the canned responses.
+    pub(crate) desk: Desk,
+    /// The highlighted canned response in the compose box's picker.
+    pub(crate) picker: usize,
     next_id: u64,
 }
 
@@ -210,11 +242,14 @@ impl App {
             dialog: None,
             help: None,
             notice: None,
+            desk: Desk::default(),
+            picker: 0,
             next_id: 0,
         }
     }
 
-    /// The commands to run at start-up: open the event stream.
+    /// The commands to run at start-up: open the event stream (once connected, the desk —
+    /// who we are, the agents, the canned responses — is loaded).
     pub(crate) fn start(&mut self) -> Vec<Cmd> {
         vec![self.watch(Duration::ZERO)]
     }
@@ -269,11 +304,20 @@ impl App {
 
     /// Rows of the list pane, in display order.
     pub(crate) fn rows(&self) -> Vec<&Summary> {
+        let me = self.desk.me.as_ref().map(|a| a.name.as_str());
+        let keep = |s: &Summary| match self.tab {
+            Tab::Mine => me.is_some_and(|m| s.assigned_agent.eq_ignore_ascii_case(m)),
+            Tab::Unassigned => s.assigned_agent.is_empty(),
+            Tab::Active | Tab::All => true,
+        };
         match self.tab {
-            Tab::Active => {
+            Tab::Active | Tab::Mine | Tab::Unassigned => {
                 let q = self.filter.query();
-                let mut rows: Vec<&Summary> =
-                    self.chats.values().filter(|s| s.matches(&q)).collect();
+                let mut rows: Vec<&Summary> = self
+                    .chats
+                    .values()
+                    .filter(|s| s.matches(&q) && keep(s))
+                    .collect();
                 rows.sort_by(|a, b| active_order(a, b));
                 rows
             }
@@ -446,11 +490,19 @@ impl App {
     }
 }
 
-/// Active chats first, longest-waiting first, then by latest activity (the daemon's order).
+/// Active chats first, highest priority first, longest-waiting first, then by latest activity
+/// (the daemon's order).
 pub(crate) fn active_order(a: &Summary, b: &Summary) -> std::cmp::Ordering {
     let last = |s: &Summary| s.last_message.as_ref().and_then(|m| m.at);
     b.chat_active
         .cmp(&a.chat_active)
+        .then_with(|| {
+            if a.chat_active && b.chat_active {
+                b.priority.cmp(&a.priority)
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
         .then_with(|| match (a.waiting_since, b.waiting_since) {
             (Some(x), Some(y)) => x.cmp(&y),
             (Some(_), None) => std::cmp::Ordering::Less,

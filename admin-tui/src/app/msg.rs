@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::model::{ChatEvent, ListPage, SentAck, ThreadPage, Time};
+use crate::model::{ChatEvent, Desk, ListPage, Priority, SentAck, Summary, ThreadPage, Time};
 
 /// Something the user did, in the console's terms (keys map to these in `input.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,24 @@ pub(crate) enum Action {
     No,
     /// Flips a dialog's option (send the closing message or not).
     Toggle,
+    /// Chats assigned to me.
+    TabMine,
+    /// Active chats nobody holds.
+    TabUnassigned,
+    /// Take the selected chat.
+    Claim,
+    /// Assign the selected chat to an agent (picker).
+    Assign,
+    /// Hand the selected chat to an agent with a note.
+    Transfer,
+    /// Add a private note.
+    AddNote,
+    /// Cycle the chat's priority.
+    CyclePriority,
+    /// Send into a chat another agent holds (taking it over).
+    SendTakeover,
+    /// Take round-robin chats, or stop.
+    ToggleAvailable,
 }
 
 /// A region of the screen, for the mouse.
@@ -132,6 +150,17 @@ pub(crate) enum NetEvent {
         address: String,
         result: Result<bool, String>,
     },
+    /// Who this console is, the agents and the canned responses.
+    Desk(Result<Desk, String>),
+    /// A `SetAvailability` reply: whether this agent now takes round-robin chats.
+    Availability(Result<bool, String>),
+    /// A desk action's reply (claim, assign, transfer, priority, note): the conversation
+    /// afterwards when the call returns it, and what to say.
+    DeskDone {
+        address: String,
+        done: String,
+        result: Result<Option<Summary>, String>,
+    },
 }
 
 /// What the network task is asked to do.
@@ -158,6 +187,8 @@ pub(crate) enum NetCmd {
         local_id: u64,
         text: String,
         key: String,
+        /// Take the chat over from the agent who holds it.
+        takeover: bool,
     },
     EndChat {
         address: String,
@@ -168,6 +199,33 @@ pub(crate) enum NetCmd {
     /// Marks the user's messages read on WhatsApp (the agent is looking at them).
     MarkRead {
         address: String,
+    },
+    /// Loads who this console is, the agents and the canned responses.
+    LoadDesk,
+    SetAvailability {
+        available: bool,
+    },
+    Claim {
+        address: String,
+    },
+    /// Assigns to `agent` (empty: unassign).
+    Assign {
+        address: String,
+        agent: String,
+        note: String,
+    },
+    Transfer {
+        address: String,
+        agent: String,
+        note: String,
+    },
+    SetPriority {
+        address: String,
+        priority: Priority,
+    },
+    AddNote {
+        address: String,
+        text: String,
     },
 }
 

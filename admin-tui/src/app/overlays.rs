@@ -43,6 +43,12 @@ impl App {
             self.help = Some(0);
             return Vec::new();
         }
+        if matches!(
+            self.dialog,
+            Some(Dialog::Assign { .. } | Dialog::Note { .. })
+        ) {
+            return self.desk_dialog_action(a);
+        }
         match &mut self.dialog {
             Some(Dialog::ConfirmQuit { .. }) => match a {
                 Action::Yes | Action::Confirm | Action::ForceQuit => vec![Cmd::Quit],
@@ -100,7 +106,7 @@ impl App {
                     Vec::new()
                 }
             },
-            None => Vec::new(),
+            Some(Dialog::Assign { .. } | Dialog::Note { .. }) | None => Vec::new(),
         }
     }
 

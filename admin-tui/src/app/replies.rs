@@ -10,11 +10,13 @@ impl App {
     pub(super) fn on_net(&mut self, e: NetEvent) -> Vec<Cmd> {
         match e {
             NetEvent::Connected { gen } => {
-                if gen == self.watch_gen {
-                    self.conn = Conn::Connected;
-                    self.attempts = 0;
+                if gen != self.watch_gen {
+                    return Vec::new();
                 }
-                Vec::new()
+                self.conn = Conn::Connected;
+                self.attempts = 0;
+                // Who we are and what the desk offers, fresh on every (re)connect.
+                vec![Cmd::Net(super::NetCmd::LoadDesk)]
             }
             NetEvent::Event { gen, event } => {
                 if gen == self.watch_gen {
@@ -98,6 +100,9 @@ impl App {
                 result,
             } => self.on_sent(&address, local_id, result),
             NetEvent::Ended { address, result } => self.on_ended(&address, result),
+            e @ (NetEvent::Desk(_) | NetEvent::DeskDone { .. } | NetEvent::Availability(_)) => {
+                self.on_desk_net(e)
+            }
             NetEvent::MarkedRead { address, result } => {
                 if let Err(e) = result {
                     // Not fatal: the unread count stays and the next message asks again.
@@ -125,7 +130,10 @@ impl App {
                     self.notify(strings::template_sent(&ack.template_used), false);
                 }
             }
-            Err(e) => {
+            Err(mut e) => {
+                if e.contains("takeover") {
+                    e.push_str(strings::TAKEOVER_HINT);
+                }
                 let Some(o) = thread.refuse(local_id, e.clone()) else {
                     return Vec::new();
                 };

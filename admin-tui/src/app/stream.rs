@@ -91,6 +91,14 @@ impl App {
                 let s = self.corrected(s);
                 self.apply_summary(s);
             }
+            EventBody::NoteAdded(s, n) => {
+                let address = s.address.clone();
+                let s = self.corrected(s);
+                self.apply_summary(s);
+                if let Some(t) = self.threads.get_mut(&address) {
+                    t.add_note(n);
+                }
+            }
         }
         cmds
     }
@@ -177,7 +185,7 @@ impl App {
     }
 
     /// The newest summary of a conversation: the active list, the "all" rows, its thread.
-    fn apply_summary(&mut self, s: Summary) {
+    pub(super) fn apply_summary(&mut self, s: Summary) {
         if let Some(row) = self.all.rows.iter_mut().find(|r| r.address == s.address) {
             *row = s.clone();
         }

@@ -71,6 +71,7 @@ pub(crate) fn msg(id: i64, sender: Sender, text: &str, minute: i64) -> Message {
         kind: "text".into(),
         error_code: 0,
         error_message: String::new(),
+        agent_name: String::new(),
     }
 }
 
@@ -106,6 +107,7 @@ pub(crate) fn load(app: &mut App, address: &str, messages: Vec<Message>, next_be
             summary,
             messages,
             next_before,
+            notes: Vec::new(),
         }),
     }));
 }
@@ -381,6 +383,7 @@ fn send_cmd(cmds: &[Cmd]) -> (u64, String, String) {
             local_id,
             text,
             key,
+            takeover: false,
         })] => {
             assert_eq!(address, "1");
             (*local_id, text.clone(), key.clone())
@@ -820,6 +823,7 @@ fn scrolling_past_the_oldest_line_loads_the_older_page() {
             summary: None,
             messages: vec![msg(9, Sender::User, "oldest", -40)],
             next_before: 0,
+            notes: Vec::new(),
         }),
     }));
     let t = &app.threads["1"];

@@ -2,7 +2,7 @@
 //! pages, live events and send replies may arrive in any order), the agent's own messages still
 //! on their way, and the scroll position.
 
-use crate::model::{Message, Sender, SentAck, Status, Summary, ThreadPage, Time};
+use crate::model::{Message, Note, Sender, SentAck, Status, Summary, ThreadPage, Time};
 
 /// A message the agent sent that the server has not confirmed yet (or refused).
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,8 @@ pub(crate) struct Thread {
     pub(crate) outgoing: Vec<Outgoing>,
     /// Lines scrolled up from the newest message (0 follows new messages).
     pub(crate) scroll: usize,
+    /// Private notes, by id (shown among the messages by time).
+    pub(crate) notes: Vec<Note>,
 }
 
 impl Thread {
@@ -65,10 +67,20 @@ impl Thread {
         }
     }
 
+    /// Adds a note unless it is known.
+    pub(crate) fn add_note(&mut self, n: Note) {
+        if let Err(i) = self.notes.binary_search_by_key(&n.id, |x| x.id) {
+            self.notes.insert(i, n);
+        }
+    }
+
     /// Merges a page: newest page (`before == 0`) or an older one.
     pub(crate) fn merge_page(&mut self, before: i64, page: ThreadPage) {
         if page.summary.is_some() {
             self.summary = page.summary;
+        }
+        for n in page.notes {
+            self.add_note(n);
         }
         for m in page.messages {
             self.upsert(m);
@@ -133,6 +145,7 @@ impl Thread {
                 kind: "text".into(),
                 error_code: 0,
                 error_message: String::new(),
+                agent_name: String::new(),
             });
         }
     }
@@ -160,6 +173,7 @@ mod tests {
             kind: "text".into(),
             error_code: 0,
             error_message: String::new(),
+            agent_name: String::new(),
         }
     }
 

@@ -87,3 +87,52 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         ));
     }
 }
+
+/// The canned-response picker, just above the compose box, while the draft is `/shortcut`.
+pub(super) fn picker(app: &App, frame: &mut Frame, compose: Rect) {
+    let matches = app.picker_matches();
+    if matches.is_empty() || app.dialog.is_some() || app.help.is_some() {
+        return;
+    }
+    const SHOWN: usize = 6;
+    let selected = app.picker.min(matches.len() - 1);
+    let first = (selected + 1).saturating_sub(SHOWN);
+    let rows = matches.len().min(SHOWN);
+    let height = u16::try_from(rows + 2).unwrap_or(8).min(compose.y);
+    let width = compose.width.min(72);
+    if height < 3 {
+        return;
+    }
+    let rect = Rect::new(compose.x, compose.y - height, width, height);
+    frame.render_widget(ratatui::widgets::Clear, rect);
+    let block = Block::bordered()
+        .border_style(style::focused_border())
+        .title(Span::styled(strings::PICKER_TITLE, style::bold()));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let w = usize::from(inner.width);
+    let lines: Vec<Line<'static>> = matches
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(SHOWN)
+        .map(|(i, c)| {
+            let mut line = fit(
+                vec![
+                    Span::styled(format!("/{:<10} ", clean(&c.shortcut)), style::bold()),
+                    Span::styled(clean(&c.body), style::dim()),
+                ],
+                Vec::new(),
+                w,
+            );
+            if i == selected {
+                let used: usize = line.spans.iter().map(|s| super::width(&s.content)).sum();
+                line.spans
+                    .push(Span::raw(" ".repeat(w.saturating_sub(used))));
+                line.style = style::selected();
+            }
+            line
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -11,7 +11,7 @@ use ratatui::{
 use super::{clean, fit, hours_minutes, short_duration, style, when};
 use crate::app::{App, Focus, Tab};
 use crate::layout::{self, ROW_HEIGHT};
-use crate::model::{Kind, Sender, Summary};
+use crate::model::{Kind, Priority, Sender, Summary};
 use crate::strings;
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -20,6 +20,8 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     let title = match app.tab {
         Tab::Active => format!(" {} ({}) ", strings::TAB_ACTIVE, app.chats.len()),
         Tab::All => format!(" {} ", strings::TAB_ALL),
+        Tab::Mine => format!(" {} ({}) ", strings::TAB_MINE, rows.len()),
+        Tab::Unassigned => format!(" {} ({}) ", strings::TAB_UNASSIGNED, rows.len()),
     };
     let capacity = layout::list_capacity(app).max(1);
     // The offset kept by `update`, re-clamped so the selection always shows.
@@ -70,6 +72,9 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
             (Tab::Active, false, _) => strings::WAITING_SNAPSHOT,
             (_, _, true) => strings::NO_MATCHES,
             (Tab::Active, true, false) => strings::NO_ACTIVE_CHATS,
+            (Tab::Mine, _, false) if app.me().is_none() => strings::NO_AGENT_IDENTITY,
+            (Tab::Mine, _, false) => strings::NO_MINE,
+            (Tab::Unassigned, _, false) => strings::NO_UNASSIGNED,
             (Tab::All, _, false) if app.all.loading => strings::LOADING,
             (Tab::All, _, false) => strings::NO_CONVERSATIONS,
         };
@@ -97,6 +102,16 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// ` ‼ urgent`, ` ▲ high`, ` ▽ low`; nothing for normal.
+pub(super) fn priority_badge(p: Priority) -> Option<Span<'static>> {
+    match p {
+        Priority::Normal => None,
+        Priority::Urgent => Some(Span::styled(" ‼ urgent", style::urgent())),
+        Priority::High => Some(Span::styled(" ▲ high", style::high())),
+        Priority::Low => Some(Span::styled(" ▽ low", style::dim())),
+    }
+}
+
 /// The two lines of one conversation.
 fn row_lines(
     app: &App,
@@ -115,6 +130,20 @@ fn row_lines(
         left.push(Span::raw(" "));
     }
     left.push(Span::styled(clean(s.name()), style::bold()));
+    if s.chat_active {
+        if let Some(badge) = priority_badge(s.priority) {
+            left.push(badge);
+        }
+        if !s.assigned_agent.is_empty() {
+            let mine = app
+                .me()
+                .is_some_and(|m| m.eq_ignore_ascii_case(&s.assigned_agent));
+            left.push(Span::styled(
+                format!(" {}", strings::assigned_to(&clean(&s.assigned_agent))),
+                if mine { style::ok() } else { style::dim() },
+            ));
+        }
+    }
     let mut right = Vec::new();
     if s.chat_active {
         if let Some(since) = s.waiting_since {

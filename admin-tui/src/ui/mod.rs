@@ -43,6 +43,7 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
     }
     if let Some(r) = a.compose {
         compose::render(app, frame, r);
+        compose::picker(app, frame, r);
     }
     status::status_bar(app, frame, a.status);
     if let Some(d) = &app.dialog {
@@ -121,6 +122,19 @@ pub(crate) mod style {
     }
     pub(crate) fn urgent() -> Style {
         Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+    pub(crate) fn note() -> Style {
+        Style::default().fg(Color::Yellow)
+    }
+    pub(crate) fn note_head() -> Style {
+        Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    }
+    pub(crate) fn high() -> Style {
+        Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
     }
 }
 

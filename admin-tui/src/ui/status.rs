@@ -19,14 +19,30 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         )
     };
     let waiting = app.waiting_count();
+    let mut me = Vec::new();
+    if let Some(a) = &app.desk.me {
+        me.push(Span::styled(clean(&a.name), style::bold()));
+        if a.available {
+            me.push(Span::styled(
+                format!(" {}", strings::AVAILABLE),
+                style::ok(),
+            ));
+        }
+        me.push(Span::raw(" · "));
+    }
     let left = vec![
         Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
         Span::raw(" "),
-        tab("1", strings::TAB_ACTIVE, app.tab == Tab::Active),
+        tab("1", strings::HDR_ACTIVE, app.tab == Tab::Active),
         Span::raw(" "),
-        tab("2", strings::TAB_ALL, app.tab == Tab::All),
+        tab("2", strings::HDR_ALL, app.tab == Tab::All),
+        Span::raw(" "),
+        tab("3", strings::TAB_MINE, app.tab == Tab::Mine),
+        Span::raw(" "),
+        tab("4", strings::TAB_UNASSIGNED, app.tab == Tab::Unassigned),
     ];
-    let right = vec![
+    let mut right = Vec::new();
+    right.extend([
         Span::styled(
             strings::waiting_count(waiting, app.chats.len()),
             if waiting > 0 {
@@ -36,7 +52,18 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
             },
         ),
         Span::raw(" "),
-    ];
+    ]);
+    // Who this console is, when it fits beside the tabs.
+    let w = |spans: &[Span<'static>]| {
+        spans
+            .iter()
+            .map(|s| super::width(&s.content))
+            .sum::<usize>()
+    };
+    if w(&left) + w(&me) + w(&right) < usize::from(area.width) {
+        me.extend(right);
+        right = me;
+    }
     frame.render_widget(
         Paragraph::new(fit(left, right, usize::from(area.width))),
         area,

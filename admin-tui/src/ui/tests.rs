@@ -462,3 +462,115 @@ fn tiny_and_odd_sizes_never_panic() {
         }
     }
 }
+
+// --- The shared desk (issue 8) ---
+
+fn desk_80x24() -> App {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.update(Msg::Resize(80, 24));
+    app
+}
+
+#[test]
+fn desk_tabs_badges_and_assignees_80x24() {
+    let mut app = desk_80x24();
+    let s = draw(&app);
+    has(&s, "3 Mine   4 Unassigned");
+    has(&s, "Bola ▲ high @bola");
+    has(&s, "Ada @ada");
+    crate::app::tests::key(&mut app, Action::TabMine);
+    let s = draw(&app);
+    has(&s, "Mine (1)");
+    has(&s, "Ada @ada");
+    lacks(&s, "Chidi");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn desk_unassigned_tab_empty_80x24() {
+    let mut app = desk_80x24();
+    let mut c = chat("3", "Chidi", Some(-7));
+    c.assigned_agent = "bola".into();
+    event(&mut app, 2, EventBody::ContactUpdated(c));
+    crate::app::tests::key(&mut app, Action::TabUnassigned);
+    let s = draw(&app);
+    has(&s, "Unassigned (0)");
+    has(&s, crate::strings::NO_UNASSIGNED);
+}
+
+#[test]
+fn canned_picker_80x24() {
+    let mut app = desk_80x24();
+    load(&mut app, "3", Vec::new(), 0);
+    crate::app::tests::key(&mut app, Action::TabUnassigned);
+    crate::app::tests::key(&mut app, Action::Compose);
+    type_text(&mut app, "/g");
+    let s = draw(&app);
+    has(&s, "Canned responses");
+    has(&s, "/greet");
+    has(&s, "/goodbye");
+    lacks(&s, "/hours");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn thread_with_notes_and_agent_names_80x24() {
+    let mut app = desk_80x24();
+    let mut m1 = msg(1, Sender::User, "I paid my fees twice", -9);
+    m1.session_id = 1;
+    let mut m2 = msg(2, Sender::Agent, "Let me check", -5);
+    m2.session_id = 1;
+    m2.agent_name = "ada".into();
+    load(&mut app, "1", vec![m1, m2], 0);
+    let note = crate::model::Note {
+        id: 1,
+        text: "Bursary confirms the double payment".into(),
+        agent_name: "bola".into(),
+        at: Some(at(-7)),
+    };
+    event(
+        &mut app,
+        3,
+        EventBody::NoteAdded(chat("1", "Ada", Some(-9)), note),
+    );
+    crate::app::tests::key(&mut app, Action::Down);
+    crate::app::tests::key(&mut app, Action::Open);
+    let s = draw(&app);
+    has(&s, "📝 note by bola");
+    has(&s, "Bursary confirms the double payment");
+    has(&s, "Let me check ✓ · ada");
+    // The note sits between the user's message and the reply, by time.
+    let (user, noted, reply) = (
+        s.find("I paid my fees twice").unwrap(),
+        s.find("note by bola").unwrap(),
+        s.find("Let me check").unwrap(),
+    );
+    assert!(user < noted && noted < reply, "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn assign_dialog_80x24() {
+    let mut app = desk_80x24();
+    crate::app::tests::key(&mut app, Action::Transfer);
+    crate::app::tests::key(&mut app, Action::Down);
+    type_text(&mut app, "fees question");
+    let s = draw(&app);
+    has(&s, "Transfer chat");
+    has(&s, "bola (Bola Adeyemi)");
+    has(&s, "Note: fees question");
+    lacks(&s, crate::strings::NOBODY);
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn the_header_says_who_is_at_the_console_when_it_fits() {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.update(Msg::Net(NetEvent::Availability(Ok(true))));
+    let s = draw(&app);
+    has(&s, "ada available · 3 waiting · 3 active");
+    app.update(Msg::Resize(80, 24));
+    let s = draw(&app);
+    has(&s, "4 Unassigned");
+    lacks(&s, "ada available");
+}

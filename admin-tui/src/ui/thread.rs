@@ -13,7 +13,7 @@ use ratatui::{
 use super::{clean, clock, date, fit, hours_minutes, short_duration, style, width, wrap};
 use crate::app::{App, Focus, Thread};
 use crate::layout;
-use crate::model::{Kind, Message, Sender, Status, Summary};
+use crate::model::{Kind, Message, Note, Sender, Status, Summary};
 use crate::strings;
 
 /// Columns before a message's text: `HH:MM agent `.
@@ -109,6 +109,19 @@ fn footer(app: &App, s: &Summary, width: usize) -> Line<'static> {
     if s.unread_count > 0 {
         spans.push(Span::raw(format!(" · {}", strings::unread(s.unread_count))));
     }
+    if s.chat_active {
+        if let Some(badge) = super::list::priority_badge(s.priority) {
+            spans.push(Span::raw(" ·"));
+            spans.push(badge);
+        }
+        if !s.assigned_agent.is_empty() {
+            spans.push(Span::raw(" · "));
+            spans.push(Span::styled(
+                strings::assigned_to(&clean(&s.assigned_agent)),
+                style::bold(),
+            ));
+        }
+    }
     spans.push(Span::raw(" "));
     fit(spans, Vec::new(), width.saturating_sub(2))
 }
@@ -198,6 +211,16 @@ fn note(text: String, st: ratatui::style::Style, width: usize) -> Vec<Line<'stat
         .collect()
 }
 
+/// A private note: who wrote it, then its text, all in the note colour.
+fn note_lines(app: &App, n: &Note, width: usize, out: &mut Vec<Line<'static>>) {
+    let time = n.at.map(|t| clock(app, t)).unwrap_or_default();
+    out.push(Line::from(vec![
+        Span::styled(format!("{time:<5} "), style::dim()),
+        Span::styled(strings::note_by(&clean(&n.agent_name)), style::note_head()),
+    ]));
+    out.extend(note(n.text.clone(), style::note(), width));
+}
+
 /// Every line of the open thread, oldest first (for the scroll limit; a frame draws only
 /// [`last_lines`]).
 pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
@@ -240,8 +263,24 @@ pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'stat
         count += block.len();
         blocks.push(block);
     }
+    // Private notes go among the messages by time: note k comes just before message
+    // `slots[k]` (or after the last message when it is `messages.len()`).
+    let slots = note_slots(&t.notes, &t.messages);
+    let mut ni = t.notes.len();
     let mut i = t.messages.len();
-    while i > 0 && count < need {
+    loop {
+        while ni > 0 && slots.get(ni - 1) == Some(&i) {
+            ni -= 1;
+            let mut block = Vec::new();
+            if let Some(n) = t.notes.get(ni) {
+                note_lines(app, n, width, &mut block);
+            }
+            count += block.len();
+            blocks.push(block);
+        }
+        if i == 0 || count >= need {
+            break;
+        }
         i -= 1;
         let block = message_block(app, &t.messages, i, width);
         count += block.len();
@@ -251,6 +290,21 @@ pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'stat
         blocks.push(head(t, width));
     }
     blocks.into_iter().rev().flatten().collect()
+}
+
+/// For each note (in time order), the index of the message it is shown before: the first
+/// message written after it; `messages.len()` when none is (or it has no time).
+fn note_slots(notes: &[Note], messages: &[Message]) -> Vec<usize> {
+    let mut slots = Vec::with_capacity(notes.len());
+    for (i, m) in messages.iter().enumerate() {
+        while slots.len() < notes.len()
+            && matches!((notes[slots.len()].at, m.at), (Some(a), Some(b)) if a < b)
+        {
+            slots.push(i);
+        }
+    }
+    slots.resize(notes.len(), messages.len());
+    slots
 }
 
 /// The lines above the first message: older history to load, or its start.
@@ -302,7 +356,18 @@ fn message_block(app: &App, messages: &[Message], i: usize, width: usize) -> Vec
     }
     let time = m.at.map(|t| clock(app, t)).unwrap_or_default();
     let text = super::shown_text(m.sender, &m.text);
-    message_lines(&time, m.sender, text, status_mark(m), width, &mut out);
+    let mut mark = status_mark(m);
+    if !m.agent_name.is_empty() {
+        // Who of the agents sent it.
+        let (shown, st) = mark.map_or((String::new(), style::dim()), |s| {
+            (s.content.to_string(), s.style)
+        });
+        mark = Some(Span::styled(
+            format!("{shown} · {}", clean(&m.agent_name)),
+            st,
+        ));
+    }
+    message_lines(&time, m.sender, text, mark, width, &mut out);
     if m.status == Status::Failed {
         out.extend(note(
             strings::failed_inline(m.error_code, &clean(&m.error_message)),
@@ -316,8 +381,9 @@ fn message_block(app: &App, messages: &[Message], i: usize, width: usize) -> Vec
 #[cfg(test)]
 mod tests {
     use super::{last_lines, lines};
-    use crate::app::tests::{app, chat, load, msg, snapshot};
-    use crate::model::Sender;
+    use crate::app::tests::{app, at, chat, msg, snapshot};
+    use crate::app::{Msg, NetEvent};
+    use crate::model::{Note, Sender, ThreadPage};
 
     #[test]
     fn a_frame_built_from_the_newest_message_back_matches_the_whole_thread() {
@@ -343,8 +409,44 @@ mod tests {
             }
             messages.push(m);
         }
-        load(&mut app, "2348011111111", messages, 0);
+        // Notes before the first message, two between the same messages, after the last one,
+        // and one without a time (shown at the end).
+        let note = |id: i64, minute: Option<i64>| Note {
+            id,
+            text: format!("note {id}"),
+            agent_name: "bola".into(),
+            at: minute.map(at),
+        };
+        let notes = vec![
+            note(1, Some(-5 * 24 * 60)),
+            note(2, Some(-3 * 24 * 60 + 10 * 70 + 1)),
+            note(3, Some(-3 * 24 * 60 + 10 * 70 + 2)),
+            note(4, Some(0)),
+            note(5, None),
+        ];
+        let summary = app.summary("2348011111111").cloned();
+        app.update(Msg::Net(NetEvent::Thread {
+            address: "2348011111111".into(),
+            before: 0,
+            result: Ok(ThreadPage {
+                summary,
+                messages,
+                next_before: 0,
+                notes,
+            }),
+        }));
         let full = lines(&app, 70);
+        let text = |l: &ratatui::text::Line<'_>| l.to_string();
+        let all: Vec<String> = full.iter().map(text).collect();
+        let pos = |needle: &str| {
+            all.iter()
+                .position(|l| l.contains(needle))
+                .unwrap_or_else(|| panic!("{needle:?} not in {all:#?}"))
+        };
+        assert!(pos("note 1") < pos("m1"), "{all:#?}");
+        assert!(pos("m9") < pos("note 2") && pos("note 2") < pos("note 3"));
+        assert!(pos("note 3") < pos("m11"), "{all:#?}");
+        assert!(pos("m59") < pos("note 4") && pos("note 4") < pos("note 5"));
         for need in [0, 1, 5, 23, 100, full.len(), full.len() + 10] {
             let tail = last_lines(&app, 70, need);
             assert!(tail.len() >= need.min(full.len()), "need {need}");

@@ -3,8 +3,12 @@
 use proto::v1 as pb;
 
 use crate::{
+    desk::Priority,
     domain::{ContactKind, DeliveryStatus, Millis, Sender},
-    storage::{EventKind, MessageRecord, StoredEvent, Summary},
+    storage::{
+        AgentRecord, AuditRecord, CannedResponse, EventKind, MessageRecord, NoteRecord,
+        StoredEvent, Summary,
+    },
 };
 
 /// Unix milliseconds as a protobuf timestamp.
@@ -59,6 +63,9 @@ pub fn summary(s: &Summary) -> pb::ConversationSummary {
         chat_session_id: s.chat_session_id.unwrap_or(0),
         last_inbound_at: s.last_inbound_at.map(ts),
         address: s.address(),
+        assigned_agent: s.assigned_agent.clone().unwrap_or_default(),
+        assigned_agent_id: s.assigned_agent_id.unwrap_or(0),
+        priority: priority(s.priority) as i32,
     }
 }
 
@@ -79,6 +86,76 @@ pub fn message(m: &MessageRecord) -> pb::ChatMessage {
             .unwrap_or(0)
             .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
         error_message: m.error_message.clone().unwrap_or_default(),
+        agent_name: m.agent_name.clone().unwrap_or_default(),
+        agent_id: m.agent_id.unwrap_or(0),
+    }
+}
+
+/// A priority.
+pub fn priority(p: Priority) -> pb::Priority {
+    match p {
+        Priority::Low => pb::Priority::Low,
+        Priority::Normal => pb::Priority::Normal,
+        Priority::High => pb::Priority::High,
+        Priority::Urgent => pb::Priority::Urgent,
+    }
+}
+
+/// A priority from the wire; `None` for unspecified or unknown values.
+pub fn priority_from(v: i32) -> Option<Priority> {
+    match pb::Priority::try_from(v) {
+        Ok(pb::Priority::Low) => Some(Priority::Low),
+        Ok(pb::Priority::Normal) => Some(Priority::Normal),
+        Ok(pb::Priority::High) => Some(Priority::High),
+        Ok(pb::Priority::Urgent) => Some(Priority::Urgent),
+        _ => None,
+    }
+}
+
+/// An agent.
+pub fn agent(a: &AgentRecord) -> pb::Agent {
+    pb::Agent {
+        id: a.id,
+        name: a.name.clone(),
+        display_name: a.display_name.clone(),
+        enabled: a.enabled,
+        available: a.available,
+        created_at: Some(ts(a.created_at)),
+        last_assigned_at: a.last_assigned_at.map(ts),
+    }
+}
+
+/// A private note.
+pub fn note(n: &NoteRecord) -> pb::Note {
+    pb::Note {
+        id: n.id,
+        text: n.text.clone(),
+        agent_name: n.agent_name.clone().unwrap_or_default(),
+        agent_id: n.agent_id.unwrap_or(0),
+        timestamp: Some(ts(n.created_at)),
+        chat_session_id: n.session_id.unwrap_or(0),
+    }
+}
+
+/// A canned response.
+pub fn canned(c: &CannedResponse) -> pb::CannedResponse {
+    pb::CannedResponse {
+        shortcut: c.shortcut.clone(),
+        body: c.body.clone(),
+        updated_at: Some(ts(c.updated_at)),
+    }
+}
+
+/// An audit row.
+pub fn audit(a: &AuditRecord) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: a.id,
+        at: Some(ts(a.at)),
+        actor: a.actor.clone(),
+        agent_name: a.agent_name.clone().unwrap_or_default(),
+        agent_id: a.agent_id.unwrap_or(0),
+        action: a.action.clone(),
+        detail: a.detail.clone(),
     }
 }
 
@@ -98,10 +175,12 @@ pub fn event(e: &StoredEvent) -> pb::ChatEvent {
         EventKind::ChatEnded {
             session_id,
             ended_by,
+            agent,
         } => Event::ChatEnded(pb::ChatEnded {
             conversation: conv,
             chat_session_id: *session_id,
             ended_by: ended_by.as_str().to_string(),
+            ended_by_agent: agent.clone().unwrap_or_default(),
         }),
         EventKind::DeliveryStatusChanged {
             message_id,
@@ -119,6 +198,29 @@ pub fn event(e: &StoredEvent) -> pb::ChatEvent {
         }),
         EventKind::ContactUpdated => {
             Event::ContactUpdated(pb::ContactUpdated { conversation: conv })
+        }
+        EventKind::AssignmentChanged {
+            agent,
+            previous,
+            action,
+            by,
+        } => Event::AssignmentChanged(pb::AssignmentChanged {
+            conversation: conv,
+            agent: agent.clone().unwrap_or_default(),
+            previous_agent: previous.clone().unwrap_or_default(),
+            action: action.clone(),
+            by: by.clone(),
+        }),
+        EventKind::NoteAdded { note: n } => Event::NoteAdded(pb::NoteAdded {
+            conversation: conv,
+            note: Some(note(n)),
+        }),
+        EventKind::PriorityChanged { priority: p, by } => {
+            Event::PriorityChanged(pb::PriorityChanged {
+                conversation: conv,
+                priority: priority(*p) as i32,
+                by: by.clone(),
+            })
         }
     };
     pb::ChatEvent {

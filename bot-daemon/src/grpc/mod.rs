@@ -2,6 +2,7 @@
 //! reflection and `grpc.health.v1`. Handlers validate, call the engine or the store, convert;
 //! `WatchChats` replays the event log and then follows live commits.
 
+pub mod agents;
 pub mod convert;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
@@ -10,15 +11,15 @@ use proto::v1::{
     self as pb,
     support_admin_server::{SupportAdmin, SupportAdminServer},
 };
-use subtle::ConstantTimeEq;
 use tokio::{
     net::TcpListener,
     sync::{broadcast::error::RecvError, mpsc, watch},
 };
 use tokio_stream::{wrappers::ReceiverStream, Stream};
-use tonic::{metadata::MetadataMap, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::{
+    desk::{AssignmentFilter, Caller},
     domain::{parse_address, Address},
     engine::Engine,
     storage::{ListQuery, StoreError, StoredEvent},
@@ -37,33 +38,14 @@ impl From<StoreError> for Status {
             StoreError::NotFound(what) => Status::not_found(format!("no conversation for {what}")),
             StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
             StoreError::Invalid(m) => Status::invalid_argument(m),
+            StoreError::Missing(m) => Status::not_found(m),
+            StoreError::AlreadyExists(m) => Status::already_exists(m),
             StoreError::Closed => Status::unavailable("the daemon is shutting down"),
             other => {
                 tracing::error!(error = %other, "internal error in a gRPC call");
                 Status::internal("internal error; see the daemon's log")
             }
         }
-    }
-}
-
-/// Checks `authorization: Bearer <token>` in constant time.
-///
-/// # Errors
-/// `UNAUTHENTICATED` for a missing, malformed or wrong token.
-pub fn check_bearer(metadata: &MetadataMap, token: &str) -> Result<(), Status> {
-    let header = metadata
-        .get("authorization")
-        .ok_or_else(|| Status::unauthenticated("missing 'authorization: Bearer <token>' metadata"))?
-        .to_str()
-        .map_err(|_| Status::unauthenticated("malformed authorization metadata"))?;
-    let given = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
-    if bool::from(given.trim().as_bytes().ct_eq(token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(Status::unauthenticated("invalid token"))
     }
 }
 
@@ -85,6 +67,7 @@ fn page_size(value: u32, default: u32) -> Result<u32, Status> {
 #[derive(Clone)]
 pub struct AdminService {
     engine: Engine,
+    auth: agents::Auth,
     shutdown: watch::Receiver<bool>,
     subscribers: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -115,7 +98,20 @@ impl SupportAdmin for AdminService {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let caller = agents::caller_of(&request)?;
         let r = request.into_inner();
+        let assignment = match pb::AssignmentFilter::try_from(r.assignment) {
+            Ok(pb::AssignmentFilter::All) => AssignmentFilter::All,
+            Ok(pb::AssignmentFilter::Unassigned) => AssignmentFilter::Unassigned,
+            Ok(pb::AssignmentFilter::Mine) => match caller.agent_id() {
+                Some(id) => AssignmentFilter::Agent(id),
+                // The operator has no chats of its own.
+                None => {
+                    return Ok(Response::new(pb::ListConversationsResponse::default()));
+                }
+            },
+            Err(_) => return Err(Status::invalid_argument("unknown assignment filter")),
+        };
         if r.query.chars().count() > 200 {
             return Err(Status::invalid_argument(
                 "query must be at most 200 characters",
@@ -129,6 +125,7 @@ impl SupportAdmin for AdminService {
                 page_size: page_size(r.page_size, DEFAULT_LIST_PAGE)?,
                 page_token: r.page_token,
                 query: r.query,
+                assignment,
             })
             .await?;
         Ok(Response::new(pb::ListConversationsResponse {
@@ -154,10 +151,16 @@ impl SupportAdmin for AdminService {
             .store()
             .get_conversation(addr, size, r.before)
             .await?;
+        let notes = if r.before == 0 {
+            self.engine.store().notes(summary.contact_id).await?
+        } else {
+            Vec::new()
+        };
         Ok(Response::new(pb::Conversation {
             summary: Some(convert::summary(&summary)),
             messages: messages.iter().map(convert::message).collect(),
             next_before,
+            notes: notes.iter().map(convert::note).collect(),
         }))
     }
 
@@ -165,6 +168,7 @@ impl SupportAdmin for AdminService {
         &self,
         request: Request<pb::SendMessageRequest>,
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        let caller = agents::caller_of(&request)?;
         let r = request.into_inner();
         let addr = address("phone_number", &r.phone_number)?;
         if r.idempotency_key.chars().count() > 200 {
@@ -173,7 +177,10 @@ impl SupportAdmin for AdminService {
             ));
         }
         let key = Some(r.idempotency_key).filter(|k| !k.is_empty());
-        let sent = self.engine.agent_send(addr, r.message.clone(), key).await?;
+        let sent = self
+            .engine
+            .agent_send_as(caller, addr, r.message.clone(), key, r.takeover)
+            .await?;
         Ok(Response::new(pb::SendMessageResponse {
             phone_number: sent.summary.address(),
             message_sent: r.message,
@@ -187,12 +194,13 @@ impl SupportAdmin for AdminService {
         &self,
         request: Request<pb::EndChatRequest>,
     ) -> Result<Response<pb::EndChatResponse>, Status> {
+        let caller = agents::caller_of(&request)?;
         let r = request.into_inner();
         let addr = address("phone_number", &r.phone_number)?;
         let message = Some(r.message).filter(|m| !m.trim().is_empty());
         let ended = self
             .engine
-            .agent_end(addr, message, r.skip_closing_message)
+            .agent_end_as(caller, addr, message, r.skip_closing_message, r.takeover)
             .await?;
         Ok(Response::new(pb::EndChatResponse {
             phone_number: ended.summary.address(),
@@ -253,6 +261,115 @@ impl SupportAdmin for AdminService {
         use tokio_stream::StreamExt as _;
         let stream = ReceiverStream::new(rx).chain(FinalStatus(Some(last_word_rx)));
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn who_am_i(
+        &self,
+        r: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
+        self.who_am_i_impl(r).await
+    }
+
+    async fn add_agent(
+        &self,
+        r: Request<pb::AddAgentRequest>,
+    ) -> Result<Response<pb::AgentTokenResponse>, Status> {
+        self.add_agent_impl(r).await
+    }
+
+    async fn list_agents(
+        &self,
+        r: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        self.list_agents_impl(r).await
+    }
+
+    async fn set_agent_enabled(
+        &self,
+        r: Request<pb::SetAgentEnabledRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        self.set_agent_enabled_impl(r).await
+    }
+
+    async fn rotate_agent_token(
+        &self,
+        r: Request<pb::RotateAgentTokenRequest>,
+    ) -> Result<Response<pb::AgentTokenResponse>, Status> {
+        self.rotate_agent_token_impl(r).await
+    }
+
+    async fn set_availability(
+        &self,
+        r: Request<pb::SetAvailabilityRequest>,
+    ) -> Result<Response<pb::Agent>, Status> {
+        self.set_availability_impl(r).await
+    }
+
+    async fn claim_conversation(
+        &self,
+        r: Request<pb::ClaimConversationRequest>,
+    ) -> Result<Response<pb::ConversationSummary>, Status> {
+        self.claim_impl(r).await
+    }
+
+    async fn assign_conversation(
+        &self,
+        r: Request<pb::AssignConversationRequest>,
+    ) -> Result<Response<pb::ConversationSummary>, Status> {
+        self.assign_impl(r).await
+    }
+
+    async fn transfer_conversation(
+        &self,
+        r: Request<pb::TransferConversationRequest>,
+    ) -> Result<Response<pb::ConversationSummary>, Status> {
+        self.transfer_impl(r).await
+    }
+
+    async fn set_priority(
+        &self,
+        r: Request<pb::SetPriorityRequest>,
+    ) -> Result<Response<pb::ConversationSummary>, Status> {
+        self.set_priority_impl(r).await
+    }
+
+    async fn add_note(&self, r: Request<pb::AddNoteRequest>) -> Result<Response<pb::Note>, Status> {
+        self.add_note_impl(r).await
+    }
+
+    async fn list_canned_responses(
+        &self,
+        r: Request<pb::ListCannedResponsesRequest>,
+    ) -> Result<Response<pb::ListCannedResponsesResponse>, Status> {
+        self.list_canned_impl(r).await
+    }
+
+    async fn put_canned_response(
+        &self,
+        r: Request<pb::PutCannedResponseRequest>,
+    ) -> Result<Response<pb::CannedResponse>, Status> {
+        self.put_canned_impl(r).await
+    }
+
+    async fn delete_canned_response(
+        &self,
+        r: Request<pb::DeleteCannedResponseRequest>,
+    ) -> Result<Response<pb::DeleteCannedResponseResponse>, Status> {
+        self.delete_canned_impl(r).await
+    }
+
+    async fn expand_canned_response(
+        &self,
+        r: Request<pb::ExpandCannedResponseRequest>,
+    ) -> Result<Response<pb::ExpandCannedResponseResponse>, Status> {
+        self.expand_canned_impl(r).await
+    }
+
+    async fn list_audit(
+        &self,
+        r: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        self.list_audit_impl(r).await
     }
 }
 
@@ -399,16 +516,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let auth = agents::Auth::load(token, engine.store()).await?;
     let service = AdminService {
         engine,
+        auth: auth.clone(),
         shutdown: shutdown.clone(),
         subscribers: Arc::default(),
     };
-    let token = Arc::new(token);
     let server = SupportAdminServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
+    // Every call is attributed: the interceptor resolves the token to a `Caller` (the operator
+    // or an agent) that handlers read from the request's extensions.
     let admin =
-        tonic::service::interceptor::InterceptedService::new(server, move |req: Request<()>| {
-            check_bearer(req.metadata(), &token)?;
+        tonic::service::interceptor::InterceptedService::new(server, move |mut req: Request<()>| {
+            let caller: Caller = auth.caller(req.metadata())?;
+            req.extensions_mut().insert(caller);
             Ok(req)
         });
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -4,6 +4,7 @@
 //! job in its own savepoint), then answers each job only after the commit. Reads run on a small
 //! pool of read connections through `spawn_blocking`. rusqlite types never leave this module.
 
+mod agents;
 mod read;
 mod schema;
 mod tx;
@@ -21,9 +22,13 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, oneshot, Notify};
 
-use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
+use crate::{
+    desk::Priority,
+    domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State},
+};
 
 pub use crate::domain::Identity;
+pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, NoteRecord};
 pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
 pub use tx::{NewMessage, Tx};
 
@@ -59,6 +64,12 @@ pub enum StoreError {
     /// The request is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// Something other than a conversation does not exist (the message says what).
+    #[error("{0}")]
+    Missing(String),
+    /// A name or key is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// I/O around the database file.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -156,6 +167,15 @@ pub struct Summary {
     pub chat_session_id: Option<i64>,
     /// Last inbound message time.
     pub last_inbound_at: Option<Millis>,
+    /// The agent the chat is assigned to.
+    #[serde(default)]
+    pub assigned_agent_id: Option<i64>,
+    /// Its name.
+    #[serde(default)]
+    pub assigned_agent: Option<String>,
+    /// The chat's priority.
+    #[serde(default)]
+    pub priority: Priority,
 }
 
 impl Summary {
@@ -195,6 +215,12 @@ pub struct MessageRecord {
     pub error_code: Option<i64>,
     /// Meta's error message when failed.
     pub error_message: Option<String>,
+    /// The agent who sent it (`None`: the operator, the bot or the user).
+    #[serde(default)]
+    pub agent_id: Option<i64>,
+    /// Its name.
+    #[serde(default)]
+    pub agent_name: Option<String>,
 }
 
 /// What happened, as written to the event log in commit order.
@@ -216,6 +242,9 @@ pub enum EventKind {
         session_id: i64,
         /// Who closed it.
         ended_by: EndedBy,
+        /// The agent who closed it, if an agent did.
+        #[serde(default)]
+        agent: Option<String>,
     },
     /// An outbound message's delivery status moved forward.
     DeliveryStatusChanged {
@@ -230,6 +259,29 @@ pub enum EventKind {
     },
     /// Name, identity or registration changed.
     ContactUpdated,
+    /// The chat was claimed, assigned, unassigned, transferred or taken over.
+    AssignmentChanged {
+        /// The new assignee's name (`None`: unassigned).
+        agent: Option<String>,
+        /// The previous one's.
+        previous: Option<String>,
+        /// `claimed`, `assigned`, `unassigned`, `transferred`, `takeover`, `auto_assigned`.
+        action: String,
+        /// An agent's name, `operator` or `system`.
+        by: String,
+    },
+    /// A private note was added.
+    NoteAdded {
+        /// The note.
+        note: NoteRecord,
+    },
+    /// The chat's priority changed.
+    PriorityChanged {
+        /// The new priority.
+        priority: Priority,
+        /// An agent's name, `operator` or `system`.
+        by: String,
+    },
 }
 
 /// One committed event with its sequence number and the conversation's summary at that point.

@@ -7,15 +7,20 @@ use serde::Deserialize;
 use super::{
     ContactRecord, EventKind, LastMessage, MessageRecord, Store, StoreError, StoredEvent, Summary,
 };
-use crate::domain::{Address, ContactKind, DeliveryStatus, Millis, Sender, State};
+use crate::{
+    desk::{AssignmentFilter, Priority},
+    domain::{Address, ContactKind, DeliveryStatus, Millis, Sender, State},
+};
 
 pub(super) const CONTACT_COLS: &str = "id, user_id, phone, username, profile_name, registered_name, kind, state, \
     chat_support_active, chat_last_message_time, current_session_id, chat_started_at, last_inbound_at, \
-    last_message_text, last_message_sender, last_message_at, message_count, unread_count, waiting_since";
+    last_message_text, last_message_sender, last_message_at, message_count, unread_count, waiting_since, \
+    assigned_agent_id, priority, (SELECT a.name FROM agents a WHERE a.id = contacts.assigned_agent_id)";
 
 pub(super) const MESSAGE_COLS: &str =
     "id, contact_id, session_id, sender, kind, text, media_id, wamid, \
-    timestamp, status, error_code, error_message";
+    timestamp, status, error_code, error_message, agent_id, \
+    (SELECT a.name FROM agents a WHERE a.id = messages.agent_id)";
 
 pub(super) fn contact_from_row(r: &Row<'_>) -> rusqlite::Result<ContactRecord> {
     Ok(ContactRecord {
@@ -71,6 +76,9 @@ pub(super) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<Summary> {
         unread_count: r.get::<_, i64>(17)?.clamp(0, u32::MAX as i64) as u32,
         chat_session_id: c.current_session_id,
         last_inbound_at: c.last_inbound_at,
+        assigned_agent_id: r.get(19)?,
+        priority: Priority::from_i64(r.get(20)?),
+        assigned_agent: r.get(21)?,
     })
 }
 
@@ -88,6 +96,8 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         status: DeliveryStatus::parse(&r.get::<_, String>(9)?).unwrap_or(DeliveryStatus::Pending),
         error_code: r.get(10)?,
         error_message: r.get(11)?,
+        agent_id: r.get(12)?,
+        agent_name: r.get(13)?,
     })
 }
 
@@ -102,6 +112,8 @@ pub struct ListQuery {
     pub page_token: String,
     /// Substring of name, username, phone or BSUID.
     pub query: String,
+    /// Whose chats.
+    pub assignment: AssignmentFilter,
 }
 
 /// One page of conversations.
@@ -143,15 +155,18 @@ pub struct OutboxItem {
     pub attempts: i64,
 }
 
-// Sort key: active chats first (rank 0), longest-waiting first (answered ones after the waiting
-// ones), then everyone else by most recent activity; the id breaks ties so pages are stable.
-// Migration 2 indexes exactly these expressions (`contacts_list_order`): keep them identical.
-const LIST_K1: &str = "(CASE WHEN chat_support_active = 1 THEN 0 ELSE 1 END)";
-const LIST_K2: &str = "(CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0)) \
+// Sort key: active chats first, highest priority first (rank 0 urgent .. 3 low; everyone else
+// 4), then longest-waiting first (answered ones after the waiting ones), then everyone else by
+// most recent activity; the id breaks ties so pages are stable.
+// Migration 4 indexes exactly these expressions (`contacts_list_order`): keep them identical.
+pub(super) const LIST_K1: &str = "(CASE WHEN chat_support_active = 1 THEN 3 - priority ELSE 4 END)";
+/// Ranks at or below this are active chats.
+const LIST_ACTIVE_MAX: i64 = 3;
+pub(super) const LIST_K2: &str = "(CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0)) \
     ELSE -COALESCE(last_message_at, 0) END)";
 
 fn encode_token(k1: i64, k2: i64, id: i64) -> String {
-    hex::encode(format!("v1:{k1}:{k2}:{id}"))
+    hex::encode(format!("v2:{k1}:{k2}:{id}"))
 }
 
 fn decode_token(token: &str) -> Result<(i64, i64, i64), StoreError> {
@@ -163,7 +178,7 @@ fn decode_token(token: &str) -> Result<(i64, i64, i64), StoreError> {
     let raw = hex::decode(token).map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
     let mut it = s.split(':');
-    if it.next() != Some("v1") {
+    if it.next() != Some("v2") {
         return Err(bad());
     }
     let mut num =
@@ -197,7 +212,15 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let mut sql = format!("SELECT {CONTACT_COLS}, {LIST_K1}, {LIST_K2} FROM contacts WHERE 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if q.active_only {
-        sql.push_str(&format!(" AND {LIST_K1} = 0"));
+        sql.push_str(&format!(" AND {LIST_K1} <= {LIST_ACTIVE_MAX}"));
+    }
+    match q.assignment {
+        AssignmentFilter::All => {}
+        AssignmentFilter::Unassigned => sql.push_str(" AND assigned_agent_id IS NULL"),
+        AssignmentFilter::Agent(id) => {
+            sql.push_str(" AND assigned_agent_id = ?");
+            args.push(id.into());
+        }
     }
     if !pattern.is_empty() {
         sql.push_str(
@@ -216,12 +239,7 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
         sql.push_str(&format!(" AND ({LIST_K1}, {LIST_K2}, id) > (?, ?, ?)"));
         args.extend([a1.into(), a2.into(), a3.into()]);
     }
-    // With the rank fixed at 0, ordering by it too would make SQLite sort instead of walking.
-    if q.active_only {
-        sql.push_str(&format!(" ORDER BY {LIST_K2}, id LIMIT ?"));
-    } else {
-        sql.push_str(&format!(" ORDER BY {LIST_K1}, {LIST_K2}, id LIMIT ?"));
-    }
+    sql.push_str(&format!(" ORDER BY {LIST_K1}, {LIST_K2}, id LIMIT ?"));
     args.push((i64::from(q.page_size) + 1).into());
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -229,7 +247,7 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let mut keys = Vec::new();
     while let Some(r) = rows.next()? {
         items.push(summary_from_row(r)?);
-        keys.push((r.get::<_, i64>(19)?, r.get::<_, i64>(20)?));
+        keys.push((r.get::<_, i64>(22)?, r.get::<_, i64>(23)?));
     }
     let mut next_token = String::new();
     if items.len() > q.page_size as usize {
@@ -500,7 +518,7 @@ pub fn replies_after_wamid(
         if m.sender == Sender::User {
             break;
         }
-        out.push((m, r.get(12)?));
+        out.push((m, r.get(14)?));
     }
     Ok(out)
 }

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The migrations, in order. Never edit a released step: append a new one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: contacts, chat sessions, messages, outbox, processed update ids, the event log.
     r#"
 CREATE TABLE contacts (
@@ -122,6 +122,66 @@ CREATE INDEX contacts_list_order ON contacts (
     // instead of grouping the whole backlog on every call.
     r#"
 CREATE INDEX outbox_open_id ON outbox (id) WHERE state IN ('pending', 'inflight');
+"#,
+    // 4 (issue 8): agents with hashed tokens; who sent each message and ended each session
+    // (`agent_id`, NULL = the operator's admin token or the system); assignment and priority
+    // of a chat; private notes; canned responses; the audit trail. The list order now puts
+    // higher priority first among active chats (`LIST_K1` in read.rs changed with it).
+    r#"
+CREATE TABLE agents (
+    id               INTEGER PRIMARY KEY,
+    name             TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name     TEXT NOT NULL,
+    token_hash       BLOB NOT NULL UNIQUE,
+    enabled          INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    available        INTEGER NOT NULL DEFAULT 0 CHECK (available IN (0, 1)),
+    last_assigned_at INTEGER,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+ALTER TABLE messages ADD COLUMN agent_id INTEGER REFERENCES agents (id);
+-- The agent who ended the session.
+ALTER TABLE chat_sessions ADD COLUMN agent_id INTEGER REFERENCES agents (id);
+ALTER TABLE contacts ADD COLUMN assigned_agent_id INTEGER REFERENCES agents (id);
+-- 0 low, 1 normal, 2 high, 3 urgent.
+ALTER TABLE contacts ADD COLUMN priority INTEGER NOT NULL DEFAULT 1 CHECK (priority BETWEEN 0 AND 3);
+CREATE INDEX contacts_assigned ON contacts (assigned_agent_id) WHERE assigned_agent_id IS NOT NULL;
+
+CREATE TABLE notes (
+    id         INTEGER PRIMARY KEY,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id),
+    session_id INTEGER REFERENCES chat_sessions (id),
+    agent_id   INTEGER REFERENCES agents (id),
+    text       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX notes_contact ON notes (contact_id, id);
+
+CREATE TABLE canned_responses (
+    shortcut   TEXT PRIMARY KEY COLLATE NOCASE,
+    body       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE audit (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    contact_id INTEGER NOT NULL REFERENCES contacts (id),
+    agent_id   INTEGER REFERENCES agents (id),
+    actor      TEXT NOT NULL CHECK (actor IN ('agent', 'operator', 'system')),
+    action     TEXT NOT NULL,
+    detail     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_contact ON audit (contact_id, id);
+
+DROP INDEX contacts_list_order;
+CREATE INDEX contacts_list_order ON contacts (
+    (CASE WHEN chat_support_active = 1 THEN 3 - priority ELSE 4 END),
+    (CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0))
+          ELSE -COALESCE(last_message_at, 0) END),
+    id
+);
 "#,
 ];
 

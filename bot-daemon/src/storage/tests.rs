@@ -34,6 +34,7 @@ fn msg(contact_id: i64, session: Option<i64>, sender: Sender, text: &str) -> New
             DeliveryStatus::Pending
         },
         idempotency_key: None,
+        agent_id: None,
     }
 }
 
@@ -473,4 +474,66 @@ async fn pruning_drops_only_events_older_than_the_cutoff() {
     assert_eq!(store.prune_events(10_000, 100).await.unwrap(), 3);
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
     assert_eq!(store.prune_events(10_000, 100).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_version_3_database_upgrades_to_the_desk_schema_and_lists_by_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        for (i, sql) in schema::MIGRATIONS.iter().take(3).enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO contacts (id, phone, state, chat_support_active, waiting_since, created_at, updated_at)
+                 VALUES (1, '111', 'CHAT_SUPPORT_ACTIVE', 1, 5, 0, 0), (2, '222', 'CHAT_SUPPORT_ACTIVE', 1, 9, 0, 0);
+             INSERT INTO messages (contact_id, direction, sender, kind, text, timestamp, status, created_at)
+                 VALUES (1, 'out', 'admin', 'text', 'hi', 1, 'sent', 1);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let (_, msgs, _) = store
+        .get_conversation(Address::Phone("111".into()), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(msgs[0].agent_id, None, "old messages are the operator's");
+    let q = ListQuery {
+        active_only: true,
+        page_size: 10,
+        ..Default::default()
+    };
+    let page = store.list_conversations(q.clone()).await.unwrap();
+    let ids: Vec<i64> = page.items.iter().map(|s| s.contact_id).collect();
+    assert_eq!(ids, [1, 2], "equal priority: longest waiting first");
+    store
+        .write(|tx| tx.set_priority(2, crate::desk::Priority::Urgent, None, 10))
+        .await
+        .unwrap();
+    let page = store.list_conversations(q).await.unwrap();
+    let ids: Vec<i64> = page.items.iter().map(|s| s.contact_id).collect();
+    assert_eq!(ids, [2, 1], "urgent first");
+    // The list is still an index walk, not a sort.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let sql = format!(
+        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE {} <= 3 ORDER BY {}, {}, id LIMIT 5",
+        read::LIST_K1,
+        read::LIST_K1,
+        read::LIST_K2
+    );
+    let plan: Vec<String> = conn
+        .prepare(&sql)
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("; ");
+    assert!(plan.contains("contacts_list_order"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }

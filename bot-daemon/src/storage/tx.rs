@@ -35,6 +35,8 @@ pub struct NewMessage {
     pub status: DeliveryStatus,
     /// The agent's idempotency key.
     pub idempotency_key: Option<String>,
+    /// The agent who sent it (`None`: the operator, the bot or the user).
+    pub agent_id: Option<i64>,
 }
 
 /// The writer's open transaction, with domain operations.
@@ -57,6 +59,10 @@ impl<'c> Tx<'c> {
             events: RefCell::new(Vec::new()),
             outbox_dirty: Cell::new(false),
         }
+    }
+
+    pub(super) fn conn(&self) -> &'c Connection {
+        self.conn
     }
 
     pub(super) fn mark(&self) -> (usize, bool) {
@@ -216,6 +222,7 @@ impl<'c> Tx<'c> {
                     self.conn
                         .prepare_cached("DELETE FROM events WHERE contact_id = ?1")?
                         .execute([other.id])?;
+                    self.move_desk_rows(other.id, contact_id)?;
                     self.conn
                         .prepare_cached("DELETE FROM contacts WHERE id = ?1")?
                         .execute([other.id])?;
@@ -293,6 +300,18 @@ impl<'c> Tx<'c> {
         by: EndedBy,
         at: Millis,
     ) -> Result<Option<i64>, StoreError> {
+        self.end_session_by(contact_id, by, None, at)
+    }
+
+    /// Closes the open chat session, recording the agent who ended it (`None`: the operator,
+    /// the user or the system). Assignment and priority belong to a chat: they are cleared.
+    pub fn end_session_by(
+        &self,
+        contact_id: i64,
+        by: EndedBy,
+        agent_id: Option<i64>,
+        at: Millis,
+    ) -> Result<Option<i64>, StoreError> {
         let open: Option<i64> = self
             .conn
             .prepare_cached(
@@ -302,18 +321,28 @@ impl<'c> Tx<'c> {
             .optional()?;
         let Some(id) = open else { return Ok(None) };
         self.conn
-            .prepare_cached("UPDATE chat_sessions SET ended_at = ?2, ended_by = ?3 WHERE id = ?1")?
-            .execute(params![id, at, by.as_str()])?;
+            .prepare_cached("UPDATE chat_sessions SET ended_at = ?2, ended_by = ?3, agent_id = ?4 WHERE id = ?1")?
+            .execute(params![id, at, by.as_str(), agent_id])?;
         self.conn
             .prepare_cached(
-                "UPDATE contacts SET chat_started_at = NULL, waiting_since = NULL, unread_count = 0 WHERE id = ?1",
+                "UPDATE contacts SET chat_started_at = NULL, waiting_since = NULL, unread_count = 0,
+                     assigned_agent_id = NULL, priority = 1 WHERE id = ?1",
             )?
             .execute([contact_id])?;
+        let agent: Option<String> = match agent_id {
+            Some(a) => self
+                .conn
+                .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
+                .query_row([a], |r| r.get(0))
+                .optional()?,
+            None => None,
+        };
         self.emit(
             contact_id,
             EventKind::ChatEnded {
                 session_id: id,
                 ended_by: by,
+                agent,
             },
             at,
         )?;
@@ -365,8 +394,8 @@ impl<'c> Tx<'c> {
         self.conn
             .prepare_cached(
                 "INSERT INTO messages (contact_id, session_id, direction, sender, kind, text, media_id, wamid,
-                                       timestamp, status, idempotency_key, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                       timestamp, status, idempotency_key, created_at, agent_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 m.contact_id,
@@ -380,7 +409,8 @@ impl<'c> Tx<'c> {
                 m.timestamp,
                 m.status.as_str(),
                 m.idempotency_key,
-                now
+                now,
+                m.agent_id
             ])?;
         let id = self.conn.last_insert_rowid();
         let in_session = m.session_id.is_some();

@@ -239,6 +239,8 @@ pub(crate) fn seed_at_size(db: &Path, conversations: usize, messages: usize) -> 
                     },
                     error_code: None,
                     error_message: None,
+                    agent_id: None,
+                    agent_name: None,
                 };
                 let payload =
                     json!({ "summary": null, "kind": EventKind::MessageAdded { message: record } });

@@ -1,0 +1,366 @@
+//! The shared desk's share of `update` (issue 8): the "mine" and "unassigned" tabs, claiming,
+//! assigning and transferring (with the agent picker dialog), private notes, priority, sending
+//! with a takeover, and the canned-response picker in the compose box.
+
+use super::actions::edit;
+use super::{Action, App, Cmd, Dialog, Focus, NetCmd, NetEvent, Tab};
+use crate::editor::Editor;
+use crate::model::Canned;
+use crate::strings;
+
+/// The most characters in a note.
+const MAX_NOTE_CHARS: usize = 4096;
+
+/// `{name}` and `{agent}` filled in, as the daemon's `ExpandCannedResponse` does.
+pub(crate) fn expand(body: &str, name: &str, agent: &str) -> String {
+    body.replace("{name}", name).replace("{agent}", agent)
+}
+
+impl App {
+    /// The agent's own name; `None` for the operator (or before the desk has loaded).
+    pub(crate) fn me(&self) -> Option<&str> {
+        self.desk.me.as_ref().map(|a| a.name.as_str())
+    }
+
+    /// The chat the desk actions apply to: the open one, else the selected one.
+    fn target(&self) -> Option<(String, String)> {
+        let address = match self.focus {
+            Focus::List => self.selected.clone().or_else(|| self.open.clone()),
+            _ => self.open.clone().or_else(|| self.selected.clone()),
+        }?;
+        let name = self
+            .summary(&address)
+            .map_or_else(|| address.clone(), |s| s.name().to_string());
+        Some((address, name))
+    }
+
+    /// The canned responses the compose box offers now: while the draft is `/` and a (partial)
+    /// shortcut, those starting with it.
+    pub(crate) fn picker_matches(&self) -> Vec<&Canned> {
+        if self.focus != Focus::Compose {
+            return Vec::new();
+        }
+        let Some(draft) = self.open_draft() else {
+            return Vec::new();
+        };
+        let text = draft.editor.text();
+        let Some(typed) = text.strip_prefix('/') else {
+            return Vec::new();
+        };
+        if typed.chars().any(char::is_whitespace) {
+            return Vec::new();
+        }
+        let typed = typed.to_lowercase();
+        self.desk
+            .canned
+            .iter()
+            .filter(|c| c.shortcut.to_lowercase().starts_with(&typed))
+            .collect()
+    }
+
+    /// Keys for the picker while it shows; `None` when the key is not the picker's.
+    pub(super) fn picker_action(&mut self, a: Action) -> Option<Vec<Cmd>> {
+        let matches = self.picker_matches();
+        if matches.is_empty() {
+            self.picker = 0;
+            return None;
+        }
+        let last = matches.len() - 1;
+        match a {
+            Action::Up => {
+                self.picker = self.picker.min(last).saturating_sub(1);
+                Some(Vec::new())
+            }
+            Action::Down => {
+                self.picker = (self.picker + 1).min(last);
+                Some(Vec::new())
+            }
+            Action::Send | Action::Confirm | Action::NextPane => {
+                let body = matches.get(self.picker.min(last))?.body.clone();
+                let name = self
+                    .open_summary()
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_default();
+                let agent = self
+                    .desk
+                    .me
+                    .as_ref()
+                    .and_then(|a| a.display_name.split_whitespace().next())
+                    .unwrap_or(strings::TEAM_NAME)
+                    .to_string();
+                let text = expand(&body, &name, &agent);
+                if let Some(address) = self.open.clone() {
+                    let draft = self.drafts.entry(address).or_default();
+                    draft.editor = Editor::with_text(&text);
+                }
+                self.picker = 0;
+                Some(Vec::new())
+            }
+            _ => None,
+        }
+    }
+
+    /// The desk's actions from the list or the thread.
+    pub(super) fn desk_action(&mut self, a: Action) -> Vec<Cmd> {
+        match a {
+            Action::TabMine => {
+                if self.me().is_none() {
+                    self.notify(strings::NO_AGENT_IDENTITY, true);
+                }
+                self.switch_tab(Tab::Mine)
+            }
+            Action::TabUnassigned => self.switch_tab(Tab::Unassigned),
+            Action::ToggleAvailable => match &self.desk.me {
+                Some(me) => vec![Cmd::Net(NetCmd::SetAvailability {
+                    available: !me.available,
+                })],
+                None => {
+                    self.notify(strings::NO_AGENT_IDENTITY, true);
+                    Vec::new()
+                }
+            },
+            Action::Claim => match self.target() {
+                Some((address, _)) if self.me().is_some() => {
+                    vec![Cmd::Net(NetCmd::Claim { address })]
+                }
+                Some(_) => {
+                    self.notify(strings::NO_AGENT_IDENTITY, true);
+                    Vec::new()
+                }
+                None => self.select_first(),
+            },
+            Action::Assign | Action::Transfer => {
+                let Some((address, name)) = self.target() else {
+                    return self.select_first();
+                };
+                if self.desk.agents.is_empty() {
+                    self.notify(strings::NO_AGENTS, true);
+                    return Vec::new();
+                }
+                self.dialog = Some(Dialog::Assign {
+                    address,
+                    name,
+                    transfer: a == Action::Transfer,
+                    index: 0,
+                    editor: Editor::default(),
+                    busy: false,
+                    error: None,
+                });
+                Vec::new()
+            }
+            Action::AddNote => {
+                let Some((address, name)) = self.target() else {
+                    return self.select_first();
+                };
+                self.dialog = Some(Dialog::Note {
+                    address,
+                    name,
+                    editor: Editor::default(),
+                    busy: false,
+                    error: None,
+                });
+                Vec::new()
+            }
+            Action::CyclePriority => {
+                let Some((address, _)) = self.target() else {
+                    return self.select_first();
+                };
+                let Some(s) = self.summary(&address) else {
+                    return Vec::new();
+                };
+                if !s.chat_active {
+                    self.notify(strings::NOT_ACTIVE, true);
+                    return Vec::new();
+                }
+                vec![Cmd::Net(NetCmd::SetPriority {
+                    priority: s.priority.next(),
+                    address,
+                })]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn select_first(&mut self) -> Vec<Cmd> {
+        self.notify(strings::SELECT_FIRST, true);
+        Vec::new()
+    }
+
+    /// Keys while the assign/transfer or note dialog shows.
+    pub(super) fn desk_dialog_action(&mut self, a: Action) -> Vec<Cmd> {
+        let agents = self.desk.agents.len();
+        match &mut self.dialog {
+            Some(Dialog::Assign {
+                address,
+                transfer,
+                index,
+                editor,
+                busy,
+                error,
+                ..
+            }) => {
+                // Assigning offers "nobody" after the agents.
+                let rows = agents + usize::from(!*transfer);
+                match a {
+                    Action::Cancel | Action::Back => {
+                        self.dialog = None;
+                        Vec::new()
+                    }
+                    Action::ForceQuit => self.quit(),
+                    Action::Up => {
+                        *index = index.saturating_sub(1);
+                        Vec::new()
+                    }
+                    Action::Down => {
+                        *index = (*index + 1).min(rows.saturating_sub(1));
+                        Vec::new()
+                    }
+                    Action::Confirm | Action::Send => {
+                        if *busy {
+                            return Vec::new();
+                        }
+                        let agent = self
+                            .desk
+                            .agents
+                            .get(*index)
+                            .map(|a| a.name.clone())
+                            .unwrap_or_default();
+                        let note = editor.text().trim().to_string();
+                        if *transfer && note.is_empty() {
+                            *error = Some(strings::TRANSFER_NEEDS_NOTE.to_string());
+                            return Vec::new();
+                        }
+                        *busy = true;
+                        *error = None;
+                        let address = address.clone();
+                        vec![Cmd::Net(if *transfer {
+                            NetCmd::Transfer {
+                                address,
+                                agent,
+                                note,
+                            }
+                        } else {
+                            NetCmd::Assign {
+                                address,
+                                agent,
+                                note,
+                            }
+                        })]
+                    }
+                    other => {
+                        if !*busy {
+                            edit(editor, other);
+                        }
+                        Vec::new()
+                    }
+                }
+            }
+            Some(Dialog::Note {
+                address,
+                editor,
+                busy,
+                error,
+                ..
+            }) => match a {
+                Action::Cancel | Action::Back => {
+                    self.dialog = None;
+                    Vec::new()
+                }
+                Action::ForceQuit => self.quit(),
+                Action::Confirm | Action::Send => {
+                    if *busy {
+                        return Vec::new();
+                    }
+                    let text = editor.text().trim().to_string();
+                    let n = text.chars().count();
+                    if n == 0 {
+                        *error = Some(strings::NOTHING_TO_SEND.to_string());
+                        return Vec::new();
+                    }
+                    if n > MAX_NOTE_CHARS {
+                        *error = Some(strings::too_long(n, MAX_NOTE_CHARS));
+                        return Vec::new();
+                    }
+                    *busy = true;
+                    *error = None;
+                    vec![Cmd::Net(NetCmd::AddNote {
+                        address: address.clone(),
+                        text,
+                    })]
+                }
+                other => {
+                    if !*busy {
+                        edit(editor, other);
+                    }
+                    Vec::new()
+                }
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// Typing in the desk's dialogs.
+    pub(super) fn desk_dialog_insert(&mut self, text: &str) -> bool {
+        match &mut self.dialog {
+            Some(Dialog::Assign { editor, busy, .. } | Dialog::Note { editor, busy, .. }) => {
+                if !*busy {
+                    editor.insert_str(text);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The desk's network answers.
+    pub(super) fn on_desk_net(&mut self, e: NetEvent) -> Vec<Cmd> {
+        match e {
+            NetEvent::Desk(Ok(desk)) => self.desk = desk,
+            NetEvent::Desk(Err(e)) => self.notify(strings::desk_load_failed(&e), true),
+            NetEvent::Availability(Ok(available)) => {
+                if let Some(me) = &mut self.desk.me {
+                    me.available = available;
+                }
+                self.notify(strings::availability(available), false);
+            }
+            NetEvent::Availability(Err(e)) => self.notify(e, true),
+            NetEvent::DeskDone {
+                address,
+                done,
+                result,
+            } => {
+                let ours = matches!(&self.dialog,
+                    Some(Dialog::Assign { address: a, .. } | Dialog::Note { address: a, .. }) if *a == address);
+                match result {
+                    Ok(summary) => {
+                        if ours {
+                            self.dialog = None;
+                        }
+                        if let Some(s) = summary {
+                            let s = self.corrected(s);
+                            self.apply_summary(s);
+                        }
+                        self.notify(done, false);
+                    }
+                    Err(e) => match &mut self.dialog {
+                        Some(
+                            Dialog::Assign { busy, error, .. } | Dialog::Note { busy, error, .. },
+                        ) if ours => {
+                            *busy = false;
+                            *error = Some(e);
+                        }
+                        _ => self.notify(e, true),
+                    },
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Replaces the desk (tests and the network task).
+    #[cfg(test)]
+    pub(crate) fn set_desk(&mut self, desk: crate::model::Desk) {
+        self.desk = desk;
+    }
+}
