@@ -4,8 +4,11 @@
 //! job in its own savepoint), then answers each job only after the commit. Reads run on a small
 //! pool of read connections through `spawn_blocking`. rusqlite types never leave this module.
 
+mod csat;
+mod queue;
 mod read;
 mod schema;
+pub mod stats;
 mod tx;
 
 use std::{
