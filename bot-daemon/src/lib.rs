@@ -11,10 +11,11 @@
 //! - [`rest`]: the seed's REST admin endpoints.
 //! - [`hours`]: business hours and holidays in a time zone.
 //! - [`stats`]: the support lead's figures (`GetStats`).
-//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`]: the edges.
+//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`], [`admin_stats`]: the edges.
 #![warn(missing_docs)]
 
 pub mod admin_cli;
+pub mod admin_stats;
 pub mod config;
 pub mod conversation;
 pub mod domain;

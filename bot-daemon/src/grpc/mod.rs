@@ -3,6 +3,7 @@
 //! `WatchChats` replays the event log and then follows live commits.
 
 pub mod convert;
+pub mod stats;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -154,10 +155,12 @@ impl SupportAdmin for AdminService {
             .store()
             .get_conversation(addr, size, r.before)
             .await?;
+        let csat = self.engine.store().surveys(summary.contact_id, 20).await?;
         Ok(Response::new(pb::Conversation {
             summary: Some(convert::summary(&summary)),
             messages: messages.iter().map(convert::message).collect(),
             next_before,
+            csat: csat.iter().map(stats::csat_answer).collect(),
         }))
     }
 
@@ -211,6 +214,15 @@ impl SupportAdmin for AdminService {
             phone_number: summary.address(),
             marked,
         }))
+    }
+
+    async fn get_stats(
+        &self,
+        request: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::GetStatsResponse>, Status> {
+        Ok(Response::new(
+            stats::get_stats(&self.engine, request.into_inner()).await?,
+        ))
     }
 
     type WatchChatsStream = EventStream;

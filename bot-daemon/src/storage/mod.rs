@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, oneshot, Notify};
 use crate::domain::{Address, ContactKind, DeliveryStatus, EndedBy, Millis, Sender, State};
 
 pub use crate::domain::Identity;
+pub use csat::SurveyRecord;
 pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
 pub use tx::{NewMessage, Tx};
 
@@ -159,6 +160,9 @@ pub struct Summary {
     pub chat_session_id: Option<i64>,
     /// Last inbound message time.
     pub last_inbound_at: Option<Millis>,
+    /// The first agent reply of the open chat; `None` while it waits in the queue.
+    #[serde(default)]
+    pub first_response_at: Option<Millis>,
 }
 
 impl Summary {

@@ -11,7 +11,8 @@ use crate::domain::{Address, ContactKind, DeliveryStatus, Millis, Sender, State}
 
 pub(super) const CONTACT_COLS: &str = "id, user_id, phone, username, profile_name, registered_name, kind, state, \
     chat_support_active, chat_last_message_time, current_session_id, chat_started_at, last_inbound_at, \
-    last_message_text, last_message_sender, last_message_at, message_count, unread_count, waiting_since";
+    last_message_text, last_message_sender, last_message_at, message_count, unread_count, waiting_since, \
+    (SELECT s.first_response_at FROM chat_sessions s WHERE s.id = contacts.current_session_id AND s.ended_at IS NULL)";
 
 pub(super) const MESSAGE_COLS: &str =
     "id, contact_id, session_id, sender, kind, text, media_id, wamid, \
@@ -71,6 +72,7 @@ pub(super) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<Summary> {
         unread_count: r.get::<_, i64>(17)?.clamp(0, u32::MAX as i64) as u32,
         chat_session_id: c.current_session_id,
         last_inbound_at: c.last_inbound_at,
+        first_response_at: r.get(19)?,
     })
 }
 
@@ -229,7 +231,7 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let mut keys = Vec::new();
     while let Some(r) = rows.next()? {
         items.push(summary_from_row(r)?);
-        keys.push((r.get::<_, i64>(19)?, r.get::<_, i64>(20)?));
+        keys.push((r.get::<_, i64>(20)?, r.get::<_, i64>(21)?));
     }
     let mut next_token = String::new();
     if items.len() > q.page_size as usize {

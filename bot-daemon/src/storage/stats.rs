@@ -60,3 +60,21 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Open chats waiting for their first agent reply, now.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn waiting_now(&self) -> Result<u32, StoreError> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM chat_sessions WHERE ended_at IS NULL AND first_response_at IS NULL",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
+        })
+        .await
+    }
+}
