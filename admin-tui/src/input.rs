@@ -193,6 +193,13 @@ pub(crate) const BINDINGS: &[Binding] = &[
     b(Ctx::Browse, &[ch('2')], "2", A::TabAll, "all conversations"),
     b(
         Ctx::Browse,
+        &[ch('3')],
+        "3",
+        A::Stats,
+        "stats: times, CSAT, hours",
+    ),
+    b(
+        Ctx::Browse,
         &[ch('o')],
         "o",
         A::Older,

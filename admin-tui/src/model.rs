@@ -81,6 +81,8 @@ pub(crate) struct Summary {
     pub(crate) username: String,
     pub(crate) chat_session_id: i64,
     pub(crate) last_inbound_at: Option<Time>,
+    /// An agent has replied in the open chat (it has left the queue).
+    pub(crate) answered: bool,
 }
 
 impl Summary {
@@ -103,6 +105,7 @@ impl Summary {
             username: String::new(),
             chat_session_id: 1,
             last_inbound_at: None,
+            answered: false,
         }
     }
 
@@ -291,6 +294,68 @@ pub(crate) fn summary(s: pb::ConversationSummary) -> Summary {
         username: s.username,
         chat_session_id: s.chat_session_id,
         last_inbound_at: time(s.last_inbound_at.as_ref()),
+        answered: s.first_response_at.is_some(),
+    }
+}
+
+/// Median and p90 of a set of durations (ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Durations {
+    pub(crate) count: u32,
+    pub(crate) median_ms: i64,
+    pub(crate) p90_ms: i64,
+}
+
+/// The `GetStats` figures the stats screen shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Stats {
+    pub(crate) timezone: String,
+    pub(crate) chats_started: u32,
+    pub(crate) chats_ended: u32,
+    /// Ended by user, agent, system.
+    pub(crate) ended_by: [u32; 3],
+    pub(crate) unanswered: u32,
+    pub(crate) waiting_now: u32,
+    pub(crate) first_response: Durations,
+    pub(crate) wait: Durations,
+    pub(crate) handle: Durations,
+    pub(crate) csat_count: u32,
+    pub(crate) csat_average: f64,
+    /// Ratings 1 to 5.
+    pub(crate) csat_distribution: Vec<u32>,
+    /// 24 hours.
+    pub(crate) busiest_hours: Vec<u32>,
+    pub(crate) top_words: Vec<(String, u32)>,
+}
+
+pub(crate) fn stats(r: pb::GetStatsResponse) -> Stats {
+    let d = |d: Option<pb::DurationStats>| {
+        let d = d.unwrap_or_default();
+        Durations {
+            count: d.count,
+            median_ms: d.median_ms,
+            p90_ms: d.p90_ms,
+        }
+    };
+    Stats {
+        timezone: r.timezone,
+        chats_started: r.chats_started,
+        chats_ended: r.chats_ended,
+        ended_by: [r.ended_by_user, r.ended_by_agent, r.ended_by_system],
+        unanswered: r.unanswered,
+        waiting_now: r.waiting_now,
+        first_response: d(r.first_response),
+        wait: d(r.wait_time),
+        handle: d(r.handle_time),
+        csat_count: r.csat_count,
+        csat_average: r.csat_average,
+        csat_distribution: r.csat_distribution,
+        busiest_hours: r.busiest_hours,
+        top_words: r
+            .top_first_message_words
+            .into_iter()
+            .map(|w| (w.word, w.chats))
+            .collect(),
     }
 }
 

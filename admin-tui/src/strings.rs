@@ -193,3 +193,14 @@ pub(crate) fn session_divider(id: i64) -> String {
 pub(crate) fn load_error(error: &str) -> String {
     format!("Could not load: {error} (R retries)")
 }
+
+/// The stats screen's title.
+pub(crate) fn stats_title(days: u32) -> String {
+    format!("Stats · last {days} days")
+}
+/// The stats screen's keys.
+pub(crate) const STATS_KEYS: &str = " R refresh · Esc back ";
+/// The queue label of an unanswered chat (1 = next).
+pub(crate) fn queue_position(n: usize) -> String {
+    format!("#{n} in queue")
+}

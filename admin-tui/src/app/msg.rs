@@ -27,6 +27,8 @@ pub(crate) enum Action {
     EndChat,
     TabActive,
     TabAll,
+    /// The stats screen (issue 9).
+    Stats,
     Refresh,
     Older,
     Send,
@@ -132,6 +134,10 @@ pub(crate) enum NetEvent {
         address: String,
         result: Result<bool, String>,
     },
+    /// A `GetStats` reply.
+    Stats {
+        result: Result<crate::model::Stats, String>,
+    },
 }
 
 /// What the network task is asked to do.
@@ -168,6 +174,10 @@ pub(crate) enum NetCmd {
     /// Marks the user's messages read on WhatsApp (the agent is looking at them).
     MarkRead {
         address: String,
+    },
+    /// The last `days` days' figures.
+    Stats {
+        days: u32,
     },
 }
 

@@ -116,6 +116,9 @@ fn row_lines(
     }
     left.push(Span::styled(clean(s.name()), style::bold()));
     let mut right = Vec::new();
+    if let Some(n) = app.queue_position(s) {
+        right.push(Span::styled(strings::queue_position(n), style::bold()));
+    }
     if s.chat_active {
         if let Some(since) = s.waiting_since {
             let waited = app.now - since;
@@ -124,6 +127,9 @@ fn row_lines(
             } else {
                 style::bold()
             };
+            if !right.is_empty() {
+                right.push(Span::raw(" · "));
+            }
             right.push(Span::styled(
                 strings::waiting_for(&short_duration(waited)),
                 st,
