@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use super::StoreError;
 
 /// The migrations, in order. Never edit a released step: append a new one.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: contacts, chat sessions, messages, outbox, processed update ids, the event log.
     r#"
 CREATE TABLE contacts (
