@@ -105,7 +105,7 @@ pub fn to_table(r: &pb::GetStatsResponse) -> String {
     out.push(row("chats started", r.chats_started.to_string()));
     out.push(row("chats ended", r.chats_ended.to_string()));
     out.push(row(
-        "  ended by user/agent/system",
+        "  by user / agent / system",
         format!(
             "{} / {} / {}",
             r.ended_by_user, r.ended_by_agent, r.ended_by_system
