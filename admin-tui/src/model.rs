@@ -2,6 +2,7 @@
 //! edge. Nothing past `net.rs` sees a protobuf or tonic type; conversions never fail (a missing
 //! or unknown field becomes a neutral value).
 
+use crate::strings;
 use chrono::{DateTime, Duration, Utc};
 use proto::v1 as pb;
 
@@ -183,6 +184,8 @@ pub(crate) struct ThreadPage {
     pub(crate) messages: Vec<Message>,
     /// Pass as `before` for the next older page; 0 when there is none.
     pub(crate) next_before: i64,
+    /// The latest satisfaction survey, in a few words (issue 9).
+    pub(crate) csat: Option<String>,
 }
 
 /// One page of the conversation list.
@@ -378,6 +381,17 @@ pub(crate) fn thread_page(c: pb::Conversation) -> ThreadPage {
         summary: c.summary.map(summary),
         messages: c.messages.into_iter().map(message).collect(),
         next_before: c.next_before,
+        csat: c.csat.first().map(csat_line),
+    }
+}
+
+/// "rated 4/5 “Quick and kind”", "survey open", "survey unanswered".
+pub(crate) fn csat_line(c: &pb::CsatAnswer) -> String {
+    match (c.rating, c.open) {
+        (0, true) => strings::CSAT_OPEN.to_string(),
+        (0, false) => strings::CSAT_UNANSWERED.to_string(),
+        (n, _) if c.comment.is_empty() => strings::csat_rated(n, None),
+        (n, _) => strings::csat_rated(n, Some(&c.comment)),
     }
 }
 

@@ -204,3 +204,14 @@ pub(crate) const STATS_KEYS: &str = " R refresh · Esc back ";
 pub(crate) fn queue_position(n: usize) -> String {
     format!("#{n} in queue")
 }
+/// A survey still waiting for its answer.
+pub(crate) const CSAT_OPEN: &str = "CSAT asked";
+/// A survey that closed without a rating.
+pub(crate) const CSAT_UNANSWERED: &str = "CSAT unanswered";
+/// A rating, with the comment when there is one.
+pub(crate) fn csat_rated(n: u32, comment: Option<&str>) -> String {
+    match comment {
+        Some(c) => format!("CSAT {n}/5 “{c}”"),
+        None => format!("CSAT {n}/5"),
+    }
+}

@@ -103,6 +103,7 @@ pub(crate) fn load(app: &mut App, address: &str, messages: Vec<Message>, next_be
         address: address.into(),
         before: 0,
         result: Ok(ThreadPage {
+            csat: None,
             summary,
             messages,
             next_before,
@@ -817,6 +818,7 @@ fn scrolling_past_the_oldest_line_loads_the_older_page() {
         address: "1".into(),
         before: 10,
         result: Ok(ThreadPage {
+            csat: None,
             summary: None,
             messages: vec![msg(9, Sender::User, "oldest", -40)],
             next_before: 0,

@@ -542,3 +542,32 @@ fn the_list_shows_queue_positions_of_unanswered_chats() {
     has(&s, "#2 in queue");
     lacks(&s, "#3 in queue");
 }
+
+#[test]
+fn the_thread_footer_shows_the_latest_survey_answer() {
+    let mut app = demo_focus(160, 48, &[Action::Open]);
+    let address = app.open.clone().unwrap();
+    let summary = app.summary(&address).cloned();
+    app.update(Msg::Net(NetEvent::Thread {
+        address,
+        before: 0,
+        result: Ok(crate::model::ThreadPage {
+            summary,
+            messages: Vec::new(),
+            next_before: 0,
+            csat: Some(crate::model::csat_line(&proto::v1::CsatAnswer {
+                rating: 4,
+                comment: "Quick and kind".into(),
+                ..Default::default()
+            })),
+        }),
+    }));
+    has(&draw(&app), "CSAT 4/5 “Quick and kind”");
+    assert_eq!(
+        crate::model::csat_line(&proto::v1::CsatAnswer {
+            open: true,
+            ..Default::default()
+        }),
+        "CSAT asked"
+    );
+}

@@ -108,6 +108,15 @@ fn footer(app: &App, s: &Summary, width: usize) -> Line<'static> {
     if s.unread_count > 0 {
         spans.push(Span::raw(format!(" · {}", strings::unread(s.unread_count))));
     }
+    if let Some(csat) = app
+        .open
+        .as_ref()
+        .and_then(|a| app.threads.get(a))
+        .and_then(|t| t.csat.as_ref())
+    {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(clean(csat), style::bold()));
+    }
     spans.push(Span::raw(" "));
     fit(spans, Vec::new(), width.saturating_sub(2))
 }
