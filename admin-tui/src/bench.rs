@@ -120,6 +120,7 @@ impl Scene {
                     messages: thread,
                     next_before: 0,
                     notes,
+                    csat: None,
                 }),
             }));
         }

@@ -247,6 +247,13 @@ pub(crate) const BINDINGS: &[Binding] = &[
     ),
     b(
         Ctx::Browse,
+        &[ch('5')],
+        "5",
+        A::Stats,
+        "stats: times, CSAT, hours",
+    ),
+    b(
+        Ctx::Browse,
         &[ch('o')],
         "o",
         A::Older,

@@ -2,6 +2,7 @@
 //! edge. Nothing past `net.rs` sees a protobuf or tonic type; conversions never fail (a missing
 //! or unknown field becomes a neutral value).
 
+use crate::strings;
 use chrono::{DateTime, Duration, Utc};
 use proto::v1 as pb;
 
@@ -169,6 +170,8 @@ pub(crate) struct Summary {
     /// The agent the chat is assigned to; empty when unassigned.
     pub(crate) assigned_agent: String,
     pub(crate) priority: Priority,
+    /// An agent has replied in the open chat (it has left the queue).
+    pub(crate) answered: bool,
 }
 
 impl Summary {
@@ -192,6 +195,7 @@ impl Summary {
             last_inbound_at: None,
             assigned_agent: String::new(),
             priority: Priority::Normal,
+            answered: false,
         }
     }
 
@@ -273,6 +277,8 @@ pub(crate) struct ThreadPage {
     pub(crate) next_before: i64,
     /// The private notes (with the newest page only).
     pub(crate) notes: Vec<Note>,
+    /// The latest satisfaction survey, in a few words (issue 9).
+    pub(crate) csat: Option<String>,
 }
 
 /// One page of the conversation list.
@@ -388,6 +394,7 @@ pub(crate) fn summary(s: pb::ConversationSummary) -> Summary {
         last_inbound_at: time(s.last_inbound_at.as_ref()),
         assigned_agent: s.assigned_agent,
         priority: priority(s.priority),
+        answered: s.first_response_at.is_some(),
     }
 }
 
@@ -415,6 +422,67 @@ pub(crate) fn canned(c: pb::CannedResponse) -> Canned {
     }
 }
 
+/// Median and p90 of a set of durations (ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Durations {
+    pub(crate) count: u32,
+    pub(crate) median_ms: i64,
+    pub(crate) p90_ms: i64,
+}
+
+/// The `GetStats` figures the stats screen shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Stats {
+    pub(crate) timezone: String,
+    pub(crate) chats_started: u32,
+    pub(crate) chats_ended: u32,
+    /// Ended by user, agent, system.
+    pub(crate) ended_by: [u32; 3],
+    pub(crate) unanswered: u32,
+    pub(crate) waiting_now: u32,
+    pub(crate) first_response: Durations,
+    pub(crate) wait: Durations,
+    pub(crate) handle: Durations,
+    pub(crate) csat_count: u32,
+    pub(crate) csat_average: f64,
+    /// Ratings 1 to 5.
+    pub(crate) csat_distribution: Vec<u32>,
+    /// 24 hours.
+    pub(crate) busiest_hours: Vec<u32>,
+    pub(crate) top_words: Vec<(String, u32)>,
+}
+
+pub(crate) fn stats(r: pb::GetStatsResponse) -> Stats {
+    let d = |d: Option<pb::DurationStats>| {
+        let d = d.unwrap_or_default();
+        Durations {
+            count: d.count,
+            median_ms: d.median_ms,
+            p90_ms: d.p90_ms,
+        }
+    };
+    Stats {
+        timezone: r.timezone,
+        chats_started: r.chats_started,
+        chats_ended: r.chats_ended,
+        ended_by: [r.ended_by_user, r.ended_by_agent, r.ended_by_system],
+        unanswered: r.unanswered,
+        waiting_now: r.waiting_now,
+        first_response: d(r.first_response),
+        wait: d(r.wait_time),
+        handle: d(r.handle_time),
+        csat_count: r.csat_count,
+        csat_average: r.csat_average,
+        csat_distribution: r.csat_distribution,
+        busiest_hours: r.busiest_hours,
+        top_words: r
+            .top_first_message_words
+            .into_iter()
+            .map(|w| (w.word, w.chats))
+            .collect(),
+    }
+}
+
 pub(crate) fn message(m: pb::ChatMessage) -> Message {
     Message {
         id: m.id,
@@ -436,6 +504,17 @@ pub(crate) fn thread_page(c: pb::Conversation) -> ThreadPage {
         messages: c.messages.into_iter().map(message).collect(),
         next_before: c.next_before,
         notes: c.notes.into_iter().map(note).collect(),
+        csat: c.csat.first().map(csat_line),
+    }
+}
+
+/// "rated 4/5 “Quick and kind”", "survey open", "survey unanswered".
+pub(crate) fn csat_line(c: &pb::CsatAnswer) -> String {
+    match (c.rating, c.open) {
+        (0, true) => strings::CSAT_OPEN.to_string(),
+        (0, false) => strings::CSAT_UNANSWERED.to_string(),
+        (n, _) if c.comment.is_empty() => strings::csat_rated(n, None),
+        (n, _) => strings::csat_rated(n, Some(&c.comment)),
     }
 }
 

@@ -295,6 +295,20 @@ async fn call(ctx: &Ctx, cmd: NetCmd) -> Option<NetEvent> {
                 result: result.map(|r| r.template_used),
             }
         }
+        NetCmd::Stats { days } => {
+            let to = chrono::Utc::now().timestamp();
+            let req = pb::GetStatsRequest {
+                from: Some(prost_types::Timestamp {
+                    seconds: to - i64::from(days) * 86_400,
+                    nanos: 0,
+                }),
+                ..Default::default()
+            };
+            let result = unary(ctx, |mut c| async move { c.get_stats(req).await }).await;
+            NetEvent::Stats {
+                result: result.map(model::stats),
+            }
+        }
         NetCmd::MarkRead { address } => {
             let req = pb::MarkReadRequest {
                 phone_number: address.clone(),

@@ -272,3 +272,24 @@ pub(crate) fn availability(available: bool) -> &'static str {
         "You are away: round-robin gives you no new chats."
     }
 }
+/// The stats screen's title.
+pub(crate) fn stats_title(days: u32) -> String {
+    format!("Stats · last {days} days")
+}
+/// The stats screen's keys.
+pub(crate) const STATS_KEYS: &str = " R refresh · Esc back ";
+/// The queue label of an unanswered chat (1 = next).
+pub(crate) fn queue_position(n: usize) -> String {
+    format!("#{n} in queue")
+}
+/// A survey still waiting for its answer.
+pub(crate) const CSAT_OPEN: &str = "CSAT asked";
+/// A survey that closed without a rating.
+pub(crate) const CSAT_UNANSWERED: &str = "CSAT unanswered";
+/// A rating, with the comment when there is one.
+pub(crate) fn csat_rated(n: u32, comment: Option<&str>) -> String {
+    match comment {
+        Some(c) => format!("CSAT {n}/5 “{c}”"),
+        None => format!("CSAT {n}/5"),
+    }
+}

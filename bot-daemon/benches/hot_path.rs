@@ -43,6 +43,12 @@ fn benches(c: &mut Criterion) {
         registered_name: Some("Ada Obi".into()),
         profile_name: Some("Ada".into()),
         recently_acknowledged: false,
+        queue: Some(conversation::QueueInfo {
+            position: 3,
+            eta_ms: Some(240_000),
+        }),
+        closed_until: None,
+        survey: None,
     };
     let idle = Contact {
         state: State::Idle,

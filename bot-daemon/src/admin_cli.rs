@@ -104,6 +104,21 @@ pub enum AdminCommand {
         /// Phone number or WhatsApp user id.
         phone_number: String,
     },
+    /// The support lead's figures (queue, response times, CSAT, busiest hours) as a table.
+    Stats {
+        /// Range start: YYYY-MM-DD (midnight UTC) or an RFC 3339 time (default: --days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Range end, exclusive (default: now).
+        #[arg(long)]
+        to: Option<String>,
+        /// The range's length in days when --from is not given (default 7).
+        #[arg(long, conflicts_with = "from")]
+        days: Option<u32>,
+        /// Only this agent's chats (once agents are named).
+        #[arg(long)]
+        agent: Option<String>,
+    },
     /// Follow chat events live.
     Watch {
         /// Resume after this sequence number.
@@ -417,6 +432,26 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        AdminCommand::Stats {
+            from,
+            to,
+            days,
+            agent,
+        } => {
+            let req = crate::admin_stats::request(
+                from.as_deref(),
+                to.as_deref(),
+                *days,
+                agent.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            let r = client.get_stats(req).await.map_err(fail)?.into_inner();
+            if args.json {
+                println!("{}", crate::admin_stats::to_json(&r));
+            } else {
+                println!("{}", crate::admin_stats::to_table(&r));
+            }
+        }
         AdminCommand::Show {
             phone_number,
             page_size,
@@ -434,7 +469,8 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
             if args.json {
                 println!(
                     "{}",
-                    json!({"summary": r.summary.as_ref().map(summary_json), "messages": r.messages.iter().map(message_json).collect::<Vec<_>>(), "next_before": r.next_before})
+                    json!({"summary": r.summary.as_ref().map(summary_json), "messages": r.messages.iter().map(message_json).collect::<Vec<_>>(), "next_before": r.next_before,
+                        "csat": r.csat.iter().map(|c| json!({"chat_session_id": c.chat_session_id, "rating": (c.rating > 0).then_some(c.rating), "comment": c.comment, "open": c.open})).collect::<Vec<_>>()})
                 );
             } else {
                 if let Some(s) = &r.summary {
@@ -446,6 +482,19 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
                         s.state,
                         if s.chat_active { " · chat active" } else { "" }
                     );
+                }
+                for c in &r.csat {
+                    let rating = match c.rating {
+                        0 if c.open => "survey open, not rated yet".to_string(),
+                        0 => "survey closed without a rating".to_string(),
+                        n => format!("rated {n}/5"),
+                    };
+                    let comment = if c.comment.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {:?}", c.comment)
+                    };
+                    println!("CSAT chat #{} {rating}{comment}", c.chat_session_id);
                 }
                 if r.next_before != 0 {
                     println!("(older: --before {})", r.next_before);

@@ -7,8 +7,9 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::{
-    conversation::{BotSettings, Faq, Template},
+    conversation::{texts, BotSettings, Faq, Inactivity, Template},
     desk::DeskSettings,
+    hours::BusinessHours,
     outbound::SenderConfig,
 };
 
@@ -20,6 +21,8 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:50051";
 /// Default database file.
 pub const DEFAULT_DB: &str = "./chat-support.db";
+/// How often the timers run by default.
+pub const DEFAULT_TIMER_TICK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Flags shared by the daemon and its subcommands; each also reads its environment variable.
 #[derive(Debug, Clone, Default, Args)]
@@ -98,6 +101,132 @@ struct FileConfig {
     outbound: FileOutbound,
     #[serde(default)]
     support: DeskSettings,
+    #[serde(default)]
+    queue: FileQueue,
+    hours: Option<FileHours>,
+    #[serde(default)]
+    csat: FileCsat,
+    inactivity: Option<FileInactivity>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQueue {
+    /// `{position}`, `{eta}`; "" turns the queue line off.
+    text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHours {
+    timezone: String,
+    mon: Option<String>,
+    tue: Option<String>,
+    wed: Option<String>,
+    thu: Option<String>,
+    fri: Option<String>,
+    sat: Option<String>,
+    sun: Option<String>,
+    #[serde(default)]
+    holidays: Vec<String>,
+    /// `{back}`, `{position}`.
+    closed_text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCsat {
+    enabled: Option<bool>,
+    timeout_minutes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileInactivity {
+    remind_after_minutes: Option<u64>,
+    end_after_minutes: u64,
+    remind_text: Option<String>,
+    end_text: Option<String>,
+}
+
+/// The longest configurable text (they go into 1024-character interactive bodies).
+const MAX_CONFIG_TEXT: usize = 500;
+
+fn config_text(name: &str, value: Option<String>, default: &str) -> Result<String, ConfigError> {
+    let v = value.unwrap_or_else(|| default.to_string());
+    if v.chars().count() > MAX_CONFIG_TEXT {
+        return Err(ConfigError::Invalid(format!(
+            "{name} is longer than {MAX_CONFIG_TEXT} characters"
+        )));
+    }
+    Ok(v)
+}
+
+const MINUTE_MS: i64 = 60 * 1000;
+
+fn minutes_ms(m: u64) -> i64 {
+    i64::try_from(m)
+        .unwrap_or(i64::MAX / MINUTE_MS)
+        .saturating_mul(MINUTE_MS)
+}
+
+/// The queue, hours, survey and inactivity settings from the file.
+fn waiting_settings(
+    bot: &mut BotSettings,
+    queue: FileQueue,
+    hours: Option<FileHours>,
+    csat: FileCsat,
+    inactivity: Option<FileInactivity>,
+) -> Result<(), ConfigError> {
+    bot.queue_text = config_text("[queue] text", queue.text, texts::DEFAULT_QUEUE_TEXT)?;
+    if let Some(h) = hours {
+        let days = [&h.mon, &h.tue, &h.wed, &h.thu, &h.fri, &h.sat, &h.sun].map(|d| d.as_deref());
+        bot.hours = Some(
+            BusinessHours::new(&h.timezone, days, &h.holidays)
+                .map_err(|e| ConfigError::Invalid(format!("[hours]: {e}")))?,
+        );
+        bot.closed_text = config_text(
+            "[hours] closed_text",
+            h.closed_text,
+            texts::DEFAULT_CLOSED_TEXT,
+        )?;
+    }
+    if let Some(enabled) = csat.enabled {
+        bot.csat = enabled;
+    }
+    if let Some(m) = csat.timeout_minutes {
+        if m == 0 {
+            return Err(ConfigError::Invalid(
+                "[csat] timeout_minutes must be at least 1".into(),
+            ));
+        }
+        bot.csat_timeout_ms = minutes_ms(m);
+    }
+    if let Some(i) = inactivity {
+        if i.end_after_minutes == 0
+            || i.remind_after_minutes
+                .is_some_and(|r| r == 0 || r >= i.end_after_minutes)
+        {
+            return Err(ConfigError::Invalid(
+                "[inactivity]: end_after_minutes must be at least 1 and remind_after_minutes between 1 and end_after_minutes".into(),
+            ));
+        }
+        bot.inactivity = Some(Inactivity {
+            remind_after_ms: i.remind_after_minutes.map(minutes_ms),
+            end_after_ms: minutes_ms(i.end_after_minutes),
+            remind_text: config_text(
+                "[inactivity] remind_text",
+                i.remind_text,
+                texts::DEFAULT_INACTIVITY_REMIND,
+            )?,
+            end_text: config_text(
+                "[inactivity] end_text",
+                i.end_text,
+                texts::DEFAULT_INACTIVITY_END,
+            )?,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +277,8 @@ pub struct Config {
     pub sender: SenderConfig,
     /// The shared desk (`[support]`): agent names on WhatsApp, urgent keywords, round-robin.
     pub desk: DeskSettings,
+    /// How often the timer task runs (survey timeouts, inactivity).
+    pub timer_tick: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -238,6 +369,12 @@ impl Config {
             }
         };
         let defaults = SenderConfig::default();
+        let mut bot = BotSettings {
+            faq: file.faq.unwrap_or_else(default_faq),
+            reengagement_template: file.whatsapp.reengagement_template,
+            ..BotSettings::default()
+        };
+        waiting_settings(&mut bot, file.queue, file.hours, file.csat, file.inactivity)?;
         Ok(Config {
             http_addr: pick(&args.http_addr, file.http_addr)
                 .unwrap_or_else(|| DEFAULT_HTTP_ADDR.into()),
@@ -256,10 +393,8 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_API_BASE.into()),
             admin_token: pick(&args.admin_token, file.admin_token),
             tls,
-            bot: BotSettings {
-                faq: file.faq.unwrap_or_else(default_faq),
-                reengagement_template: file.whatsapp.reengagement_template,
-            },
+            bot,
+            timer_tick: DEFAULT_TIMER_TICK,
             sender: SenderConfig {
                 max_in_flight: file
                     .outbound
@@ -307,10 +442,11 @@ impl Config {
             tls: None,
             bot: BotSettings {
                 faq: default_faq(),
-                reengagement_template: None,
+                ..BotSettings::default()
             },
             sender: SenderConfig::default(),
             desk: DeskSettings::default(),
+            timer_tick: DEFAULT_TIMER_TICK,
         }
     }
 }
@@ -482,6 +618,51 @@ mod tests {
             let err = secret_beside_db(&db, "admin-token").unwrap_err();
             assert!(err.to_string().contains("chmod 600"), "{err}");
         }
+    }
+
+    #[test]
+    fn queue_hours_csat_and_inactivity_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[queue]\ntext = \"#{position}, {eta}\"\n\
+             [hours]\ntimezone = \"Africa/Lagos\"\nmon = \"08:00-17:00\"\nholidays = [\"2026-12-25\"]\nclosed_text = \"Back {back}\"\n\
+             [csat]\nenabled = false\ntimeout_minutes = 60\n\
+             [inactivity]\nremind_after_minutes = 10\nend_after_minutes = 30\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::load(&args).unwrap();
+        assert_eq!(c.bot.queue_text, "#{position}, {eta}");
+        assert_eq!(c.bot.closed_text, "Back {back}");
+        assert!(c.bot.hours.is_some());
+        assert!(!c.bot.csat);
+        assert_eq!(c.bot.csat_timeout_ms, 3_600_000);
+        let i = c.bot.inactivity.unwrap();
+        assert_eq!(
+            (i.remind_after_ms, i.end_after_ms),
+            (Some(600_000), 1_800_000)
+        );
+        assert_eq!(i.end_text, texts::DEFAULT_INACTIVITY_END);
+        // Off by default; CSAT on.
+        let d = Config::defaults();
+        assert!(d.bot.inactivity.is_none() && d.bot.hours.is_none() && d.bot.csat);
+        // A reminder after the end, or a bad zone, is refused.
+        std::fs::write(
+            &file,
+            "[inactivity]\nremind_after_minutes = 30\nend_after_minutes = 30\n",
+        )
+        .unwrap();
+        assert!(Config::load(&args).is_err());
+        std::fs::write(&file, "[hours]\ntimezone = \"Lagos\"\n").unwrap();
+        assert!(Config::load(&args)
+            .unwrap_err()
+            .to_string()
+            .contains("time zone"));
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use crate::{
     conversation::{
-        self, texts, Action, BotSettings, Contact, Event, Outgoing, Rejection, Template, Transition,
+        self, texts, Action, BotSettings, Contact, Event, Outgoing, QueueInfo, Rejection,
+        SurveyStage, Template, Transition,
     },
     desk::{self, Caller, DeskSettings, Priority},
     domain::{Address, DeliveryStatus, Millis, Sender, State},
@@ -72,6 +73,20 @@ pub struct AgentEnded {
     pub template_used: Option<String>,
 }
 
+/// At most this many chats are reminded or ended per sweep (the rest on the next one).
+const SWEEP_BATCH: u32 = 200;
+
+/// What one timer sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Surveys closed for lack of an answer.
+    pub surveys_closed: usize,
+    /// Chats reminded.
+    pub reminded: usize,
+    /// Chats ended for inactivity.
+    pub ended: usize,
+}
+
 /// Handles to run conversations; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -107,20 +122,78 @@ pub fn within_window(last_inbound_at: Option<Millis>, now: Millis) -> bool {
     matches!(last_inbound_at, Some(t) if now - t < WINDOW_MS)
 }
 
+/// The ETA uses the first responses of the last week…
+pub const ETA_WINDOW_MS: Millis = 7 * 24 * 60 * 60 * 1000;
+/// …at most this many of the most recent ones…
+pub const ETA_SAMPLES: u32 = 20;
+/// …and says "a few minutes" with fewer than this.
+pub const ETA_MIN_SAMPLES: usize = 5;
+
 /// Loads what the state machine needs about a contact.
-fn machine_contact(tx: &Tx<'_>, c: &ContactRecord, now: Millis) -> Result<Contact, StoreError> {
-    // An ack still waiting in the outbox (Meta down) counts as recent however old it is.
-    let recently_acknowledged = c.state == State::ChatSupportActive
+fn machine_contact(
+    tx: &Tx<'_>,
+    c: &ContactRecord,
+    settings: &BotSettings,
+    now: Millis,
+) -> Result<Contact, StoreError> {
+    let in_chat = c.state == State::ChatSupportActive;
+    // An ack still waiting in the outbox (Meta down) counts as recent however old it is. The
+    // queue line after the seed's text does not make it another message.
+    let recently_acknowledged = in_chat
         && matches!(tx.last_outbound(c.id)?,
             Some((Sender::Bot, text, at, pending))
-                if text == texts::CHAT_ACK && (pending || now - at < ACK_QUIET_MS));
+                if text.starts_with(texts::CHAT_ACK) && (pending || now - at < ACK_QUIET_MS));
+    let position = match (in_chat, c.current_session_id) {
+        (true, Some(session)) => tx.queue_position(session)?,
+        (true, None) => None,
+        (false, _) => Some(tx.waiting_count()?.saturating_add(1)),
+    };
+    let queue = match position {
+        Some(position) => Some(QueueInfo {
+            position,
+            eta_ms: crate::stats::eta(
+                &tx.recent_first_responses(now - ETA_WINDOW_MS, ETA_SAMPLES)?,
+                ETA_MIN_SAMPLES,
+            ),
+        }),
+        None => None,
+    };
+    let survey = match tx.latest_survey(c.id)? {
+        // A survey past its time is closed here too (the timer task may not have run yet).
+        Some((_, asked_at, stage))
+            if stage.is_open() && asked_at + settings.csat_timeout_ms <= now =>
+        {
+            tx.close_survey(c.id, now)?;
+            Some(if stage == SurveyStage::AwaitingComment {
+                SurveyStage::Rated
+            } else {
+                SurveyStage::Closed
+            })
+        }
+        Some((_, _, stage)) => Some(stage),
+        None => None,
+    };
     Ok(Contact {
         state: c.state,
         kind: c.kind,
         registered_name: c.registered_name.clone(),
         profile_name: c.profile_name.clone(),
         recently_acknowledged,
+        queue,
+        closed_until: settings.hours.as_ref().and_then(|h| h.back_text(now)),
+        survey,
     })
+}
+
+/// Removes the survey (its start and the list sent right after it): when the closing message is
+/// skipped, or outside WhatsApp's 24-hour window where a free-form list would be refused.
+fn drop_survey(actions: &mut Vec<Action>) {
+    if let Some(i) = actions.iter().position(|a| *a == Action::StartSurvey) {
+        actions.remove(i);
+        if matches!(actions.get(i), Some(Action::Reply { .. })) {
+            actions.remove(i);
+        }
+    }
 }
 
 /// Outside the 24-hour window an agent's free-form messages become the re-engagement template
@@ -270,6 +343,7 @@ fn apply_transition(
     } else {
         None
     };
+    let mut ended_session = None;
     if t.actions.contains(&Action::StartSession) {
         let at = inbound.map_or(now, |m| m.timestamp_ms);
         session = Some(tx.start_session(contact.id, at)?);
@@ -312,8 +386,25 @@ fn apply_transition(
         match action {
             Action::StartSession | Action::Reject(_) => {}
             Action::EndSession(by) => {
-                tx.end_session_by(contact.id, *by, ctx.caller.agent_id(), now)?;
+                ended_session = tx.end_session_by(contact.id, *by, ctx.caller.agent_id(), now)?;
                 applied.ended_at = Some(now);
+            }
+            Action::StartSurvey => {
+                if let Some(s) = ended_session {
+                    tx.open_survey(contact.id, s, now)?;
+                }
+            }
+            Action::RateSurvey(n) => {
+                tx.rate_survey(contact.id, *n, now)?;
+            }
+            Action::CommentSurvey(text) => {
+                tx.comment_survey(contact.id, text, now)?;
+            }
+            Action::CloseSurvey => tx.close_survey(contact.id, now)?,
+            Action::MarkReminded => {
+                if let Some(s) = session {
+                    tx.mark_reminded(s, now)?;
+                }
             }
             Action::Register { name } => tx.register(contact.id, name, now)?,
             Action::Reply { sender, message } => {
@@ -403,7 +494,7 @@ fn apply_delivery(
         }
         let contact = tx.upsert_contact(&m.user, now)?;
         let t = conversation::step(
-            &machine_contact(tx, &contact, now)?,
+            &machine_contact(tx, &contact, settings, now)?,
             &Event::User(m.content.clone()),
             settings,
         );
@@ -489,6 +580,11 @@ impl Engine {
     /// The desk's settings.
     pub fn desk(&self) -> &DeskSettings {
         &self.desk
+    }
+
+    /// The bot's settings.
+    pub fn settings(&self) -> &BotSettings {
+        &self.settings
     }
 
     /// The store underneath.
@@ -581,7 +677,7 @@ impl Engine {
                 }
                 guard_assignment(tx, &contact, &caller, takeover, true, now)?;
                 let mut t = conversation::step(
-                    &machine_contact(tx, &contact, now)?,
+                    &machine_contact(tx, &contact, &settings, now)?,
                     &Event::AgentMessage { text: text.clone() },
                     &settings,
                 );
@@ -683,12 +779,15 @@ impl Engine {
                 let contact = existing_contact(tx, &address)?;
                 guard_assignment(tx, &contact, &caller, takeover, false, now)?;
                 let mut t = conversation::step(
-                    &machine_contact(tx, &contact, now)?,
+                    &machine_contact(tx, &contact, &settings, now)?,
                     &Event::AgentEnd {
                         message: message.clone(),
                     },
                     &settings,
                 );
+                if skip_closing_message || !within_window(contact.last_inbound_at, now) {
+                    drop_survey(&mut t.actions);
+                }
                 if skip_closing_message {
                     t.actions.retain(|a| !matches!(a, Action::Reply { .. }));
                 }
@@ -728,6 +827,63 @@ impl Engine {
                 let contact = existing_contact(tx, &address)?;
                 let marked = tx.queue_mark_read(contact.id, now)?;
                 Ok((tx.summary(contact.id)?, marked))
+            })
+            .await
+    }
+
+    /// The timers, run by the daemon's timer task: closes surveys past their time, reminds
+    /// quiet chats and ends the ones quiet for too long (as the system). Driven by the
+    /// engine's clock, so tests move time instead of waiting.
+    ///
+    /// # Errors
+    /// Storage; nothing of the sweep is stored then.
+    pub async fn sweep_timers(&self) -> Result<Swept, EngineError> {
+        let settings = self.settings.clone();
+        let desk = self.desk.clone();
+        let now = self.now();
+        self.store
+            .write(move |tx| {
+                // The system acts: no agent (ends are recorded as ended by the system).
+                let ctx = Ctx {
+                    key: None,
+                    caller: &Caller::Operator,
+                    prefix: texts::AGENT_PREFIX,
+                    desk: &desk,
+                };
+                let mut swept = Swept {
+                    surveys_closed: tx
+                        .close_expired_surveys(now - settings.csat_timeout_ms, now)?,
+                    ..Swept::default()
+                };
+                let Some(inactivity) = settings.inactivity.clone() else {
+                    return Ok(swept);
+                };
+                let timed = |tx: &Tx<'_>, id: i64, event: Event| -> Result<(), StoreError> {
+                    let contact = tx.contact(id)?;
+                    let mut t = conversation::step(
+                        &machine_contact(tx, &contact, &settings, now)?,
+                        &event,
+                        &settings,
+                    );
+                    if !within_window(contact.last_inbound_at, now) {
+                        // WhatsApp would refuse free-form text: act without writing.
+                        drop_survey(&mut t.actions);
+                        t.actions.retain(|a| !matches!(a, Action::Reply { .. }));
+                    }
+                    apply_transition(tx, &contact, &t, None, &ctx, now)?;
+                    Ok(())
+                };
+                for id in tx.quiet_chats(now - inactivity.end_after_ms, SWEEP_BATCH)? {
+                    timed(tx, id, Event::InactivityEnd)?;
+                    swept.ended += 1;
+                }
+                if let Some(remind) = inactivity.remind_after_ms {
+                    for id in tx.chats_to_remind(now - remind, SWEEP_BATCH)? {
+                        timed(tx, id, Event::InactivityReminder)?;
+                        swept.reminded += 1;
+                    }
+                }
+                Ok(swept)
             })
             .await
     }

@@ -10,22 +10,28 @@
 //! - [`http`]: webhook, health, readiness and metrics endpoints.
 //! - [`grpc`]: the agents' API (`chatsupport.v1.SupportAdmin`), reflection and health.
 //! - [`rest`]: the seed's REST admin endpoints.
-//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`], [`admin_desk`]: the edges.
+//! - [`hours`]: business hours and holidays in a time zone.
+//! - [`stats`]: the support lead's figures (`GetStats`).
+//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`], [`admin_desk`],
+//!   [`admin_stats`]: the edges.
 #![warn(missing_docs)]
 
 pub mod admin_cli;
 pub mod admin_desk;
+pub mod admin_stats;
 pub mod config;
 pub mod conversation;
 pub mod desk;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
+pub mod hours;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
 pub mod rest;
 pub mod simulate;
+pub mod stats;
 pub mod storage;
 pub mod students;
 pub mod webhook;
@@ -244,6 +250,27 @@ impl Daemon {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
                     _ = maint_shutdown.changed() => break,
+                }
+            }
+        }));
+        let (timer_engine, mut timer_shutdown, tick) =
+            (engine.clone(), shutdown_rx.clone(), cfg.timer_tick);
+        tasks.push(tokio::spawn(async move {
+            // Survey timeouts and inactivity, on the engine's clock.
+            loop {
+                match timer_engine.sweep_timers().await {
+                    Ok(s) if s != engine::Swept::default() => tracing::info!(
+                        surveys_closed = s.surveys_closed,
+                        reminded = s.reminded,
+                        ended = s.ended,
+                        "timers"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "timer sweep failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(tick) => {}
+                    _ = timer_shutdown.changed() => break,
                 }
             }
         }));

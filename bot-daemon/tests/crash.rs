@@ -387,6 +387,9 @@ fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -
             registered_name: None,
             profile_name: Some(format!("User {u}")),
             recently_acknowledged: false,
+            queue: None,
+            closed_until: None,
+            survey: None,
         };
         let mut sessions_started = 0;
         for k in 0..n {

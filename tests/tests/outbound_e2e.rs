@@ -286,7 +286,9 @@ async fn an_outage_delivers_every_queued_message_once_and_in_order_per_user() {
     let got = per_recipient(&sent);
     for (digits, name) in users {
         let mut want = vec![
-            texts::CHAT_ACK.to_string(),
+            // Each user's first question comes right after the previous user was answered:
+            // first in the queue (issue 9); after the answer, the seed's ack alone.
+            tests::queued_ack(1),
             agent(&format!("answer 1 for {name}")),
             texts::CHAT_ACK.to_string(),
             agent(&format!("answer 2 for {name}")),
@@ -504,7 +506,8 @@ async fn retryable_codes_are_retried_and_permanent_codes_are_stored_with_metas_e
         )
         .await;
         let sent = fake.wait_for_exactly(2 + i, WAIT).await;
-        assert_eq!(shown(sent.last().unwrap()), texts::CHAT_ACK);
+        // Behind Ada (never answered) and the earlier users (issue 9's queue line).
+        assert_eq!(shown(sent.last().unwrap()), tests::queued_ack(i as u32 + 2));
     }
     let g = td.store().gauges(now_ms()).await.unwrap();
     assert_eq!(g.outbox_failed, 3, "{g:?}");
@@ -553,7 +556,7 @@ async fn a_message_failing_max_attempts_times_is_given_up_and_the_queue_moves_on
     assert_eq!(requests_to(&fake, ada).len(), 3);
     says(&td, ada, "Ada", "wamid.GIVE2", "hello?").await;
     let sent = fake.wait_for_exactly(1, WAIT).await;
-    assert_eq!(shown(&sent[0]), texts::CHAT_ACK);
+    assert_eq!(shown(&sent[0]), tests::queued_ack(1));
     assert_eq!(
         requests_to(&fake, ada).len(),
         4,
@@ -686,7 +689,7 @@ async fn a_daemon_killed_mid_request_resends_on_start_and_loses_nothing() {
         is_welcome(&to_ada[0]) && to_ada[0] == to_ada[1],
         "{to_ada:?}"
     );
-    assert_eq!(to_ada[2], texts::CHAT_ACK);
+    assert_eq!(to_ada[2], tests::queued_ack(1), "Ada started first");
     assert_eq!(got[&to(bola)].len(), 1, "Bola's welcome is not sent again");
     let ids = fake.accepted_ids();
     td.wait_for_status(phone(ada), &ids[2], DeliveryStatus::Sent, WAIT)
@@ -1144,7 +1147,7 @@ async fn a_burst_of_ten_messages_gets_one_acknowledgement() {
     fake.stop_failing();
 
     let sent = fake.wait_for_exactly(2, WAIT).await;
-    assert_eq!(shown(&sent[1]), texts::CHAT_ACK);
+    assert_eq!(shown(&sent[1]), tests::queued_ack(1));
     td.wait_outbox_settled(WAIT).await;
     tokio::time::sleep(SETTLE).await;
     assert_eq!(fake.sent().len(), 2, "one acknowledgement for the burst");
@@ -1155,7 +1158,10 @@ async fn a_burst_of_ten_messages_gets_one_acknowledgement() {
         "every message is stored"
     );
     assert_eq!(
-        thread.iter().filter(|m| m.text == texts::CHAT_ACK).count(),
+        thread
+            .iter()
+            .filter(|m| m.text == tests::queued_ack(1))
+            .count(),
         1
     );
 }
@@ -1285,5 +1291,5 @@ async fn an_acknowledgement_waiting_in_the_outbox_is_not_queued_again() {
     fake.wait_for_sent(2, WAIT).await;
     td.wait_outbox_settled(WAIT).await;
     let sent = fake.wait_for_exactly(2, WAIT).await;
-    assert_eq!(shown(&sent[1]), texts::CHAT_ACK);
+    assert_eq!(shown(&sent[1]), tests::queued_ack(1));
 }

@@ -277,7 +277,11 @@ async fn redelivery_storm_gives_the_same_database_and_outbound_as_one_in_order_d
     let originals: usize = scripts.iter().map(Vec::len).sum();
 
     // Reference: each webhook once, in order, one at a time.
-    let reference = TestDaemon::start().await;
+    // The queue line (issue 9) tells each user their place among the others, so it depends on
+    // how the users interleave by design; this test is about each user's own history, so both
+    // daemons run without it.
+    let no_queue_line = |cfg: &mut bot_daemon::config::Config| cfg.bot.queue_text.clear();
+    let reference = TestDaemon::start_with(FakeCloudApi::start().await, no_queue_line).await;
     let started = Instant::now();
     for script in &scripts {
         for payload in script {
@@ -293,7 +297,7 @@ async fn redelivery_storm_gives_the_same_database_and_outbound_as_one_in_order_d
     reference.shutdown().await;
 
     // The storm.
-    let storm = TestDaemon::start().await;
+    let storm = TestDaemon::start_with(FakeCloudApi::start().await, no_queue_line).await;
     let mut rng = Rng::new(seed);
     let acked: Mutex<Vec<Value>> = Mutex::new(Vec::new());
     let started = Instant::now();
@@ -1368,7 +1372,8 @@ async fn user_message_racing_agent_end_lands_on_one_side_of_it() {
             .find(|m| m.wamid.as_deref() == Some(wamid.as_str()))
             .unwrap();
         assert_eq!(out.len(), 3, "{phone}: {out:?}");
-        let side = if out[1] == "✓ Your message has been sent to support..." {
+        // (After the seed's text, the queue line of issue 9: the racers' positions vary.)
+        let side = if out[1].starts_with("✓ Your message has been sent to support...") {
             // In the chat: stored in the session, acknowledged, then closed.
             assert!(user_msg.session_id.is_some());
             assert_eq!(

@@ -66,7 +66,10 @@ async fn simulate_walks_the_seed_journey_and_prints_every_reply() {
     .unwrap();
     assert_eq!(
         msg[1],
-        "🤖 bot: ✓ Your message has been sent to support...\n   [❌ End Chat] (end_chat)"
+        format!(
+            "🤖 bot: ✓ Your message has been sent to support...\n\n{}\n   [❌ End Chat] (end_chat)",
+            tests::queue_line(1)
+        )
     );
 
     let end = exchange(

@@ -32,7 +32,14 @@ const WELCOME_LINES: &[&str] = &[
     "Please describe your issue and an admin will respond to you shortly.",
     "You can continue chatting until you select 'End Chat' to return to the main menu.",
 ];
-const ACK: &str = "✓ Your message has been sent to support...";
+/// The seed's acknowledgement, then (issue 9) the queue line while no agent has answered: Ada
+/// alone in the queue.
+const ACK: &str = concat!(
+    "✓ Your message has been sent to support...",
+    "\n\n⏳ You are number 1 in the queue. Estimated wait: a few minutes."
+);
+/// The seed's acknowledgement alone: once an agent has answered there is no queue line.
+const SEED_ACK: &str = "✓ Your message has been sent to support...";
 const ENDED: &str = "Thanks for chatting! Chat support session ended...";
 
 fn end_chat_button() -> Value {
@@ -69,8 +76,13 @@ fn buttons_to(phone_digits: &str, body: &str, buttons: Value) -> Value {
     })
 }
 
+/// The seed's welcome, then (issue 9) the queue line: first in the queue.
 fn welcome_text(name: &str) -> String {
-    format!("Hi {name}! 💬\n\n{}", WELCOME_LINES.join("\n\n"))
+    format!(
+        "Hi {name}! 💬\n\n{}\n\n{}",
+        WELCOME_LINES.join("\n\n"),
+        tests::queue_line(1)
+    )
 }
 
 fn body_text(sent: &Value) -> &str {
@@ -743,7 +755,7 @@ async fn restart_mid_chat_keeps_the_chat_and_its_history() {
     assert_eq!(body_text(&sent[2]), "🎧 Support Team: Let me check");
     assert_eq!(
         sent[3],
-        buttons_to(ADA_PHONE, ACK, json!([end_chat_button()])),
+        buttons_to(ADA_PHONE, SEED_ACK, json!([end_chat_button()])),
         "after the restart the chat goes on: an acknowledgement, not a welcome"
     );
 
@@ -761,7 +773,7 @@ async fn restart_mid_chat_keeps_the_chat_and_its_history() {
             "still there?",
             "Let me check",
             "thanks",
-            ACK
+            SEED_ACK
         ]
     );
     assert!(messages.windows(2).all(|w| w[0].id < w[1].id));
@@ -814,7 +826,7 @@ async fn consecutive_chat_messages_get_one_acknowledgement_until_something_is_se
     );
     d.deliver(&ada_says(5, "the upload button")).await;
     let sent = d.fake().wait_for_exactly(4, WAIT).await;
-    assert_eq!(body_text(&sent[3]), ACK);
+    assert_eq!(body_text(&sent[3]), SEED_ACK);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -39,6 +39,9 @@ impl App {
         if self.help.is_some() {
             return self.help_action(a);
         }
+        if self.stats.is_some() && self.dialog.is_none() {
+            return self.stats_action(a);
+        }
         if self.dialog.is_some() {
             return self.dialog_action(a);
         }
@@ -61,6 +64,7 @@ impl App {
             Action::PrevPane => self.cycle(false),
             Action::TabActive => self.switch_tab(Tab::Active),
             Action::TabAll => self.switch_tab(Tab::All),
+            Action::Stats => self.open_stats(),
             Action::Filter => {
                 self.focus = Focus::List;
                 self.filter.editing = true;

@@ -7,6 +7,7 @@ mod desk;
 mod msg;
 mod overlays;
 mod replies;
+mod stats;
 mod stream;
 mod thread;
 
@@ -50,6 +51,17 @@ pub(crate) enum Conn {
         retry_at: Time,
     },
 }
+
+/// The stats screen: the figures once they arrive, or why they did not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StatsScreen {
+    pub(crate) loading: bool,
+    pub(crate) data: Option<crate::model::Stats>,
+    pub(crate) error: Option<String>,
+}
+
+/// How many days the stats screen covers.
+pub(crate) const STATS_DAYS: u32 = 7;
 
 /// Which list the left pane shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +217,8 @@ pub(crate) struct App {
     pub(crate) dialog: Option<Dialog>,
     /// The help overlay and its scroll.
     pub(crate) help: Option<usize>,
+    /// The stats screen, when open.
+    pub(crate) stats: Option<StatsScreen>,
     pub(crate) notice: Option<Notice>,
     /// Who this console is, the agents and the canned responses.
     pub(crate) desk: Desk,
@@ -241,11 +255,30 @@ impl App {
             read_marks: HashMap::new(),
             dialog: None,
             help: None,
+            stats: None,
             notice: None,
             desk: Desk::default(),
             picker: 0,
             next_id: 0,
         }
+    }
+
+    /// Where an active chat stands in the queue for a first agent reply (1 = next): the active
+    /// chats no agent has answered, oldest start first. `None` once answered.
+    pub(crate) fn queue_position(&self, s: &Summary) -> Option<usize> {
+        if !s.chat_active || s.answered {
+            return None;
+        }
+        let key = |c: &Summary| (c.chat_started_at, c.chat_session_id, c.address.clone());
+        let mine = key(s);
+        Some(
+            1 + self
+                .chats
+                .values()
+                .filter(|c| c.chat_active && !c.answered && c.address != s.address)
+                .filter(|c| key(c) < mine)
+                .count(),
+        )
     }
 
     /// The commands to run at start-up: open the event stream (once connected, the desk —

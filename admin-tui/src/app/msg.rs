@@ -27,6 +27,8 @@ pub(crate) enum Action {
     EndChat,
     TabActive,
     TabAll,
+    /// The stats screen (issue 9).
+    Stats,
     Refresh,
     Older,
     Send,
@@ -161,6 +163,10 @@ pub(crate) enum NetEvent {
         done: String,
         result: Result<Option<Summary>, String>,
     },
+    /// A `GetStats` reply.
+    Stats {
+        result: Result<crate::model::Stats, String>,
+    },
 }
 
 /// What the network task is asked to do.
@@ -226,6 +232,10 @@ pub(crate) enum NetCmd {
     AddNote {
         address: String,
         text: String,
+    },
+    /// The last `days` days' figures.
+    Stats {
+        days: u32,
     },
 }
 

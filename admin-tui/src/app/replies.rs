@@ -9,6 +9,7 @@ use crate::strings;
 impl App {
     pub(super) fn on_net(&mut self, e: NetEvent) -> Vec<Cmd> {
         match e {
+            NetEvent::Stats { result } => self.on_stats(result),
             NetEvent::Connected { gen } => {
                 if gen != self.watch_gen {
                     return Vec::new();

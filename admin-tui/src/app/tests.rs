@@ -104,6 +104,7 @@ pub(crate) fn load(app: &mut App, address: &str, messages: Vec<Message>, next_be
         address: address.into(),
         before: 0,
         result: Ok(ThreadPage {
+            csat: None,
             summary,
             messages,
             next_before,
@@ -820,6 +821,7 @@ fn scrolling_past_the_oldest_line_loads_the_older_page() {
         address: "1".into(),
         before: 10,
         result: Ok(ThreadPage {
+            csat: None,
             summary: None,
             messages: vec![msg(9, Sender::User, "oldest", -40)],
             next_before: 0,
@@ -1095,4 +1097,48 @@ fn the_end_dialog_closes_when_the_chat_ends_first() {
         .unwrap()
         .text
         .contains("ended by the user"));
+}
+
+#[test]
+fn queue_positions_follow_chat_starts_and_leave_with_the_first_reply() {
+    let mut app = app_sized(80, 24);
+    let mut a = chat("2348000000001", "A", Some(-20));
+    a.chat_started_at = Some(at(-20));
+    let mut b = chat("2348000000002", "B", Some(-10));
+    b.chat_started_at = Some(at(-10));
+    let mut c = chat("2348000000003", "C", None);
+    c.chat_started_at = Some(at(-30));
+    c.answered = true;
+    snapshot(&mut app, 1, vec![a.clone(), b.clone(), c.clone()]);
+    assert_eq!(app.queue_position(&a), Some(1));
+    assert_eq!(app.queue_position(&b), Some(2));
+    assert_eq!(app.queue_position(&c), None);
+    a.answered = true;
+    snapshot(&mut app, 2, vec![a.clone(), b.clone(), c]);
+    assert_eq!(app.queue_position(&b), Some(1));
+}
+
+#[test]
+fn the_stats_screen_asks_for_the_figures_and_refreshes() {
+    let mut app = app_sized(80, 24);
+    let cmds = app.update(Msg::Action(Action::Stats));
+    assert!(
+        cmds.contains(&Cmd::Net(NetCmd::Stats { days: 7 })),
+        "{cmds:?}"
+    );
+    assert!(app.stats.as_ref().unwrap().loading);
+    app.update(Msg::Net(NetEvent::Stats {
+        result: Ok(crate::model::Stats::default()),
+    }));
+    let screen = app.stats.as_ref().unwrap();
+    assert!(!screen.loading && screen.data.is_some());
+    let cmds = app.update(Msg::Action(Action::Refresh));
+    assert!(cmds.contains(&Cmd::Net(NetCmd::Stats { days: 7 })));
+    app.update(Msg::Action(Action::Stats));
+    assert!(app.stats.is_none());
+    // A late reply after closing changes nothing.
+    app.update(Msg::Net(NetEvent::Stats {
+        result: Ok(crate::model::Stats::default()),
+    }));
+    assert!(app.stats.is_none());
 }

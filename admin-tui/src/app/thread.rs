@@ -22,6 +22,8 @@ pub(crate) struct Outgoing {
 pub(crate) struct Thread {
     /// The latest summary seen for this conversation.
     pub(crate) summary: Option<Summary>,
+    /// The latest satisfaction survey, in a few words.
+    pub(crate) csat: Option<String>,
     /// Server messages, ordered by id (= commit order).
     pub(crate) messages: Vec<Message>,
     /// The next older page's `before`; 0 when the oldest page is loaded.
@@ -81,6 +83,9 @@ impl Thread {
         }
         for n in page.notes {
             self.add_note(n);
+        }
+        if before == 0 {
+            self.csat = page.csat;
         }
         for m in page.messages {
             self.upsert(m);

@@ -145,6 +145,9 @@ fn row_lines(
         }
     }
     let mut right = Vec::new();
+    if let Some(n) = app.queue_position(s) {
+        right.push(Span::styled(strings::queue_position(n), style::bold()));
+    }
     if s.chat_active {
         if let Some(since) = s.waiting_since {
             let waited = app.now - since;
@@ -153,6 +156,9 @@ fn row_lines(
             } else {
                 style::bold()
             };
+            if !right.is_empty() {
+                right.push(Span::raw(" · "));
+            }
             right.push(Span::styled(
                 strings::waiting_for(&short_duration(waited)),
                 st,

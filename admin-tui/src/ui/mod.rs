@@ -7,6 +7,7 @@ mod compose;
 mod dialog;
 mod help;
 mod list;
+mod stats;
 mod status;
 pub(crate) mod thread;
 
@@ -46,6 +47,9 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
         compose::picker(app, frame, r);
     }
     status::status_bar(app, frame, a.status);
+    if let Some(screen) = &app.stats {
+        stats::render(screen, frame, area);
+    }
     if let Some(d) = &app.dialog {
         dialog::render(app, d, frame, area);
     }

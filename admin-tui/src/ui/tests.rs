@@ -60,6 +60,7 @@ fn demo(w: u16, h: u16) -> App {
         at: Some(at(-4)),
     });
     let mut chidi = chat("2348033333333", "Chidi", None);
+    chidi.answered = true;
     chidi.last_inbound_at = Some(at(-23 * 60 - 20));
     chidi.last_message = Some(LastMessage {
         text: "Let me check that for you".into(),
@@ -573,4 +574,113 @@ fn the_header_says_who_is_at_the_console_when_it_fits() {
     let s = draw(&app);
     has(&s, "4 Unassigned");
     lacks(&s, "ada available");
+}
+
+fn stats_data() -> crate::model::Stats {
+    use crate::model::{Durations, Stats};
+    let mut hours = vec![0; 24];
+    hours[8] = 3;
+    hours[9] = 5;
+    hours[10] = 2;
+    hours[14] = 4;
+    Stats {
+        timezone: "Africa/Lagos".into(),
+        chats_started: 14,
+        chats_ended: 12,
+        ended_by: [5, 6, 1],
+        unanswered: 1,
+        waiting_now: 2,
+        first_response: Durations {
+            count: 13,
+            median_ms: 245_000,
+            p90_ms: 720_000,
+        },
+        wait: Durations {
+            count: 14,
+            median_ms: 250_000,
+            p90_ms: 1_800_000,
+        },
+        handle: Durations {
+            count: 12,
+            median_ms: 1_260_000,
+            p90_ms: 3_720_000,
+        },
+        csat_count: 9,
+        csat_average: 4.111,
+        csat_distribution: vec![0, 1, 1, 3, 4],
+        busiest_hours: hours,
+        top_words: vec![("fees".into(), 5), ("homework".into(), 3)],
+    }
+}
+
+#[test]
+fn stats_80x24_shows_the_figures_and_charts() {
+    let mut app = app_sized(80, 24);
+    app.update(Msg::Action(Action::Stats));
+    let loading = draw(&app);
+    has(&loading, "Stats · last 7 days");
+    has(&loading, "Loading");
+    app.update(Msg::Net(NetEvent::Stats {
+        result: Ok(stats_data()),
+    }));
+    let s = draw(&app);
+    has(&s, "started 14 · ended 12 · waiting now 2");
+    has(&s, "First response    4m 05s  12m 00s     13");
+    has(&s, "Handle time      21m 00s   1h 02m     12");
+    has(&s, "4.11 / 5 from 9 rating(s)");
+    has(&s, "fees (5), homework (3)");
+    has(&s, "Chats started by hour (Africa/Lagos)");
+    has(&s, "Ratings");
+    insta::assert_snapshot!(s);
+    // Esc goes back to the chats.
+    app.update(Msg::Action(Action::Back));
+    lacks(&draw(&app), "Stats · last 7 days");
+}
+
+#[test]
+fn stats_error_is_shown() {
+    let mut app = app_sized(80, 24);
+    app.update(Msg::Action(Action::Stats));
+    app.update(Msg::Net(NetEvent::Stats {
+        result: Err("the daemon did not answer in time".into()),
+    }));
+    has(&draw(&app), "the daemon did not answer in time");
+}
+
+#[test]
+fn the_list_shows_queue_positions_of_unanswered_chats() {
+    let s = draw(&demo(80, 24));
+    has(&s, "#1 in queue");
+    has(&s, "#2 in queue");
+    lacks(&s, "#3 in queue");
+}
+
+#[test]
+fn the_thread_footer_shows_the_latest_survey_answer() {
+    let mut app = demo_focus(160, 48, &[Action::Open]);
+    let address = app.open.clone().unwrap();
+    let summary = app.summary(&address).cloned();
+    app.update(Msg::Net(NetEvent::Thread {
+        address,
+        before: 0,
+        result: Ok(crate::model::ThreadPage {
+            summary,
+            messages: Vec::new(),
+            next_before: 0,
+            notes: Vec::new(),
+            csat: Some(crate::model::csat_line(&proto::v1::CsatAnswer {
+                rating: 4,
+                comment: "Quick and kind".into(),
+                ..Default::default()
+            })),
+        }),
+    }));
+    has(&draw(&app), "CSAT 4/5 “Quick and kind”");
+    assert_eq!(
+        crate::model::csat_line(&proto::v1::CsatAnswer {
+            open: true,
+            ..Default::default()
+        }),
+        "CSAT asked"
+    );
 }

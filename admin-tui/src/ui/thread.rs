@@ -122,6 +122,15 @@ fn footer(app: &App, s: &Summary, width: usize) -> Line<'static> {
             ));
         }
     }
+    if let Some(csat) = app
+        .open
+        .as_ref()
+        .and_then(|a| app.threads.get(a))
+        .and_then(|t| t.csat.as_ref())
+    {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(clean(csat), style::bold()));
+    }
     spans.push(Span::raw(" "));
     fit(spans, Vec::new(), width.saturating_sub(2))
 }
@@ -433,6 +442,7 @@ mod tests {
                 messages,
                 next_before: 0,
                 notes,
+                csat: None,
             }),
         }));
         let full = lines(&app, 70);

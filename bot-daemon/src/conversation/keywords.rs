@@ -68,6 +68,22 @@ pub fn is_menu_request(text: &str) -> bool {
     )
 }
 
+/// True when the whole message asks where the user stands in the queue ("queue", "Position?",
+/// "my position", "where am I in the queue").
+pub fn is_queue_request(text: &str) -> bool {
+    matches!(
+        normalized(text).as_str(),
+        "queue"
+            | "position"
+            | "queue position"
+            | "my position"
+            | "position in queue"
+            | "position in the queue"
+            | "where am i in the queue"
+            | "wait time"
+    )
+}
+
 /// True when the whole message cancels what the bot asked for.
 pub fn is_cancel(text: &str) -> bool {
     matches!(normalized(text).as_str(), "cancel" | "stop" | "back")
@@ -136,6 +152,22 @@ mod tests {
             "exit exam date?",
         ] {
             assert!(!is_end_request(t), "{t:?} must not end the chat");
+        }
+    }
+
+    #[test]
+    fn queue_words_match_the_whole_message_only() {
+        for t in [
+            "queue",
+            "Queue?",
+            "POSITION",
+            "my position",
+            "Where am I in the queue?",
+        ] {
+            assert!(is_queue_request(t), "{t:?}");
+        }
+        for t in ["queue for exams", "what position is the teacher", ""] {
+            assert!(!is_queue_request(t), "{t:?}");
         }
     }
 

@@ -2,12 +2,15 @@
 //! No I/O, no clock, no randomness: the engine loads the contact, calls [`step`], persists the
 //! result and the actions in one transaction, and only then performs them.
 
+pub mod csat;
 pub mod keywords;
 pub mod texts;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ContactKind, Content, EndedBy, Sender, State};
+use crate::domain::{ContactKind, Content, EndedBy, Millis, Sender, State};
+
+pub use csat::SurveyStage;
 
 /// A reply button (id ≤ 256, title ≤ 20 characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,13 +89,63 @@ pub struct Faq {
 }
 
 /// What the bot's menu offers, from the config file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BotSettings {
     /// FAQ entries, at most 10 are listed.
     pub faq: Vec<Faq>,
     /// The approved template sent instead of a free-form agent message outside WhatsApp's
     /// 24-hour window; without one such messages are refused.
     pub reengagement_template: Option<Template>,
+    /// The queue line added to the welcome and acknowledgements while no agent has answered
+    /// (`{position}`, `{eta}`); empty turns it off.
+    pub queue_text: String,
+    /// Said instead of the queue line outside business hours (`{back}`, `{position}`).
+    pub closed_text: String,
+    /// Business hours; `None`: always open.
+    pub hours: Option<crate::hours::BusinessHours>,
+    /// Ask for a rating after every chat.
+    pub csat: bool,
+    /// How long a survey waits for its answers.
+    pub csat_timeout_ms: Millis,
+    /// Inactivity reminder and auto-end; `None`: off.
+    pub inactivity: Option<Inactivity>,
+}
+
+impl Default for BotSettings {
+    fn default() -> Self {
+        BotSettings {
+            faq: Vec::new(),
+            reengagement_template: None,
+            queue_text: texts::DEFAULT_QUEUE_TEXT.to_string(),
+            closed_text: texts::DEFAULT_CLOSED_TEXT.to_string(),
+            hours: None,
+            csat: true,
+            csat_timeout_ms: 24 * 60 * 60 * 1000,
+            inactivity: None,
+        }
+    }
+}
+
+/// The inactivity timers of an open chat (no message from the user or an agent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inactivity {
+    /// Remind the user after this long; `None`: no reminder.
+    pub remind_after_ms: Option<Millis>,
+    /// End the chat (as the system) after this long.
+    pub end_after_ms: Millis,
+    /// The reminder's text.
+    pub remind_text: String,
+    /// The closing message of an auto-ended chat.
+    pub end_text: String,
+}
+
+/// Where the user stands in the queue for a first agent reply, computed by the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueInfo {
+    /// 1 = next. For a contact not in a chat: the place a new chat would take.
+    pub position: u32,
+    /// The estimated wait (median recent first response); `None` with too little data.
+    pub eta_ms: Option<Millis>,
 }
 
 /// An approved WhatsApp message template.
@@ -121,6 +174,12 @@ pub struct Contact {
     /// The bot acknowledged this user's chat messages moments ago and nothing was sent since:
     /// another acknowledgement would only flood the user (WhatsApp's pair rate limit).
     pub recently_acknowledged: bool,
+    /// The queue: `None` when an agent has already answered the open chat.
+    pub queue: Option<QueueInfo>,
+    /// Outside business hours: when support is back ("Monday 08:00").
+    pub closed_until: Option<String>,
+    /// The contact's latest satisfaction survey, `None` when never asked.
+    pub survey: Option<SurveyStage>,
 }
 
 impl Contact {
@@ -166,6 +225,10 @@ pub enum Event {
         /// The closing message.
         message: String,
     },
+    /// The chat has been quiet for the reminder time.
+    InactivityReminder,
+    /// The chat has been quiet for the end time: the system ends it.
+    InactivityEnd,
 }
 
 /// Why an event was refused (the state is unchanged).
@@ -196,6 +259,16 @@ pub enum Action {
     },
     /// Nothing happens; the caller reports why.
     Reject(Rejection),
+    /// Open a satisfaction survey for the session just ended.
+    StartSurvey,
+    /// Store the rating (1–5) on the open survey.
+    RateSurvey(u8),
+    /// Store the comment and close the survey.
+    CommentSurvey(String),
+    /// Close the open survey without (more) answers.
+    CloseSurvey,
+    /// Record that the inactivity reminder went out.
+    MarkReminded,
 }
 
 /// The outcome of [`step`].
@@ -216,6 +289,7 @@ enum Intent {
     FaqAnswer(usize),
     Register,
     NoChatToEnd,
+    QueueStatus,
     Ignore,
 }
 
@@ -239,15 +313,17 @@ pub fn step(contact: &Contact, event: &Event, settings: &BotSettings) -> Transit
         },
         Event::AgentEnd { message } => {
             if contact.state == State::ChatSupportActive {
+                let mut actions = vec![
+                    Action::EndSession(EndedBy::Admin),
+                    Action::Reply {
+                        sender: Sender::Admin,
+                        message: texts::agent_closing(message),
+                    },
+                ];
+                actions.extend(csat::ask(settings));
                 Transition {
                     state: contact.home(),
-                    actions: vec![
-                        Action::EndSession(EndedBy::Admin),
-                        Action::Reply {
-                            sender: Sender::Admin,
-                            message: texts::agent_closing(message),
-                        },
-                    ],
+                    actions,
                 }
             } else {
                 Transition {
@@ -256,36 +332,106 @@ pub fn step(contact: &Contact, event: &Event, settings: &BotSettings) -> Transit
                 }
             }
         }
+        Event::InactivityReminder => match (&settings.inactivity, contact.state) {
+            (Some(i), State::ChatSupportActive) => Transition {
+                state: contact.state,
+                actions: vec![
+                    Action::MarkReminded,
+                    bot(texts::inactivity_reminder(&i.remind_text)),
+                ],
+            },
+            _ => Transition {
+                state: contact.state,
+                actions: vec![],
+            },
+        },
+        Event::InactivityEnd => match (&settings.inactivity, contact.state) {
+            (Some(i), State::ChatSupportActive) => {
+                let mut actions = vec![
+                    Action::EndSession(EndedBy::System),
+                    bot(texts::inactivity_end(&i.end_text, contact.is_student())),
+                ];
+                actions.extend(csat::ask(settings));
+                Transition {
+                    state: contact.home(),
+                    actions,
+                }
+            }
+            _ => Transition {
+                state: contact.state,
+                actions: vec![],
+            },
+        },
         Event::User(content) => {
             if contact.state == State::ChatSupportActive {
-                in_chat(contact, content)
+                in_chat(contact, content, settings)
             } else {
+                if let Some(t) = csat::answer(contact, content) {
+                    return t;
+                }
                 let intent = intent(contact, content, settings);
                 if let (State::AwaitingName, Some(name)) =
                     (contact.state, registration_text(content, &intent))
                 {
                     return registration(contact, name);
                 }
-                apply_intent(contact, intent, settings)
+                let mut t = apply_intent(contact, intent, settings);
+                // Anything but a comment while the comment is awaited closes the survey (an
+                // ignored reaction changes nothing).
+                if contact.survey == Some(SurveyStage::AwaitingComment)
+                    && !t.actions.is_empty()
+                    && !t.actions.contains(&Action::CloseSurvey)
+                {
+                    t.actions.insert(0, Action::CloseSurvey);
+                }
+                t
             }
         }
     }
 }
 
-fn in_chat(contact: &Contact, content: &Content) -> Transition {
+/// The queue line for this contact: the closed-hours text outside business hours, else the
+/// position and estimated wait; `None` when an agent already answered or it is turned off.
+fn waiting_line(contact: &Contact, settings: &BotSettings) -> Option<String> {
+    let queue = contact.queue?;
+    match &contact.closed_until {
+        Some(back) if !settings.closed_text.is_empty() => Some(texts::closed_line(
+            &settings.closed_text,
+            back,
+            queue.position,
+        )),
+        _ if !settings.queue_text.is_empty() => Some(texts::queue_line(
+            &settings.queue_text,
+            queue.position,
+            queue.eta_ms,
+        )),
+        _ => None,
+    }
+}
+
+fn in_chat(contact: &Contact, content: &Content, settings: &BotSettings) -> Transition {
     let ends = match content {
         Content::Text(t) => keywords::is_end_request(t),
         Content::Button { id, .. } | Content::ListReply { id, .. } => id == texts::BTN_END_CHAT,
         Content::TemplateButton { payload, .. } => payload == texts::BTN_END_CHAT,
         _ => false,
     };
+    let asks_queue = matches!(content, Content::Text(t) if keywords::is_queue_request(t));
     if ends {
+        let mut actions = vec![
+            Action::EndSession(EndedBy::User),
+            bot(texts::user_ended(contact.is_student())),
+        ];
+        actions.extend(csat::ask(settings));
         Transition {
             state: contact.home(),
-            actions: vec![
-                Action::EndSession(EndedBy::User),
-                bot(texts::user_ended(contact.is_student())),
-            ],
+            actions,
+        }
+    } else if asks_queue {
+        // An explicit question is always answered, even inside the acknowledgement's quiet time.
+        Transition {
+            state: State::ChatSupportActive,
+            actions: vec![bot(texts::queue_answer(waiting_line(contact, settings)))],
         }
     } else if contact.recently_acknowledged {
         Transition {
@@ -295,7 +441,7 @@ fn in_chat(contact: &Contact, content: &Content) -> Transition {
     } else {
         Transition {
             state: State::ChatSupportActive,
-            actions: vec![bot(texts::chat_ack())],
+            actions: vec![bot(texts::chat_ack(waiting_line(contact, settings)))],
         }
     }
 }
@@ -328,6 +474,8 @@ fn intent(contact: &Contact, content: &Content, settings: &BotSettings) -> Inten
         Content::Text(t) => {
             if keywords::is_support_request(t) {
                 Intent::StartChat
+            } else if keywords::is_queue_request(t) {
+                Intent::QueueStatus
             } else if contact.state == State::Faq {
                 match keywords::normalized(t).parse::<usize>() {
                     Ok(n) if n >= 1 && n <= settings.faq.len() => Intent::FaqAnswer(n),
@@ -427,10 +575,20 @@ fn apply_intent(contact: &Contact, intent: Intent, settings: &BotSettings) -> Tr
     let name = contact.greeting_name();
     let student = contact.is_student();
     let (state, actions) = match intent {
-        Intent::StartChat => (
-            State::ChatSupportActive,
-            vec![Action::StartSession, bot(texts::chat_welcome(name))],
-        ),
+        Intent::StartChat => {
+            let mut actions = Vec::new();
+            if contact.survey.is_some_and(SurveyStage::is_open) {
+                // A new chat wins over the last one's survey.
+                actions.push(Action::CloseSurvey);
+            }
+            actions.push(Action::StartSession);
+            actions.push(bot(texts::chat_welcome(
+                name,
+                waiting_line(contact, settings),
+            )));
+            (State::ChatSupportActive, actions)
+        }
+        Intent::QueueStatus => (home, vec![bot(texts::not_in_queue(student))]),
         Intent::Menu => (home, vec![bot(texts::main_menu(name, student))]),
         Intent::FaqList => (State::Faq, vec![bot(faq_list(settings))]),
         Intent::FaqAnswer(n) => match n.checked_sub(1).and_then(|i| settings.faq.get(i)) {
@@ -454,3 +612,5 @@ fn apply_intent(contact: &Contact, intent: Intent, settings: &BotSettings) -> Tr
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod waiting_tests;

@@ -120,7 +120,7 @@ fn content() -> impl Strategy<Value = Content> {
         1 => Just(Content::Reaction { message_id: "wamid.x".into(), emoji: "👍".into() }),
         1 => prop::sample::select(&["chat_support", "end_chat", "support", "other"][..])
             .prop_map(|p| Content::TemplateButton { payload: p.into(), text: p.into() }),
-        1 => prop::sample::select(&["faq_1", "faq_3", "end_chat"][..])
+        1 => prop::sample::select(&["faq_1", "faq_3", "end_chat", "csat_4", "csat_9"][..])
             .prop_map(|id| Content::ListReply { id: id.into(), title: id.into() }),
         1 => Just(Content::Unsupported { type_name: "hologram".into() }),
     ]
@@ -131,17 +131,31 @@ fn event() -> impl Strategy<Value = Event> {
         8 => content().prop_map(Event::User),
         1 => "[a-z ]{1,30}".prop_map(|text| Event::AgentMessage { text }),
         1 => "[a-z ]{1,30}".prop_map(|message| Event::AgentEnd { message }),
+        1 => Just(Event::InactivityReminder),
+        1 => Just(Event::InactivityEnd),
     ]
 }
 
 fn settings() -> impl Strategy<Value = BotSettings> {
-    prop::collection::vec((any::<String>(), "[a-z ]{1,40}"), 0..13).prop_map(|faq| BotSettings {
-        faq: faq
-            .into_iter()
-            .map(|(question, answer)| Faq { question, answer })
-            .collect(),
-        reengagement_template: None,
-    })
+    (
+        prop::collection::vec((any::<String>(), "[a-z ]{1,40}"), 0..13),
+        any::<bool>(),
+    )
+        .prop_map(|(faq, csat)| BotSettings {
+            faq: faq
+                .into_iter()
+                .map(|(question, answer)| Faq { question, answer })
+                .collect(),
+            reengagement_template: None,
+            csat,
+            inactivity: Some(Inactivity {
+                remind_after_ms: Some(1),
+                end_after_ms: 2,
+                remind_text: texts::DEFAULT_INACTIVITY_REMIND.into(),
+                end_text: texts::DEFAULT_INACTIVITY_END.into(),
+            }),
+            ..BotSettings::default()
+        })
 }
 
 fn start() -> impl Strategy<Value = Contact> {
@@ -159,6 +173,9 @@ fn start() -> impl Strategy<Value = Contact> {
         registered_name: student.then(|| "Ada Obi".to_string()),
         profile_name,
         recently_acknowledged: false,
+        queue: None,
+        closed_until: None,
+        survey: None,
     })
 }
 
@@ -233,6 +250,29 @@ proptest! {
                     Action::Reject(_) => {
                         prop_assert_eq!(t.actions.len(), 1);
                         prop_assert_eq!(t.state, c.state);
+                    }
+                    Action::StartSurvey => {
+                        prop_assert!(!open, "a survey for a chat still open");
+                        c.survey = Some(SurveyStage::AwaitingRating);
+                    }
+                    Action::RateSurvey(n) => {
+                        prop_assert!((1..=5).contains(n));
+                        prop_assert_eq!(c.survey, Some(SurveyStage::AwaitingRating), "rated twice or late");
+                        c.survey = Some(SurveyStage::AwaitingComment);
+                    }
+                    Action::CommentSurvey(_) => {
+                        prop_assert_eq!(c.survey, Some(SurveyStage::AwaitingComment));
+                        c.survey = Some(SurveyStage::Rated);
+                    }
+                    Action::CloseSurvey => {
+                        c.survey = match c.survey {
+                            Some(SurveyStage::AwaitingComment) => Some(SurveyStage::Rated),
+                            Some(SurveyStage::AwaitingRating) => Some(SurveyStage::Closed),
+                            other => other,
+                        };
+                    }
+                    Action::MarkReminded => {
+                        prop_assert_eq!(c.state, State::ChatSupportActive);
                     }
                 }
             }

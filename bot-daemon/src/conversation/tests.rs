@@ -11,6 +11,9 @@ fn lead(state: State) -> Contact {
         registered_name: None,
         profile_name: Some("Ada".into()),
         recently_acknowledged: false,
+        queue: None,
+        closed_until: None,
+        survey: None,
     }
 }
 
@@ -21,12 +24,16 @@ fn student(state: State) -> Contact {
         registered_name: Some("Ada Obi".into()),
         profile_name: Some("Ada".into()),
         recently_acknowledged: false,
+        queue: None,
+        closed_until: None,
+        survey: None,
     }
 }
 
 fn settings() -> BotSettings {
     BotSettings {
         reengagement_template: None,
+        csat: false,
         faq: vec![
             Faq {
                 question: "When are fees due?".into(),
@@ -37,6 +44,8 @@ fn settings() -> BotSettings {
                 answer: "Use the portal.".into(),
             },
         ],
+        // The seed's tables pin the seed's actions; the survey has its own tables.
+        ..BotSettings::default()
     }
 }
 

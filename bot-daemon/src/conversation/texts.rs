@@ -56,21 +56,117 @@ pub fn menu_buttons(is_student: bool) -> Vec<Button> {
     b
 }
 
-/// The seed's welcome when a chat starts.
-pub fn chat_welcome(name: &str) -> Outgoing {
+/// The seed's welcome when a chat starts, then the queue line (if any) as its last paragraph.
+pub fn chat_welcome(name: &str, queue_line: Option<String>) -> Outgoing {
+    let mut body = format!(
+        "Hi {name}! 💬\n\n📞 Live Chat Support\n\nYou are now connected to our support team! 🎯\n\nPlease describe your issue and an admin will respond to you shortly.\n\nYou can continue chatting until you select 'End Chat' to return to the main menu."
+    );
+    if let Some(line) = queue_line {
+        body.push_str("\n\n");
+        body.push_str(&line);
+    }
     Outgoing::Buttons {
-        body: format!(
-            "Hi {name}! 💬\n\n📞 Live Chat Support\n\nYou are now connected to our support team! 🎯\n\nPlease describe your issue and an admin will respond to you shortly.\n\nYou can continue chatting until you select 'End Chat' to return to the main menu."
-        ),
+        body,
         buttons: vec![end_chat_button()],
     }
 }
 
-/// The acknowledgement of a message sent during a chat, keeping the End Chat button.
-pub fn chat_ack() -> Outgoing {
+/// The acknowledgement of a message sent during a chat (the seed's text, then the queue line
+/// while no agent has answered), keeping the End Chat button.
+pub fn chat_ack(queue_line: Option<String>) -> Outgoing {
+    let body = match queue_line {
+        Some(line) => format!("{CHAT_ACK}\n\n{line}"),
+        None => CHAT_ACK.to_string(),
+    };
     Outgoing::Buttons {
-        body: CHAT_ACK.to_string(),
+        body,
         buttons: vec![end_chat_button()],
+    }
+}
+
+/// The default queue line (`{position}`, `{eta}`).
+pub const DEFAULT_QUEUE_TEXT: &str =
+    "⏳ You are number {position} in the queue. Estimated wait: {eta}.";
+/// The default line outside business hours (`{back}`, `{position}`).
+pub const DEFAULT_CLOSED_TEXT: &str = "🌙 Our support team is away right now and back {back}. Your chat stays open: you are number {position} in the queue and an agent will reply as soon as we're back.";
+/// The default inactivity reminder.
+pub const DEFAULT_INACTIVITY_REMIND: &str =
+    "Are you still there? 👋 This chat will close soon if there is no new message.";
+/// The default closing message of a chat ended for inactivity.
+pub const DEFAULT_INACTIVITY_END: &str = "This chat was closed because there was no activity. Tap 💬 Chat Support whenever you need us again.";
+/// Said when the user asks for the queue after an agent has answered.
+pub const ALREADY_ANSWERED: &str =
+    "An agent is already looking after your chat and will reply here. No need to wait in the queue. 🙂";
+
+/// An estimated wait in words: "a few minutes" without enough data, else rounded
+/// ("under a minute", "about 1 minute", "about 4 minutes", "about 2 hours").
+pub fn eta_words(eta_ms: Option<i64>) -> String {
+    let Some(ms) = eta_ms else {
+        return "a few minutes".to_string();
+    };
+    let minutes = (ms + 30_000) / 60_000;
+    if ms < 60_000 {
+        "under a minute".to_string()
+    } else if minutes < 60 {
+        if minutes == 1 {
+            "about 1 minute".to_string()
+        } else {
+            format!("about {minutes} minutes")
+        }
+    } else {
+        let hours = (ms + 30 * 60_000) / 3_600_000;
+        if hours == 1 {
+            "about 1 hour".to_string()
+        } else {
+            format!("about {hours} hours")
+        }
+    }
+}
+
+/// The queue line from its template.
+pub fn queue_line(template: &str, position: u32, eta_ms: Option<i64>) -> String {
+    template
+        .replace("{position}", &position.to_string())
+        .replace("{eta}", &eta_words(eta_ms))
+}
+
+/// The closed-hours line from its template.
+pub fn closed_line(template: &str, back: &str, position: u32) -> String {
+    template
+        .replace("{back}", back)
+        .replace("{position}", &position.to_string())
+}
+
+/// The answer to "queue" / "position" during a chat.
+pub fn queue_answer(line: Option<String>) -> Outgoing {
+    Outgoing::Buttons {
+        body: line.unwrap_or_else(|| ALREADY_ANSWERED.to_string()),
+        buttons: vec![end_chat_button()],
+    }
+}
+
+/// The answer to "queue" outside a chat.
+pub fn not_in_queue(is_student: bool) -> Outgoing {
+    Outgoing::Buttons {
+        body: "You're not in the support queue right now. Tap 💬 Chat Support to start a chat."
+            .to_string(),
+        buttons: menu_buttons(is_student),
+    }
+}
+
+/// The inactivity reminder, keeping the End Chat button.
+pub fn inactivity_reminder(text: &str) -> Outgoing {
+    Outgoing::Buttons {
+        body: text.to_string(),
+        buttons: vec![end_chat_button()],
+    }
+}
+
+/// The closing message of a chat ended for inactivity, with the normal menu.
+pub fn inactivity_end(text: &str, is_student: bool) -> Outgoing {
+    Outgoing::Buttons {
+        body: text.to_string(),
+        buttons: menu_buttons(is_student),
     }
 }
 

@@ -62,6 +62,7 @@ pub fn summary(s: &Summary) -> pb::ConversationSummary {
         username: s.username.clone().unwrap_or_default(),
         chat_session_id: s.chat_session_id.unwrap_or(0),
         last_inbound_at: s.last_inbound_at.map(ts),
+        first_response_at: s.first_response_at.map(ts),
         address: s.address(),
         assigned_agent: s.assigned_agent.clone().unwrap_or_default(),
         assigned_agent_id: s.assigned_agent_id.unwrap_or(0),

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod convert;
+pub mod stats;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
@@ -156,11 +157,13 @@ impl SupportAdmin for AdminService {
         } else {
             Vec::new()
         };
+        let csat = self.engine.store().surveys(summary.contact_id, 20).await?;
         Ok(Response::new(pb::Conversation {
             summary: Some(convert::summary(&summary)),
             messages: messages.iter().map(convert::message).collect(),
             next_before,
             notes: notes.iter().map(convert::note).collect(),
+            csat: csat.iter().map(stats::csat_answer).collect(),
         }))
     }
 
@@ -219,6 +222,15 @@ impl SupportAdmin for AdminService {
             phone_number: summary.address(),
             marked,
         }))
+    }
+
+    async fn get_stats(
+        &self,
+        request: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::GetStatsResponse>, Status> {
+        Ok(Response::new(
+            stats::get_stats(&self.engine, request.into_inner()).await?,
+        ))
     }
 
     type WatchChatsStream = EventStream;

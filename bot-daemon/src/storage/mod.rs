@@ -5,8 +5,11 @@
 //! pool of read connections through `spawn_blocking`. rusqlite types never leave this module.
 
 mod agents;
+mod csat;
+mod queue;
 mod read;
 mod schema;
+pub mod stats;
 mod tx;
 
 use std::{
@@ -29,6 +32,7 @@ use crate::{
 
 pub use crate::domain::Identity;
 pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, NoteRecord};
+pub use csat::SurveyRecord;
 pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
 pub use tx::{NewMessage, Tx};
 
@@ -176,6 +180,9 @@ pub struct Summary {
     /// The chat's priority.
     #[serde(default)]
     pub priority: Priority,
+    /// The first agent reply of the open chat; `None` while it waits in the queue.
+    #[serde(default)]
+    pub first_response_at: Option<Millis>,
 }
 
 impl Summary {

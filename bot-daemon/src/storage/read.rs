@@ -15,7 +15,8 @@ use crate::{
 pub(super) const CONTACT_COLS: &str = "id, user_id, phone, username, profile_name, registered_name, kind, state, \
     chat_support_active, chat_last_message_time, current_session_id, chat_started_at, last_inbound_at, \
     last_message_text, last_message_sender, last_message_at, message_count, unread_count, waiting_since, \
-    assigned_agent_id, priority, (SELECT a.name FROM agents a WHERE a.id = contacts.assigned_agent_id)";
+    assigned_agent_id, priority, (SELECT a.name FROM agents a WHERE a.id = contacts.assigned_agent_id), \
+    (SELECT s.first_response_at FROM chat_sessions s WHERE s.id = contacts.current_session_id AND s.ended_at IS NULL)";
 
 pub(super) const MESSAGE_COLS: &str =
     "id, contact_id, session_id, sender, kind, text, media_id, wamid, \
@@ -79,6 +80,7 @@ pub(super) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<Summary> {
         assigned_agent_id: r.get(19)?,
         priority: Priority::from_i64(r.get(20)?),
         assigned_agent: r.get(21)?,
+        first_response_at: r.get(22)?,
     })
 }
 
@@ -247,7 +249,7 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let mut keys = Vec::new();
     while let Some(r) = rows.next()? {
         items.push(summary_from_row(r)?);
-        keys.push((r.get::<_, i64>(22)?, r.get::<_, i64>(23)?));
+        keys.push((r.get::<_, i64>(23)?, r.get::<_, i64>(24)?));
     }
     let mut next_token = String::new();
     if items.len() > q.page_size as usize {

@@ -183,6 +183,35 @@ CREATE INDEX contacts_list_order ON contacts (
     id
 );
 "#,
+    // 5 (issue 9): the queue (first agent reply per session), inactivity reminders, and the
+    // satisfaction surveys; indexes for the stats ranges. New columns and tables only.
+    r#"
+ALTER TABLE chat_sessions ADD COLUMN first_response_at INTEGER;
+ALTER TABLE chat_sessions ADD COLUMN reminded_at INTEGER;
+UPDATE chat_sessions SET first_response_at = (
+    SELECT MIN(m.timestamp) FROM messages m WHERE m.session_id = chat_sessions.id AND m.sender = 'admin');
+CREATE INDEX chat_sessions_waiting ON chat_sessions (started_at, id)
+    WHERE ended_at IS NULL AND first_response_at IS NULL;
+CREATE INDEX chat_sessions_answered ON chat_sessions (first_response_at)
+    WHERE first_response_at IS NOT NULL;
+CREATE INDEX chat_sessions_started ON chat_sessions (started_at);
+CREATE INDEX chat_sessions_ended ON chat_sessions (ended_at) WHERE ended_at IS NOT NULL;
+
+-- One survey per ended session: asked -> rated (comment awaited) -> closed.
+CREATE TABLE csat_surveys (
+    id         INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL UNIQUE REFERENCES chat_sessions (id),
+    contact_id INTEGER NOT NULL REFERENCES contacts (id),
+    asked_at   INTEGER NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('asked', 'rated', 'closed')),
+    rating     INTEGER CHECK (rating BETWEEN 1 AND 5),
+    rated_at   INTEGER,
+    comment    TEXT,
+    closed_at  INTEGER
+);
+CREATE INDEX csat_surveys_contact ON csat_surveys (contact_id, id);
+CREATE INDEX csat_surveys_open ON csat_surveys (asked_at) WHERE state IN ('asked', 'rated');
+"#,
 ];
 
 /// The schema version this code writes.

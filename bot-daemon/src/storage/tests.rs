@@ -537,3 +537,50 @@ async fn a_version_3_database_upgrades_to_the_desk_schema_and_lists_by_priority(
     assert!(plan.contains("contacts_list_order"), "{plan}");
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
+
+#[tokio::test]
+async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
+    // A database as the version before the queue/CSAT migration left it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let before = schema::MIGRATIONS.len() - 1;
+        for sql in &schema::MIGRATIONS[..before] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", before as i64)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO contacts (id, phone, created_at, updated_at) VALUES (1, '2348000000001', 0, 0);
+             INSERT INTO chat_sessions (id, contact_id, started_at, ended_at, ended_by) VALUES (1, 1, 1000, 9000, 'admin');
+             INSERT INTO chat_sessions (id, contact_id, started_at) VALUES (2, 1, 10000);
+             INSERT INTO messages (contact_id, session_id, direction, sender, kind, text, timestamp, status, created_at)
+               VALUES (1, 1, 'in', 'user', 'text', 'hi', 1000, 'received', 1000),
+                      (1, 1, 'out', 'admin', 'text', 'hello', 4000, 'sent', 4000),
+                      (1, 1, 'out', 'admin', 'text', 'again', 5000, 'sent', 5000),
+                      (1, 2, 'out', 'bot', 'text', 'ack', 10000, 'sent', 10000);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let (first, second) = store
+        .read(|c| {
+            let fr = |id: i64| -> Result<Option<i64>, StoreError> {
+                Ok(c.query_row(
+                    "SELECT first_response_at FROM chat_sessions WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )?)
+            };
+            Ok((fr(1)?, fr(2)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!(first, Some(4000), "the first agent reply, not the bot's");
+    assert_eq!(second, None, "still waiting: bot messages do not count");
+    assert_eq!(store.waiting_now().await.unwrap(), 1);
+    let facts = store.session_facts(0, 20_000).await.unwrap();
+    assert_eq!(facts.len(), 2);
+    assert_eq!(facts[0].first_response_at, Some(4000));
+}

@@ -414,6 +414,14 @@ impl<'c> Tx<'c> {
             ])?;
         let id = self.conn.last_insert_rowid();
         let in_session = m.session_id.is_some();
+        if let (Some(session), Sender::Admin) = (m.session_id, m.sender) {
+            // The queue: a session is waiting until its first agent reply.
+            self.conn
+                .prepare_cached(
+                    "UPDATE chat_sessions SET first_response_at = ?2 WHERE id = ?1 AND first_response_at IS NULL",
+                )?
+                .execute(params![session, m.timestamp])?;
+        }
         self.conn
             .prepare_cached(
                 "UPDATE contacts SET

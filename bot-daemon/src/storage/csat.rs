@@ -1,0 +1,163 @@
+//! Satisfaction surveys as [`Tx`] operations: one survey per ended session, `asked` → `rated`
+//! (the comment is awaited) → `closed`. A rating is never overwritten.
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, Tx};
+use crate::{conversation::SurveyStage, domain::Millis};
+
+/// A survey's answers, for agents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SurveyRecord {
+    /// The chat session it rates.
+    pub session_id: i64,
+    /// When it was sent.
+    pub asked_at: Millis,
+    /// 1–5, when rated.
+    pub rating: Option<u8>,
+    /// When rated.
+    pub rated_at: Option<Millis>,
+    /// The optional comment.
+    pub comment: Option<String>,
+    /// Whether it still waits for an answer.
+    pub open: bool,
+}
+
+fn stage(state: &str, rating: Option<i64>) -> SurveyStage {
+    match (state, rating) {
+        ("asked", _) => SurveyStage::AwaitingRating,
+        ("rated", _) => SurveyStage::AwaitingComment,
+        (_, Some(_)) => SurveyStage::Rated,
+        _ => SurveyStage::Closed,
+    }
+}
+
+impl Tx<'_> {
+    /// The contact's latest survey: (id, asked_at, stage).
+    pub fn latest_survey(
+        &self,
+        contact_id: i64,
+    ) -> Result<Option<(i64, Millis, SurveyStage)>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT id, asked_at, state, rating FROM csat_surveys WHERE contact_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([contact_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    stage(&r.get::<_, String>(2)?, r.get(3)?),
+                ))
+            })
+            .optional()?)
+    }
+
+    /// Opens a survey for an ended session (closing any older open one of the contact).
+    pub fn open_survey(
+        &self,
+        contact_id: i64,
+        session_id: i64,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.close_survey(contact_id, now)?;
+        self.conn()
+            .prepare_cached(
+                "INSERT OR IGNORE INTO csat_surveys (session_id, contact_id, asked_at, state) VALUES (?1, ?2, ?3, 'asked')",
+            )?
+            .execute(params![session_id, contact_id, now])?;
+        Ok(())
+    }
+
+    /// Stores the rating of the contact's survey awaiting one; false when none is.
+    pub fn rate_survey(
+        &self,
+        contact_id: i64,
+        rating: u8,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE csat_surveys SET state = 'rated', rating = ?2, rated_at = ?3
+                 WHERE contact_id = ?1 AND state = 'asked'",
+            )?
+            .execute(params![contact_id, rating, now])?;
+        Ok(n > 0)
+    }
+
+    /// Stores the comment of the contact's rated survey and closes it.
+    pub fn comment_survey(
+        &self,
+        contact_id: i64,
+        comment: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .prepare_cached(
+                "UPDATE csat_surveys SET state = 'closed', comment = ?2, closed_at = ?3
+                 WHERE contact_id = ?1 AND state = 'rated'",
+            )?
+            .execute(params![contact_id, comment, now])?;
+        Ok(n > 0)
+    }
+
+    /// Closes the contact's open survey, keeping any rating.
+    pub fn close_survey(&self, contact_id: i64, now: Millis) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "UPDATE csat_surveys SET state = 'closed', closed_at = ?2
+                 WHERE contact_id = ?1 AND state IN ('asked', 'rated')",
+            )?
+            .execute(params![contact_id, now])?;
+        Ok(())
+    }
+
+    /// Closes every survey asked before `asked_before`; returns how many.
+    pub fn close_expired_surveys(
+        &self,
+        asked_before: Millis,
+        now: Millis,
+    ) -> Result<usize, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "UPDATE csat_surveys SET state = 'closed', closed_at = ?2
+                 WHERE state IN ('asked', 'rated') AND asked_at < ?1",
+            )?
+            .execute(params![asked_before, now])?)
+    }
+}
+
+impl Store {
+    /// A contact's surveys, newest first (at most `limit`).
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn surveys(
+        &self,
+        contact_id: i64,
+        limit: u32,
+    ) -> Result<Vec<SurveyRecord>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT session_id, asked_at, rating, rated_at, comment, state IN ('asked', 'rated')
+                 FROM csat_surveys WHERE contact_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?
+            .query_map(params![contact_id, limit], |r| {
+                Ok(SurveyRecord {
+                    session_id: r.get(0)?,
+                    asked_at: r.get(1)?,
+                    rating: r.get::<_, Option<i64>>(2)?.map(|n| n.clamp(1, 5) as u8),
+                    rated_at: r.get(3)?,
+                    comment: r.get(4)?,
+                    open: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,93 @@
+//! The support queue and the inactivity timers, as [`Tx`] operations: a session waits in the
+//! queue from its start until its first agent reply (`chat_sessions.first_response_at`).
+
+use rusqlite::{params, OptionalExtension};
+
+use super::{StoreError, Tx};
+use crate::domain::Millis;
+
+impl Tx<'_> {
+    /// The session's place in the queue (1 = next), `None` once an agent answered or it ended.
+    /// Earlier starts go first; equal starts by session id.
+    pub fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError> {
+        let n: Option<i64> = self
+            .conn()
+            .prepare_cached(
+                "SELECT (SELECT COUNT(*) FROM chat_sessions q
+                          WHERE q.ended_at IS NULL AND q.first_response_at IS NULL
+                            AND (q.started_at < me.started_at OR (q.started_at = me.started_at AND q.id <= me.id)))
+                 FROM chat_sessions me
+                 WHERE me.id = ?1 AND me.ended_at IS NULL AND me.first_response_at IS NULL",
+            )?
+            .query_row([session_id], |r| r.get(0))
+            .optional()?;
+        Ok(n.map(|n| n.clamp(1, i64::from(u32::MAX)) as u32))
+    }
+
+    /// How many open chats wait for their first agent reply.
+    pub fn waiting_count(&self) -> Result<u32, StoreError> {
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM chat_sessions WHERE ended_at IS NULL AND first_response_at IS NULL",
+            )?
+            .query_row([], |r| r.get(0))?;
+        Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
+    }
+
+    /// First-response times (ms) of the `limit` most recently answered sessions answered at or
+    /// after `since`, newest first.
+    pub fn recent_first_responses(
+        &self,
+        since: Millis,
+        limit: u32,
+    ) -> Result<Vec<Millis>, StoreError> {
+        let rows = self
+            .conn()
+            .prepare_cached(
+                "SELECT first_response_at - started_at FROM chat_sessions
+                 WHERE first_response_at IS NOT NULL AND first_response_at >= ?1
+                 ORDER BY first_response_at DESC LIMIT ?2",
+            )?
+            .query_map(params![since, limit], |r| r.get::<_, Millis>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows.into_iter().map(|d| d.max(0)).collect())
+    }
+
+    /// Contacts whose open chat had no user or agent message since `quiet_since` (at most
+    /// `limit`, quietest first).
+    pub fn quiet_chats(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT id FROM contacts
+                 WHERE chat_support_active = 1 AND COALESCE(chat_last_message_time, chat_started_at, 0) <= ?1
+                 ORDER BY COALESCE(chat_last_message_time, chat_started_at, 0) LIMIT ?2",
+            )?
+            .query_map(params![quiet_since, limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Like [`Tx::quiet_chats`], leaving out chats already reminded since their last message.
+    pub fn chats_to_remind(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT c.id FROM contacts c JOIN chat_sessions s ON s.id = c.current_session_id
+                 WHERE c.chat_support_active = 1 AND s.ended_at IS NULL
+                   AND COALESCE(c.chat_last_message_time, c.chat_started_at, 0) <= ?1
+                   AND (s.reminded_at IS NULL OR s.reminded_at < COALESCE(c.chat_last_message_time, c.chat_started_at, 0))
+                 ORDER BY COALESCE(c.chat_last_message_time, c.chat_started_at, 0) LIMIT ?2",
+            )?
+            .query_map(params![quiet_since, limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Records that the open session's inactivity reminder went out.
+    pub fn mark_reminded(&self, session_id: i64, now: Millis) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached("UPDATE chat_sessions SET reminded_at = ?2 WHERE id = ?1")?
+            .execute(params![session_id, now])?;
+        Ok(())
+    }
+}

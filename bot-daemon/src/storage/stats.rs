@@ -1,0 +1,80 @@
+//! What the stats need from the store: the facts of every chat session that started or ended in
+//! a time range (one indexed query); the figures are computed in [`crate::stats`].
+
+use rusqlite::params;
+
+use super::{Store, StoreError};
+use crate::domain::{EndedBy, Millis};
+
+/// One chat session, as the stats see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// When it started.
+    pub started_at: Millis,
+    /// When it ended, if it did.
+    pub ended_at: Option<Millis>,
+    /// Who ended it.
+    pub ended_by: Option<EndedBy>,
+    /// The first agent reply.
+    pub first_response_at: Option<Millis>,
+    /// The survey's rating.
+    pub rating: Option<u8>,
+    /// The session's first text message from the user.
+    pub first_text: Option<String>,
+}
+
+impl Store {
+    /// Sessions that started or ended in `[from, to)`, oldest start first.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn session_facts(
+        &self,
+        from: Millis,
+        to: Millis,
+    ) -> Result<Vec<SessionFacts>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT s.started_at, s.ended_at, s.ended_by, s.first_response_at, v.rating,
+                        (SELECT m.text FROM messages m
+                          WHERE m.contact_id = s.contact_id AND m.session_id = s.id
+                            AND m.sender = 'user' AND m.kind = 'text'
+                          ORDER BY m.id LIMIT 1)
+                 FROM chat_sessions s LEFT JOIN csat_surveys v ON v.session_id = s.id
+                 WHERE (s.started_at >= ?1 AND s.started_at < ?2)
+                    OR (s.ended_at >= ?1 AND s.ended_at < ?2)
+                 ORDER BY s.started_at, s.id",
+            )?
+            .query_map(params![from, to], |r| {
+                Ok(SessionFacts {
+                    started_at: r.get(0)?,
+                    ended_at: r.get(1)?,
+                    ended_by: r.get::<_, Option<String>>(2)?.map(|s| EndedBy::parse(&s)),
+                    first_response_at: r.get(3)?,
+                    rating: r.get::<_, Option<i64>>(4)?.map(|n| n.clamp(1, 5) as u8),
+                    first_text: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Open chats waiting for their first agent reply, now.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn waiting_now(&self) -> Result<u32, StoreError> {
+        self.read(|c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM chat_sessions WHERE ended_at IS NULL AND first_response_at IS NULL",
+                )?
+                .query_row([], |r| r.get(0))?;
+            Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
+        })
+        .await
+    }
+}
