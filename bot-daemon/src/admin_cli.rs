@@ -115,7 +115,7 @@ pub enum AdminCommand {
         /// The range's length in days when --from is not given (default 7).
         #[arg(long, conflicts_with = "from")]
         days: Option<u32>,
-        /// Only this agent's chats (once agents are named).
+        /// Only the chats this agent wrote in or ended.
         #[arg(long)]
         agent: Option<String>,
     },

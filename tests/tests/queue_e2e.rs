@@ -22,8 +22,8 @@ use bot_daemon::{
 use proto::v1 as pb;
 use serde_json::{json, Value};
 use tests::{
-    button_from, client, contact, message, phone, queue_line, queued_ack, text_from, webhook,
-    FakeCloudApi, TestClock, TestDaemon, SETTLE, WAIT,
+    button_from, client, client_with, contact, message, phone, queue_line, queued_ack, text_from,
+    webhook, Client, FakeCloudApi, TestClock, TestDaemon, SETTLE, WAIT,
 };
 
 const MIN: Duration = Duration::from_secs(60);
@@ -426,12 +426,29 @@ async fn get_stats_matches_the_hand_computed_fixture() {
         "2348030000504",
     );
     let mut g = client(&td).await;
+    // Two named agents: ada answers A and D, bola answers B (the operator ends it).
+    let mut token = |name: &'static str| {
+        let mut g = g.clone();
+        async move {
+            g.add_agent(pb::AddAgentRequest {
+                name: name.into(),
+                display_name: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+        }
+    };
+    let (ada_token, bola_token) = (token("ada").await, token("bola").await);
+    let mut ada = client_with(&td, Some(&format!("Bearer {ada_token}"))).await;
+    let mut bola = client_with(&td, Some(&format!("Bearer {bola_token}"))).await;
     // A: button at 0, first text at 1, answered at 4, ends at 20, rates 5.
     start_chat(&td, &clock, a).await;
     at(1);
     say(&td, &clock, a, "my homework portal login fails").await;
     at(4);
-    agent_says(&td, a, "Looking").await;
+    send_as(&mut ada, a, "Looking").await;
     at(20);
     say(&td, &clock, a, "done").await;
     at(21);
@@ -440,7 +457,7 @@ async fn get_stats_matches_the_hand_computed_fixture() {
     at(30);
     say(&td, &clock, b, "I need support with my fees payment").await;
     at(40);
-    agent_says(&td, b, "On it").await;
+    send_as(&mut bola, b, "On it").await;
     at(70);
     g.end_chat(pb::EndChatRequest {
         phone_number: b.into(),
@@ -459,7 +476,7 @@ async fn get_stats_matches_the_hand_computed_fixture() {
     at(100);
     say(&td, &clock, d, "support: fees").await;
     at(102);
-    agent_says(&td, d, "Yes?").await;
+    send_as(&mut ada, d, "Yes?").await;
     at(130);
 
     let ts = |m: i64| prost_types::Timestamp {
@@ -531,7 +548,36 @@ async fn get_stats_matches_the_hand_computed_fixture() {
         .into_inner();
     assert_eq!((s.chats_started, s.chats_ended, s.csat_count), (1, 1, 1));
 
-    // Bad ranges and the agent filter are refused on purpose.
+    // One agent's chats: those they wrote in or ended. ada: A and D.
+    let by = |agent: &str| pb::GetStatsRequest {
+        from: Some(ts(0)),
+        to: Some(ts(120)),
+        agent: Some(agent.into()),
+    };
+    let s = g.get_stats(by("ada")).await.unwrap().into_inner();
+    assert_eq!((s.chats_started, s.chats_ended, s.unanswered), (2, 1, 0));
+    assert_eq!(
+        (s.ended_by_user, s.ended_by_agent, s.ended_by_system),
+        (1, 0, 0)
+    );
+    // First response: A 4, D 2 → median 3, p90 4 (the 2nd of 2).
+    assert_eq!(s.first_response, Some(dur(2, 3, 4)));
+    assert_eq!(s.wait_time, Some(dur(2, 3, 4)));
+    assert_eq!(s.handle_time, Some(dur(1, 20, 20)));
+    assert_eq!((s.csat_count, s.csat_average), (1, 5.0));
+    // bola: B (ended by the operator, an agent-side end).
+    let s = ada.get_stats(by("BOLA")).await.unwrap().into_inner();
+    assert_eq!(
+        (s.chats_started, s.chats_ended, s.ended_by_agent),
+        (1, 1, 1)
+    );
+    assert_eq!(s.first_response, Some(dur(1, 10, 10)));
+    assert_eq!(s.handle_time, Some(dur(1, 40, 40)));
+    assert_eq!((s.csat_count, s.csat_average), (1, 3.0));
+    let err = g.get_stats(by("nobody")).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+
+    // Bad ranges are refused on purpose.
     let err = g
         .get_stats(pb::GetStatsRequest {
             from: Some(ts(30)),
@@ -541,14 +587,17 @@ async fn get_stats_matches_the_hand_computed_fixture() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
-    let err = g
-        .get_stats(pb::GetStatsRequest {
-            agent: Some("ada".into()),
+}
+
+async fn send_as(agent: &mut Client, digits: &str, text: &str) {
+    agent
+        .send_message(pb::SendMessageRequest {
+            phone_number: digits.into(),
+            message: text.into(),
             ..Default::default()
         })
         .await
-        .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented);
+        .expect("the agent's message is accepted");
 }
 
 #[tokio::test]

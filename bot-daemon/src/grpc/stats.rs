@@ -98,24 +98,28 @@ pub fn response(s: &Stats, waiting_now: u32) -> pb::GetStatsResponse {
 /// Handles `GetStats`.
 ///
 /// # Errors
-/// `INVALID_ARGUMENT` for a bad range; `UNIMPLEMENTED` for an agent filter (agents are not
-/// named yet); storage errors.
+/// `INVALID_ARGUMENT` for a bad range; `NOT_FOUND` for an unknown agent; storage errors.
 pub(super) async fn get_stats(
     engine: &Engine,
     r: pb::GetStatsRequest,
 ) -> Result<pb::GetStatsResponse, Status> {
-    if r.agent.as_deref().is_some_and(|a| !a.trim().is_empty()) {
-        return Err(Status::unimplemented(
-            "filtering stats by agent needs named agents, which this daemon does not have yet",
-        ));
-    }
     let (from, to) = range(&r, engine.now())?;
+    let agent = match r.agent.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(name) => Some(
+            engine
+                .store()
+                .agent_id_by_name(name)
+                .await?
+                .ok_or_else(|| Status::not_found(format!("no agent called {name:?}")))?,
+        ),
+    };
     let tz = engine
         .settings()
         .hours
         .as_ref()
         .map_or(chrono_tz::UTC, |h| h.timezone());
-    let facts = engine.store().session_facts(from, to).await?;
+    let facts = engine.store().session_facts(from, to, agent).await?;
     let waiting_now = engine.store().waiting_now().await?;
     Ok(response(&stats::compute(&facts, from, to, tz), waiting_now))
 }

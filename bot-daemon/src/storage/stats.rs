@@ -1,7 +1,7 @@
 //! What the stats need from the store: the facts of every chat session that started or ended in
 //! a time range (one indexed query); the figures are computed in [`crate::stats`].
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::{Store, StoreError};
 use crate::domain::{EndedBy, Millis};
@@ -24,7 +24,8 @@ pub struct SessionFacts {
 }
 
 impl Store {
-    /// Sessions that started or ended in `[from, to)`, oldest start first.
+    /// Sessions that started or ended in `[from, to)`, oldest start first; with `agent`, only
+    /// the sessions that agent took part in (wrote in, or ended).
     ///
     /// # Errors
     /// The database.
@@ -32,6 +33,7 @@ impl Store {
         &self,
         from: Millis,
         to: Millis,
+        agent: Option<i64>,
     ) -> Result<Vec<SessionFacts>, StoreError> {
         self.read(move |c| {
             Ok(c.prepare_cached(
@@ -41,11 +43,15 @@ impl Store {
                             AND m.sender = 'user' AND m.kind = 'text'
                           ORDER BY m.id LIMIT 1)
                  FROM chat_sessions s LEFT JOIN csat_surveys v ON v.session_id = s.id
-                 WHERE (s.started_at >= ?1 AND s.started_at < ?2)
-                    OR (s.ended_at >= ?1 AND s.ended_at < ?2)
+                 WHERE ((s.started_at >= ?1 AND s.started_at < ?2)
+                        OR (s.ended_at >= ?1 AND s.ended_at < ?2))
+                   AND (?3 IS NULL OR s.agent_id = ?3
+                        OR EXISTS (SELECT 1 FROM messages m
+                                    WHERE m.contact_id = s.contact_id AND m.session_id = s.id
+                                      AND m.agent_id = ?3))
                  ORDER BY s.started_at, s.id",
             )?
-            .query_map(params![from, to], |r| {
+            .query_map(params![from, to, agent], |r| {
                 Ok(SessionFacts {
                     started_at: r.get(0)?,
                     ended_at: r.get(1)?,
@@ -62,6 +68,22 @@ impl Store {
 }
 
 impl Store {
+    /// The id of the agent called `name` (any case), enabled or not.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn agent_id_by_name(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        let name = name.to_string();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT id FROM agents WHERE name = ?1 COLLATE NOCASE")?
+                    .query_row([name], |r| r.get(0))
+                    .optional()?,
+            )
+        })
+        .await
+    }
+
     /// Open chats waiting for their first agent reply, now.
     ///
     /// # Errors

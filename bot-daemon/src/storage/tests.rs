@@ -580,7 +580,7 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
     assert_eq!(first, Some(4000), "the first agent reply, not the bot's");
     assert_eq!(second, None, "still waiting: bot messages do not count");
     assert_eq!(store.waiting_now().await.unwrap(), 1);
-    let facts = store.session_facts(0, 20_000).await.unwrap();
+    let facts = store.session_facts(0, 20_000, None).await.unwrap();
     assert_eq!(facts.len(), 2);
     assert_eq!(facts[0].first_response_at, Some(4000));
 }
