@@ -427,7 +427,7 @@ async fn get_stats_matches_the_hand_computed_fixture() {
     );
     let mut g = client(&td).await;
     // Two named agents: ada answers A and D, bola answers B (the operator ends it).
-    let mut token = |name: &'static str| {
+    let token = |name: &'static str| {
         let mut g = g.clone();
         async move {
             g.add_agent(pb::AddAgentRequest {
