@@ -282,6 +282,10 @@ pub(crate) const STATS_KEYS: &str = " R refresh · Esc back ";
 pub(crate) fn queue_position(n: usize) -> String {
     format!("#{n} in queue")
 }
+/// The same where the row is narrow.
+pub(crate) fn queue_position_short(n: usize) -> String {
+    format!("#{n}")
+}
 /// A survey still waiting for its answer.
 pub(crate) const CSAT_OPEN: &str = "CSAT asked";
 /// A survey that closed without a rating.

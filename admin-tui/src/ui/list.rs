@@ -173,6 +173,14 @@ fn row_lines(
         }
         right.push(Span::styled(strings::unread(s.unread_count), style::bold()));
     }
+    // When the row is too narrow for everything, the queue label shrinks to "#n" before the
+    // name or the assignee are cut.
+    let spans_w = |v: &[Span<'_>]| v.iter().map(|x| super::width(&x.content)).sum::<usize>();
+    if let Some(n) = app.queue_position(s) {
+        if spans_w(&left) + spans_w(&right) > width {
+            right[0] = Span::styled(strings::queue_position_short(n), style::bold());
+        }
+    }
     let first = fit(left, right, width);
 
     let kind = match s.kind {

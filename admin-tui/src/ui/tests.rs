@@ -684,3 +684,20 @@ fn the_thread_footer_shows_the_latest_survey_answer() {
         "CSAT asked"
     );
 }
+
+#[test]
+fn a_narrow_list_keeps_the_assignee_and_shortens_the_queue_label() {
+    let mut app = app_sized(120, 40);
+    snapshot(&mut app, 1, Vec::new());
+    let mut ada = chat("2348012345678", "Ada", Some(-1));
+    ada.unread_count = 2;
+    ada.assigned_agent = "ada".into();
+    event(&mut app, 2, EventBody::ChatStarted(ada, 1));
+    let s = draw(&app);
+    has(&s, "NEW  Ada @ada");
+    has(&s, "#1 · waiting 1m · 2 unread");
+    lacks(&s, "in queue");
+    // With room, the whole label.
+    app.update(Msg::Resize(200, 40));
+    has(&draw(&app), "#1 in queue · waiting 1m · 2 unread");
+}
