@@ -136,19 +136,26 @@ fn machine_contact(
     settings: &BotSettings,
     now: Millis,
 ) -> Result<Contact, StoreError> {
+    let mut contact = machine_contact_without_queue(tx, c, settings, now)?;
+    contact.queue = queue_info(tx, c, now)?;
+    Ok(contact)
+}
+
+/// Where the contact stands in the queue (or would, starting a chat now), with the estimated
+/// wait; `None` once an agent answered. Counting the queue costs a range of an index as long
+/// as the queue, so a delivery asks only when its reply carries the line.
+fn queue_info(
+    tx: &Tx<'_>,
+    c: &ContactRecord,
+    now: Millis,
+) -> Result<Option<QueueInfo>, StoreError> {
     let in_chat = c.state == State::ChatSupportActive;
-    // An ack still waiting in the outbox (Meta down) counts as recent however old it is. The
-    // queue line after the seed's text does not make it another message.
-    let recently_acknowledged = in_chat
-        && matches!(tx.last_outbound(c.id)?,
-            Some((Sender::Bot, text, at, pending))
-                if text.starts_with(texts::CHAT_ACK) && (pending || now - at < ACK_QUIET_MS));
     let position = match (in_chat, c.current_session_id) {
         (true, Some(session)) => tx.queue_position(session)?,
         (true, None) => None,
         (false, _) => Some(tx.waiting_count()?.saturating_add(1)),
     };
-    let queue = match position {
+    Ok(match position {
         Some(position) => Some(QueueInfo {
             position,
             eta_ms: crate::stats::eta(
@@ -157,7 +164,32 @@ fn machine_contact(
             ),
         }),
         None => None,
-    };
+    })
+}
+
+/// Whether a user's message's transition, computed without the queue, says something the queue
+/// line belongs to: a chat start's welcome, or a reply inside a chat that goes on (the
+/// acknowledgement, the answer to "queue").
+fn needs_queue(before: State, t: &conversation::Transition) -> bool {
+    let replies = t.actions.iter().any(|a| matches!(a, Action::Reply { .. }));
+    t.actions.contains(&Action::StartSession)
+        || (before == State::ChatSupportActive && t.state == State::ChatSupportActive && replies)
+}
+
+/// [`machine_contact`] with `queue: None`, for [`needs_queue`] to decide.
+fn machine_contact_without_queue(
+    tx: &Tx<'_>,
+    c: &ContactRecord,
+    settings: &BotSettings,
+    now: Millis,
+) -> Result<Contact, StoreError> {
+    let in_chat = c.state == State::ChatSupportActive;
+    // An ack still waiting in the outbox (Meta down) counts as recent however old it is. The
+    // queue line after the seed's text does not make it another message.
+    let recently_acknowledged = in_chat
+        && matches!(tx.last_outbound(c.id)?,
+            Some((Sender::Bot, text, at, pending))
+                if text.starts_with(texts::CHAT_ACK) && (pending || now - at < ACK_QUIET_MS));
     let survey = match tx.latest_survey(c.id)? {
         // A survey past its time is closed here too (the timer task may not have run yet).
         Some((_, asked_at, stage))
@@ -179,7 +211,7 @@ fn machine_contact(
         registered_name: c.registered_name.clone(),
         profile_name: c.profile_name.clone(),
         recently_acknowledged,
-        queue,
+        queue: None,
         closed_until: settings.hours.as_ref().and_then(|h| h.back_text(now)),
         survey,
     })
@@ -493,11 +525,13 @@ fn apply_delivery(
             continue;
         }
         let contact = tx.upsert_contact(&m.user, now)?;
-        let t = conversation::step(
-            &machine_contact(tx, &contact, settings, now)?,
-            &Event::User(m.content.clone()),
-            settings,
-        );
+        let event = Event::User(m.content.clone());
+        let mut machine = machine_contact_without_queue(tx, &contact, settings, now)?;
+        let mut t = conversation::step(&machine, &event, settings);
+        if needs_queue(contact.state, &t) {
+            machine.queue = queue_info(tx, &contact, now)?;
+            t = conversation::step(&machine, &event, settings);
+        }
         let applied = apply_transition(tx, &contact, &t, Some(m), &ctx, now)?;
         out.applied += 1;
         out.replies += applied.replies.len();

@@ -266,19 +266,28 @@ impl App {
     /// Where an active chat stands in the queue for a first agent reply (1 = next): the active
     /// chats no agent has answered, oldest start first. `None` once answered.
     pub(crate) fn queue_position(&self, s: &Summary) -> Option<usize> {
-        if !s.chat_active || s.answered {
-            return None;
-        }
-        let key = |c: &Summary| (c.chat_started_at, c.chat_session_id, c.address.clone());
-        let mine = key(s);
-        Some(
-            1 + self
-                .chats
-                .values()
-                .filter(|c| c.chat_active && !c.answered && c.address != s.address)
-                .filter(|c| key(c) < mine)
-                .count(),
-        )
+        self.queue_positions().get(s.address.as_str()).copied()
+    }
+
+    /// [`App::queue_position`] of every waiting chat at once, by address.
+    pub(crate) fn queue_positions(&self) -> std::collections::HashMap<&str, usize> {
+        let mut waiting: Vec<&Summary> = self
+            .chats
+            .values()
+            .filter(|c| c.chat_active && !c.answered)
+            .collect();
+        waiting.sort_by(|a, b| {
+            (a.chat_started_at, a.chat_session_id, &a.address).cmp(&(
+                b.chat_started_at,
+                b.chat_session_id,
+                &b.address,
+            ))
+        });
+        waiting
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c.address.as_str(), i + 1))
+            .collect()
     }
 
     /// The commands to run at start-up: open the event stream (once connected, the desk —

@@ -15,6 +15,8 @@ use crate::model::{Kind, Priority, Sender, Summary};
 use crate::strings;
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
+    // Once per frame: every waiting chat's place in the queue (O(n log n), not O(n) per row).
+    let positions = app.queue_positions();
     let focused = app.focus == Focus::List && app.dialog.is_none() && app.help.is_none();
     let rows = app.rows();
     let title = match app.tab {
@@ -82,7 +84,14 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     for (i, s) in rows.iter().enumerate().skip(offset).take(capacity) {
         let selected = i == app.sel_index;
-        let row = row_lines(app, s, selected, focused, width);
+        let row = row_lines(
+            app,
+            s,
+            positions.get(s.address.as_str()).copied(),
+            selected,
+            focused,
+            width,
+        );
         lines.extend(row);
     }
     if app.tab == Tab::All {
@@ -116,6 +125,7 @@ pub(super) fn priority_badge(p: Priority) -> Option<Span<'static>> {
 fn row_lines(
     app: &App,
     s: &Summary,
+    queue_position: Option<usize>,
     selected: bool,
     focused: bool,
     width: usize,
@@ -145,7 +155,7 @@ fn row_lines(
         }
     }
     let mut right = Vec::new();
-    if let Some(n) = app.queue_position(s) {
+    if let Some(n) = queue_position {
         right.push(Span::styled(strings::queue_position(n), style::bold()));
     }
     if s.chat_active {
@@ -176,7 +186,7 @@ fn row_lines(
     // When the row is too narrow for everything, the queue label shrinks to "#n" before the
     // name or the assignee are cut.
     let spans_w = |v: &[Span<'_>]| v.iter().map(|x| super::width(&x.content)).sum::<usize>();
-    if let Some(n) = app.queue_position(s) {
+    if let Some(n) = queue_position {
         if spans_w(&left) + spans_w(&right) > width {
             right[0] = Span::styled(strings::queue_position_short(n), style::bold());
         }

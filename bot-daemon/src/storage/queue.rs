@@ -10,18 +10,28 @@ impl Tx<'_> {
     /// The session's place in the queue (1 = next), `None` once an agent answered or it ended.
     /// Earlier starts go first; equal starts by session id.
     pub fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError> {
-        let n: Option<i64> = self
+        let me: Option<(Millis, i64)> = self
             .conn()
             .prepare_cached(
-                "SELECT (SELECT COUNT(*) FROM chat_sessions q
-                          WHERE q.ended_at IS NULL AND q.first_response_at IS NULL
-                            AND (q.started_at < me.started_at OR (q.started_at = me.started_at AND q.id <= me.id)))
-                 FROM chat_sessions me
-                 WHERE me.id = ?1 AND me.ended_at IS NULL AND me.first_response_at IS NULL",
+                "SELECT started_at, id FROM chat_sessions
+                 WHERE id = ?1 AND ended_at IS NULL AND first_response_at IS NULL",
             )?
-            .query_row([session_id], |r| r.get(0))
+            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        Ok(n.map(|n| n.clamp(1, i64::from(u32::MAX)) as u32))
+        let Some((started_at, id)) = me else {
+            return Ok(None);
+        };
+        // A range of the `chat_sessions_waiting` index, counted without touching the table
+        // (an `OR` of the two orderings made SQLite scan the whole queue: docs/benchmarks.md).
+        let n: i64 = self
+            .conn()
+            .prepare_cached(
+                "SELECT COUNT(*) FROM chat_sessions
+                 WHERE ended_at IS NULL AND first_response_at IS NULL
+                   AND (started_at, id) <= (?1, ?2)",
+            )?
+            .query_row(params![started_at, id], |r| r.get(0))?;
+        Ok(Some(n.clamp(1, i64::from(u32::MAX)) as u32))
     }
 
     /// How many open chats wait for their first agent reply.
