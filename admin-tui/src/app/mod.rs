@@ -265,6 +265,7 @@ impl App {
 
     /// Where an active chat stands in the queue for a first agent reply (1 = next): the active
     /// chats no agent has answered, oldest start first. `None` once answered.
+    #[cfg(test)]
     pub(crate) fn queue_position(&self, s: &Summary) -> Option<usize> {
         self.queue_positions().get(s.address.as_str()).copied()
     }
