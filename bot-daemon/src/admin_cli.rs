@@ -449,7 +449,7 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> anyhow::Result<()> {
             if args.json {
                 println!("{}", crate::admin_stats::to_json(&r));
             } else {
-                println!("{}", crate::admin_stats::to_table(&r));
+                println!("{}", crate::admin_stats::to_table(&r, agent.as_deref()));
             }
         }
         AdminCommand::Show {

@@ -97,10 +97,15 @@ pub fn to_json(r: &pb::GetStatsResponse) -> Value {
     })
 }
 
-/// The figures as a table.
-pub fn to_table(r: &pb::GetStatsResponse) -> String {
+/// The figures as a table; `agent` names the filter in the title.
+pub fn to_table(r: &pb::GetStatsResponse, agent: Option<&str>) -> String {
     let mut out = Vec::new();
-    out.push(format!("Support stats {} → {}", time(&r.from), time(&r.to)));
+    let whose = agent.map_or_else(String::new, |a| format!(" · chats of agent {a}"));
+    out.push(format!(
+        "Support stats {} → {}{whose}",
+        time(&r.from),
+        time(&r.to)
+    ));
     let row = |k: &str, v: String| format!("  {k:<26} {v}");
     out.push(row("chats started", r.chats_started.to_string()));
     out.push(row("chats ended", r.chats_ended.to_string()));
@@ -216,7 +221,12 @@ mod tests {
             }),
             ..Default::default()
         };
-        let t = to_table(&r);
+        let t = to_table(&r, None);
+        assert!(to_table(&r, Some("ada")).starts_with("Support stats"));
+        assert!(to_table(&r, Some("ada"))
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with("· chats of agent ada")));
         assert!(t.contains("4.50 / 5 from 2 rating(s)"), "{t}");
         assert!(t.contains("09:00 (4), 10:00 (1)"), "{t}");
         assert!(t.contains("1m 00s"), "{t}");

@@ -233,13 +233,29 @@ impl AdminService {
             }
             d => d.to_string(),
         };
+        self.issue_token(move |tx, hash, now| tx.add_agent(&name, &display, hash, now))
+            .await
+    }
+
+    /// A new token: its hash stored by `store` (in the writer), the caches reloaded so it works
+    /// (and any old one stops) at once, and the token returned — the only time it is shown.
+    async fn issue_token(
+        &self,
+        store: impl FnOnce(
+                &Tx<'_>,
+                &[u8; 32],
+                crate::domain::Millis,
+            ) -> Result<crate::storage::AgentRecord, StoreError>
+            + Send
+            + 'static,
+    ) -> Rpc<pb::AgentTokenResponse> {
         let token = desk::new_token();
         let hash = desk::hash_token(&token);
         let now = self.engine.now();
         let agent = self
             .engine
             .store()
-            .write(move |tx| tx.add_agent(&name, &display, &hash, now))
+            .write(move |tx| store(tx, &hash, now))
             .await?;
         self.auth.reload(self.engine.store()).await?;
         Ok(Response::new(pb::AgentTokenResponse {
@@ -286,19 +302,8 @@ impl AdminService {
     ) -> Rpc<pb::AgentTokenResponse> {
         operator_only(&caller_of(&r)?, "rotate agents' tokens")?;
         let name = agent_name("name", &r.into_inner().name)?;
-        let token = desk::new_token();
-        let hash = desk::hash_token(&token);
-        let now = self.engine.now();
-        let agent = self
-            .engine
-            .store()
-            .write(move |tx| tx.set_agent_token(&name, &hash, now))
-            .await?;
-        self.auth.reload(self.engine.store()).await?;
-        Ok(Response::new(pb::AgentTokenResponse {
-            agent: Some(convert::agent(&agent)),
-            token,
-        }))
+        self.issue_token(move |tx, hash, now| tx.set_agent_token(&name, hash, now))
+            .await
     }
 
     pub(super) async fn set_availability_impl(
