@@ -129,21 +129,27 @@ pub const ETA_SAMPLES: u32 = 20;
 /// …and says "a few minutes" with fewer than this.
 pub const ETA_MIN_SAMPLES: usize = 5;
 
-/// Loads what the state machine needs about a contact.
-fn machine_contact(
+/// Runs the state machine for a stored contact. Its queue place is counted (a range of an
+/// index as long as the queue) only when the transition, computed first without it, has the
+/// bot say something the queue line belongs to.
+fn step_stored(
     tx: &Tx<'_>,
     c: &ContactRecord,
+    event: &Event,
     settings: &BotSettings,
     now: Millis,
-) -> Result<Contact, StoreError> {
-    let mut contact = machine_contact_without_queue(tx, c, settings, now)?;
-    contact.queue = queue_info(tx, c, now)?;
-    Ok(contact)
+) -> Result<Transition, StoreError> {
+    let mut machine = machine_contact(tx, c, settings, now)?;
+    let t = conversation::step(&machine, event, settings);
+    if !needs_queue(c.state, &t) {
+        return Ok(t);
+    }
+    machine.queue = queue_info(tx, c, now)?;
+    Ok(conversation::step(&machine, event, settings))
 }
 
 /// Where the contact stands in the queue (or would, starting a chat now), with the estimated
-/// wait; `None` once an agent answered. Counting the queue costs a range of an index as long
-/// as the queue, so a delivery asks only when its reply carries the line.
+/// wait; `None` once an agent answered.
 fn queue_info(
     tx: &Tx<'_>,
     c: &ContactRecord,
@@ -167,17 +173,25 @@ fn queue_info(
     })
 }
 
-/// Whether a user's message's transition, computed without the queue, says something the queue
-/// line belongs to: a chat start's welcome, or a reply inside a chat that goes on (the
+/// Whether a transition computed without the queue has the bot say something the queue line
+/// belongs to: a chat start's welcome, or a bot reply inside a chat that goes on (the
 /// acknowledgement, the answer to "queue").
-fn needs_queue(before: State, t: &conversation::Transition) -> bool {
-    let replies = t.actions.iter().any(|a| matches!(a, Action::Reply { .. }));
+fn needs_queue(before: State, t: &Transition) -> bool {
+    let replies = t.actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::Reply {
+                sender: Sender::Bot,
+                ..
+            }
+        )
+    });
     t.actions.contains(&Action::StartSession)
         || (before == State::ChatSupportActive && t.state == State::ChatSupportActive && replies)
 }
 
-/// [`machine_contact`] with `queue: None`, for [`needs_queue`] to decide.
-fn machine_contact_without_queue(
+/// What the state machine needs about a contact, without its queue place (`queue: None`).
+fn machine_contact(
     tx: &Tx<'_>,
     c: &ContactRecord,
     settings: &BotSettings,
@@ -525,13 +539,7 @@ fn apply_delivery(
             continue;
         }
         let contact = tx.upsert_contact(&m.user, now)?;
-        let event = Event::User(m.content.clone());
-        let mut machine = machine_contact_without_queue(tx, &contact, settings, now)?;
-        let mut t = conversation::step(&machine, &event, settings);
-        if needs_queue(contact.state, &t) {
-            machine.queue = queue_info(tx, &contact, now)?;
-            t = conversation::step(&machine, &event, settings);
-        }
+        let t = step_stored(tx, &contact, &Event::User(m.content.clone()), settings, now)?;
         let applied = apply_transition(tx, &contact, &t, Some(m), &ctx, now)?;
         out.applied += 1;
         out.replies += applied.replies.len();
@@ -710,11 +718,13 @@ impl Engine {
                     }
                 }
                 guard_assignment(tx, &contact, &caller, takeover, true, now)?;
-                let mut t = conversation::step(
-                    &machine_contact(tx, &contact, &settings, now)?,
+                let mut t = step_stored(
+                    tx,
+                    &contact,
                     &Event::AgentMessage { text: text.clone() },
                     &settings,
-                );
+                    now,
+                )?;
                 if prefix != texts::AGENT_PREFIX {
                     for action in &mut t.actions {
                         if let Action::Reply {
@@ -812,13 +822,15 @@ impl Engine {
             .write(move |tx| {
                 let contact = existing_contact(tx, &address)?;
                 guard_assignment(tx, &contact, &caller, takeover, false, now)?;
-                let mut t = conversation::step(
-                    &machine_contact(tx, &contact, &settings, now)?,
+                let mut t = step_stored(
+                    tx,
+                    &contact,
                     &Event::AgentEnd {
                         message: message.clone(),
                     },
                     &settings,
-                );
+                    now,
+                )?;
                 if skip_closing_message || !within_window(contact.last_inbound_at, now) {
                     drop_survey(&mut t.actions);
                 }
@@ -894,11 +906,7 @@ impl Engine {
                 };
                 let timed = |tx: &Tx<'_>, id: i64, event: Event| -> Result<(), StoreError> {
                     let contact = tx.contact(id)?;
-                    let mut t = conversation::step(
-                        &machine_contact(tx, &contact, &settings, now)?,
-                        &event,
-                        &settings,
-                    );
+                    let mut t = step_stored(tx, &contact, &event, &settings, now)?;
                     if !within_window(contact.last_inbound_at, now) {
                         // WhatsApp would refuse free-form text: act without writing.
                         drop_survey(&mut t.actions);

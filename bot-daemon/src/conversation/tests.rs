@@ -4,7 +4,7 @@
 use super::*;
 use crate::domain::MediaKind;
 
-fn lead(state: State) -> Contact {
+pub(super) fn lead(state: State) -> Contact {
     Contact {
         state,
         kind: ContactKind::Lead,

@@ -1,20 +1,8 @@
 //! Transition tables for the queue line, the satisfaction survey and the inactivity events.
 
+use super::tests::lead;
 use super::*;
 use crate::domain::EndedBy;
-
-fn lead(state: State) -> Contact {
-    Contact {
-        state,
-        kind: ContactKind::Lead,
-        registered_name: None,
-        profile_name: Some("Ada".into()),
-        recently_acknowledged: false,
-        queue: None,
-        closed_until: None,
-        survey: None,
-    }
-}
 
 fn queued(state: State, position: u32, eta_ms: Option<Millis>) -> Contact {
     Contact {

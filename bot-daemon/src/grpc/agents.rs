@@ -140,6 +140,13 @@ fn agent_name(field: &str, name: &str) -> Result<String, Status> {
     Ok(name.to_string())
 }
 
+/// A canned response's shortcut as typed (`/greet` or `greet`), checked.
+fn shortcut_of(typed: &str) -> Result<String, Status> {
+    let shortcut = typed.trim().trim_start_matches('/').to_string();
+    desk::validate_shortcut(&shortcut).map_err(Status::invalid_argument)?;
+    Ok(shortcut)
+}
+
 fn text_field(field: &str, text: &str) -> Result<(), Status> {
     if text.trim().is_empty() {
         return Err(Status::invalid_argument(format!("{field} is empty")));
@@ -197,8 +204,20 @@ fn target_agent(tx: &Tx<'_>, name: &str) -> Result<AgentRef, StoreError> {
 type Rpc<T> = Result<Response<T>, Status>;
 
 impl AdminService {
-    async fn summary_reply(&self, contact_id: i64) -> Rpc<pb::ConversationSummary> {
-        let s = self.engine.store().summary_by_id(contact_id).await?;
+    /// Runs a desk change on one conversation (`change` returns its contact id) and answers with
+    /// the conversation as that same transaction left it (no second read).
+    async fn summary_after(
+        &self,
+        change: impl FnOnce(&Tx<'_>) -> Result<i64, StoreError> + Send + 'static,
+    ) -> Rpc<pb::ConversationSummary> {
+        let s = self
+            .engine
+            .store()
+            .write(move |tx| {
+                let id = change(tx)?;
+                tx.summary(id)
+            })
+            .await?;
         Ok(Response::new(convert::summary(&s)))
     }
 
@@ -330,16 +349,12 @@ impl AdminService {
         let me = agent_only(&caller, "claim chats (assign them instead)")?.clone();
         let addr = address("phone_number", &r.into_inner().phone_number)?;
         let now = self.engine.now();
-        let id = self
-            .engine
-            .store()
-            .write(move |tx| {
-                let c = active_contact(tx, &addr)?;
-                tx.claim(c.id, &me, now)?;
-                Ok(c.id)
-            })
-            .await?;
-        self.summary_reply(id).await
+        self.summary_after(move |tx| {
+            let c = active_contact(tx, &addr)?;
+            tx.claim(c.id, &me, now)?;
+            Ok(c.id)
+        })
+        .await
     }
 
     pub(super) async fn assign_impl(
@@ -359,29 +374,25 @@ impl AdminService {
             )));
         }
         let now = self.engine.now();
-        let id = self
-            .engine
-            .store()
-            .write(move |tx| {
-                let c = active_contact(tx, &addr)?;
-                may_reassign(tx, c.id, &caller)?;
-                let target = to.as_deref().map(|n| target_agent(tx, n)).transpose()?;
-                let current = tx.assignee(c.id)?.map(|a| a.id);
-                if current == target.as_ref().map(|a| a.id) {
-                    return Ok(c.id);
-                }
-                let (action, mut detail) = match &target {
-                    Some(a) => ("assigned", format!("to {}", a.name)),
-                    None => ("unassigned", String::new()),
-                };
-                if !r.note.trim().is_empty() {
-                    detail = format!("{detail}: {}", r.note.trim());
-                }
-                tx.reassign(c.id, target.as_ref(), &caller, action, detail.trim(), now)?;
-                Ok(c.id)
-            })
-            .await?;
-        self.summary_reply(id).await
+        self.summary_after(move |tx| {
+            let c = active_contact(tx, &addr)?;
+            may_reassign(tx, c.id, &caller)?;
+            let target = to.as_deref().map(|n| target_agent(tx, n)).transpose()?;
+            let current = tx.assignee(c.id)?.map(|a| a.id);
+            if current == target.as_ref().map(|a| a.id) {
+                return Ok(c.id);
+            }
+            let (action, mut detail) = match &target {
+                Some(a) => ("assigned", format!("to {}", a.name)),
+                None => ("unassigned", String::new()),
+            };
+            if !r.note.trim().is_empty() {
+                detail = format!("{detail}: {}", r.note.trim());
+            }
+            tx.reassign(c.id, target.as_ref(), &caller, action, detail.trim(), now)?;
+            Ok(c.id)
+        })
+        .await
     }
 
     pub(super) async fn transfer_impl(
@@ -395,38 +406,34 @@ impl AdminService {
         text_field("note", &r.note)?;
         let note = r.note.trim().to_string();
         let now = self.engine.now();
-        let id = self
-            .engine
-            .store()
-            .write(move |tx| {
-                let c = active_contact(tx, &addr)?;
-                may_reassign(tx, c.id, &caller)?;
-                let target = target_agent(tx, &to)?;
-                if tx.assignee(c.id)?.map(|a| a.id) == Some(target.id) {
-                    return Err(StoreError::FailedPrecondition(format!(
-                        "this chat is already assigned to {}",
-                        target.name
-                    )));
-                }
-                tx.reassign(
-                    c.id,
-                    Some(&target),
-                    &caller,
-                    "transferred",
-                    &format!("to {}: {note}", target.name),
-                    now,
-                )?;
-                tx.add_note(
-                    c.id,
-                    c.current_session_id,
-                    &caller,
-                    &format!("Transferred to {}: {note}", target.name),
-                    now,
-                )?;
-                Ok(c.id)
-            })
-            .await?;
-        self.summary_reply(id).await
+        self.summary_after(move |tx| {
+            let c = active_contact(tx, &addr)?;
+            may_reassign(tx, c.id, &caller)?;
+            let target = target_agent(tx, &to)?;
+            if tx.assignee(c.id)?.map(|a| a.id) == Some(target.id) {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "this chat is already assigned to {}",
+                    target.name
+                )));
+            }
+            tx.reassign(
+                c.id,
+                Some(&target),
+                &caller,
+                "transferred",
+                &format!("to {}: {note}", target.name),
+                now,
+            )?;
+            tx.add_note(
+                c.id,
+                c.current_session_id,
+                &caller,
+                &format!("Transferred to {}: {note}", target.name),
+                now,
+            )?;
+            Ok(c.id)
+        })
+        .await
     }
 
     pub(super) async fn set_priority_impl(
@@ -440,18 +447,14 @@ impl AdminService {
             Status::invalid_argument("priority must be PRIORITY_LOW, _NORMAL, _HIGH or _URGENT")
         })?;
         let now = self.engine.now();
-        let id = self
-            .engine
-            .store()
-            .write(move |tx| {
-                let c = active_contact(tx, &addr)?;
-                if tx.priority(c.id)? != priority {
-                    tx.set_priority(c.id, priority, Some(&caller), now)?;
-                }
-                Ok(c.id)
-            })
-            .await?;
-        self.summary_reply(id).await
+        self.summary_after(move |tx| {
+            let c = active_contact(tx, &addr)?;
+            if tx.priority(c.id)? != priority {
+                tx.set_priority(c.id, priority, Some(&caller), now)?;
+            }
+            Ok(c.id)
+        })
+        .await
     }
 
     pub(super) async fn add_note_impl(&self, r: Request<pb::AddNoteRequest>) -> Rpc<pb::Note> {
@@ -493,8 +496,7 @@ impl AdminService {
     ) -> Rpc<pb::CannedResponse> {
         let caller = caller_of(&r)?;
         let r = r.into_inner();
-        let shortcut = r.shortcut.trim().trim_start_matches('/').to_string();
-        desk::validate_shortcut(&shortcut).map_err(Status::invalid_argument)?;
+        let shortcut = shortcut_of(&r.shortcut)?;
         text_field("body", &r.body)?;
         let now = self.engine.now();
         let saved = self
@@ -511,13 +513,7 @@ impl AdminService {
         r: Request<pb::DeleteCannedResponseRequest>,
     ) -> Rpc<pb::DeleteCannedResponseResponse> {
         caller_of(&r)?;
-        let shortcut = r
-            .into_inner()
-            .shortcut
-            .trim()
-            .trim_start_matches('/')
-            .to_string();
-        desk::validate_shortcut(&shortcut).map_err(Status::invalid_argument)?;
+        let shortcut = shortcut_of(&r.into_inner().shortcut)?;
         let deleted = self
             .engine
             .store()
@@ -532,8 +528,7 @@ impl AdminService {
     ) -> Rpc<pb::ExpandCannedResponseResponse> {
         let caller = caller_of(&r)?;
         let r = r.into_inner();
-        let shortcut = r.shortcut.trim().trim_start_matches('/').to_string();
-        desk::validate_shortcut(&shortcut).map_err(Status::invalid_argument)?;
+        let shortcut = shortcut_of(&r.shortcut)?;
         let found = self
             .engine
             .store()

@@ -109,8 +109,9 @@ pub(super) async fn get_stats(
         Some(name) => Some(
             engine
                 .store()
-                .agent_id_by_name(name)
+                .agent_named(name)
                 .await?
+                .map(|a| a.id)
                 .ok_or_else(|| Status::not_found(format!("no agent called {name:?}")))?,
         ),
     };

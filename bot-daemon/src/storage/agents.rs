@@ -6,7 +6,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{read::summary_from_row, EventKind, Store, StoreError, Tx};
+use super::{EventKind, Store, StoreError, Tx};
 use crate::{
     desk::{AgentRef, Caller, Priority},
     domain::{Address, Millis},
@@ -607,6 +607,15 @@ pub(super) fn notes(conn: &Connection, contact_id: i64) -> Result<Vec<NoteRecord
 }
 
 impl Store {
+    /// The agent called `name` (any case), enabled or not.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn agent_named(&self, name: &str) -> Result<Option<AgentRecord>, StoreError> {
+        let name = name.to_string();
+        self.read(move |c| agent_by_name(c, &name)).await
+    }
+
     /// Every agent, by name.
     ///
     /// # Errors
@@ -722,22 +731,6 @@ impl Store {
             rows.truncate(page_size as usize);
             let next = if more { rows.last().map_or(0, |r| r.id) } else { 0 };
             Ok((rows, next))
-        })
-        .await
-    }
-
-    /// A conversation's summary by row id.
-    ///
-    /// # Errors
-    /// The database.
-    pub async fn summary_by_id(&self, contact_id: i64) -> Result<super::Summary, StoreError> {
-        self.read(move |c| {
-            let sql = format!(
-                "SELECT {} FROM contacts WHERE id = ?1",
-                super::read::CONTACT_COLS
-            );
-            Ok(c.prepare_cached(&sql)?
-                .query_row([contact_id], summary_from_row)?)
         })
         .await
     }

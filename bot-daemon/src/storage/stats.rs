@@ -1,7 +1,7 @@
 //! What the stats need from the store: the facts of every chat session that started or ended in
 //! a time range (one indexed query); the figures are computed in [`crate::stats`].
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 use super::{Store, StoreError};
 use crate::domain::{EndedBy, Millis};
@@ -68,22 +68,6 @@ impl Store {
 }
 
 impl Store {
-    /// The id of the agent called `name` (any case), enabled or not.
-    ///
-    /// # Errors
-    /// The database.
-    pub async fn agent_id_by_name(&self, name: &str) -> Result<Option<i64>, StoreError> {
-        let name = name.to_string();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT id FROM agents WHERE name = ?1 COLLATE NOCASE")?
-                    .query_row([name], |r| r.get(0))
-                    .optional()?,
-            )
-        })
-        .await
-    }
-
     /// Open chats waiting for their first agent reply, now.
     ///
     /// # Errors
