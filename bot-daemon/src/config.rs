@@ -107,6 +107,118 @@ struct FileConfig {
     #[serde(default)]
     csat: FileCsat,
     inactivity: Option<FileInactivity>,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+/// `[limits]`: what a client may hold of the listeners (seconds may be fractional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    header_timeout_secs: Option<f64>,
+    body_timeout_secs: Option<f64>,
+    idle_timeout_secs: Option<f64>,
+    max_http_connections: Option<usize>,
+    max_grpc_connections: Option<usize>,
+    webhook_concurrency: Option<usize>,
+    shutdown_timeout_secs: Option<f64>,
+}
+
+/// How long clients may take and how many may connect: the defence against slow or hostile
+/// clients (docs/reliability.md, "Hostile clients").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// From accepting a connection (or the end of the previous request's body) to a complete
+    /// request header, whenever the client has started one.
+    pub header_timeout: std::time::Duration,
+    /// From a complete header to a complete request body.
+    pub body_timeout: std::time::Duration,
+    /// A keep-alive connection with no request in progress is closed after this long.
+    pub idle_timeout: std::time::Duration,
+    /// Open HTTP connections at most; further ones wait in the listen backlog.
+    pub max_http_connections: usize,
+    /// Open gRPC connections at most; further ones wait in the listen backlog.
+    pub max_grpc_connections: usize,
+    /// Verified webhook deliveries processed at once; more wait for a slot.
+    pub webhook_concurrency: usize,
+    /// One deadline for the whole graceful shutdown (in-flight requests, sends, streams).
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        use std::time::Duration;
+        Limits {
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_http_connections: 4096,
+            max_grpc_connections: 1024,
+            webhook_concurrency: 256,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+fn limit_secs(
+    name: &str,
+    value: Option<f64>,
+    default: std::time::Duration,
+) -> Result<std::time::Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => {
+            Ok(std::time::Duration::from_secs_f64(v))
+        }
+        Some(v) => Err(ConfigError::Invalid(format!(
+            "[limits] {name} must be between 0 and 86400 seconds (got {v})"
+        ))),
+    }
+}
+
+fn limit_count(name: &str, value: Option<usize>, default: usize) -> Result<usize, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) if (1..=1_000_000).contains(&v) => Ok(v),
+        Some(v) => Err(ConfigError::Invalid(format!(
+            "[limits] {name} must be between 1 and 1000000 (got {v})"
+        ))),
+    }
+}
+
+impl FileLimits {
+    fn resolve(self) -> Result<Limits, ConfigError> {
+        let d = Limits::default();
+        Ok(Limits {
+            header_timeout: limit_secs(
+                "header_timeout_secs",
+                self.header_timeout_secs,
+                d.header_timeout,
+            )?,
+            body_timeout: limit_secs("body_timeout_secs", self.body_timeout_secs, d.body_timeout)?,
+            idle_timeout: limit_secs("idle_timeout_secs", self.idle_timeout_secs, d.idle_timeout)?,
+            max_http_connections: limit_count(
+                "max_http_connections",
+                self.max_http_connections,
+                d.max_http_connections,
+            )?,
+            max_grpc_connections: limit_count(
+                "max_grpc_connections",
+                self.max_grpc_connections,
+                d.max_grpc_connections,
+            )?,
+            webhook_concurrency: limit_count(
+                "webhook_concurrency",
+                self.webhook_concurrency,
+                d.webhook_concurrency,
+            )?,
+            shutdown_timeout: limit_secs(
+                "shutdown_timeout_secs",
+                self.shutdown_timeout_secs,
+                d.shutdown_timeout,
+            )?,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -279,6 +391,8 @@ pub struct Config {
     pub desk: DeskSettings,
     /// How often the timer task runs (survey timeouts, inactivity).
     pub timer_tick: std::time::Duration,
+    /// Timeouts and caps on both listeners (`[limits]`).
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Config {
@@ -375,6 +489,7 @@ impl Config {
             ..BotSettings::default()
         };
         waiting_settings(&mut bot, file.queue, file.hours, file.csat, file.inactivity)?;
+        let limits = file.limits.resolve()?;
         Ok(Config {
             http_addr: pick(&args.http_addr, file.http_addr)
                 .unwrap_or_else(|| DEFAULT_HTTP_ADDR.into()),
@@ -391,8 +506,9 @@ impl Config {
             verify_token: pick(&args.verify_token, file.whatsapp.verify_token),
             api_base: pick(&args.api_base, file.whatsapp.api_base)
                 .unwrap_or_else(|| DEFAULT_API_BASE.into()),
-            admin_token: pick(&args.admin_token, file.admin_token),
+            admin_token: admin_token(pick(&args.admin_token, file.admin_token))?,
             tls,
+            limits,
             bot,
             timer_tick: DEFAULT_TIMER_TICK,
             sender: SenderConfig {
@@ -447,8 +563,26 @@ impl Config {
             sender: SenderConfig::default(),
             desk: DeskSettings::default(),
             timer_tick: DEFAULT_TIMER_TICK,
+            limits: Limits::default(),
         }
     }
+}
+
+/// The operator's token as clients will present it: surrounding whitespace (a newline from a
+/// file, a stray space) could never match a presented token, so it is trimmed, with a warning;
+/// a token of whitespace only is refused.
+fn admin_token(given: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(token) = given else { return Ok(None) };
+    let trimmed = token.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError::Invalid(
+            "the admin token (CHAT_SUPPORT_ADMIN_TOKEN / --admin-token / admin_token) is only whitespace".into(),
+        ));
+    }
+    if trimmed.len() != token.len() {
+        tracing::warn!("the admin token had surrounding whitespace; it was trimmed (clients present it without)");
+    }
+    Ok(Some(trimmed.to_string()))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

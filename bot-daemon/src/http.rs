@@ -1,28 +1,118 @@
 //! The HTTP listener: Meta's webhook (verification handshake and signed deliveries), health,
 //! readiness and metrics. Handlers stay thin: check, parse, hand to the engine, map the result.
 //! A delivery is answered 200 only once its effects are committed.
+//!
+//! A delivery takes one of the [`WebhookSlots`] only once its whole body has arrived and its
+//! signature is good, so clients that send slowly or not at all hold nothing but their own
+//! connection (whose phases are bounded in [`crate::server`]).
 
-use std::{collections::HashMap, sync::Arc, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::{
-    body::Bytes,
-    extract::{rejection::BytesRejection, DefaultBodyLimit, Query, State},
+    body::{Body, Bytes},
+    extract::{Query, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
+use http_body_util::BodyExt as _;
 use serde_json::json;
 use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{engine::Engine, metrics::Metrics, webhook};
+use crate::{
+    engine::Engine,
+    health::Health,
+    metrics::Metrics,
+    server::{caused_by, BodyTimedOut},
+    webhook,
+};
 
 /// The largest webhook body accepted (Meta's batches are a few hundred KiB at most).
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Webhook deliveries processed at once, across all connections; more wait their turn (each
-/// HTTP/1.1 connection carries one request at a time). Bounds memory under a flood.
-pub const MAX_CONCURRENT_DELIVERIES: usize = 256;
+/// How long a verified delivery waits for a processing slot before it is answered 503 (Meta
+/// retries).
+const SLOT_WAIT: Duration = Duration::from_secs(10);
+
+/// How long every slot must stay taken before readiness says the webhook path is stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(5);
+
+/// Verified webhook deliveries processed at once, across all connections; more wait their
+/// turn. Bounds memory and the writer's queue under a flood of *signed* deliveries; nothing
+/// unverified ever holds one.
+#[derive(Debug)]
+pub struct WebhookSlots {
+    sem: Arc<Semaphore>,
+    cap: usize,
+    /// Since when every slot has been taken, if they all are.
+    full_since: Mutex<Option<Instant>>,
+}
+
+/// One processing slot; freeing it clears the "full" mark.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    slots: &'a WebhookSlots,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.slots.full_since.lock() {
+            *f = None;
+        }
+    }
+}
+
+impl WebhookSlots {
+    /// `cap` slots.
+    pub fn new(cap: usize) -> WebhookSlots {
+        WebhookSlots {
+            sem: Arc::new(Semaphore::new(cap)),
+            cap,
+            full_since: Mutex::new(None),
+        }
+    }
+
+    /// Waits up to `wait` for a slot.
+    pub async fn acquire(&self, wait: Duration) -> Option<Slot<'_>> {
+        let permit = tokio::time::timeout(wait, self.sem.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        if self.sem.available_permits() == 0 {
+            if let Ok(mut f) = self.full_since.lock() {
+                f.get_or_insert_with(Instant::now);
+            }
+        }
+        Some(Slot {
+            slots: self,
+            _permit: permit,
+        })
+    }
+
+    /// Slots in use now.
+    pub fn busy(&self) -> usize {
+        self.cap - self.sem.available_permits().min(self.cap)
+    }
+
+    /// The number of slots.
+    pub fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// How long every slot has been taken, when that is longer than `after`.
+    pub fn stuck_for(&self, after: Duration) -> Option<Duration> {
+        let since = (*self.full_since.lock().ok()?)?;
+        let d = since.elapsed();
+        (self.sem.available_permits() == 0 && d >= after).then_some(d)
+    }
+}
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -39,20 +129,16 @@ pub struct HttpState {
     /// Messages addressed to another number of the same app are acknowledged and ignored, so
     /// a user who wrote to number B never gets an answer from number A.
     pub own_number: Option<Arc<String>>,
+    /// The processing slots of verified deliveries.
+    pub slots: Arc<WebhookSlots>,
+    /// Whether the listeners are up.
+    pub health: Arc<Health>,
 }
 
 /// The HTTP routes; `extra` is merged in (the REST admin API).
 pub fn router(state: HttpState, extra: Router) -> Router {
     Router::new()
-        .route(
-            "/webhook",
-            get(verify)
-                .post(deliver)
-                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(MAX_BODY))
-                .layer::<_, std::convert::Infallible>(
-                    tower::limit::GlobalConcurrencyLimitLayer::new(MAX_CONCURRENT_DELIVERIES),
-                ),
-        )
+        .route("/webhook", get(verify).post(deliver))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -89,11 +175,7 @@ async fn verify(State(s): State<HttpState>, Query(q): Query<HashMap<String, Stri
     }
 }
 
-async fn deliver(
-    State(s): State<HttpState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn deliver(State(s): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let response = handle_delivery(&s, &headers, body).await;
     s.metrics
@@ -101,21 +183,44 @@ async fn deliver(
     response
 }
 
-async fn handle_delivery(
-    s: &HttpState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            tracing::warn!("webhook refused: body over {MAX_BODY} bytes");
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {MAX_BODY} bytes"),
-            );
+/// The whole body, at most [`MAX_BODY`] bytes: a declared length over it is refused before
+/// a byte is read; a body that stalls fails at the listener's body timeout.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
+    let too_large = || {
+        tracing::warn!("webhook refused: body over {MAX_BODY} bytes");
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_BODY} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if caused_by::<http_body_util::LengthLimitError>(e.as_ref()) => Err(too_large()),
+        Err(e) if caused_by::<BodyTimedOut>(e.as_ref()) => {
+            tracing::warn!("webhook refused: the body did not arrive in time");
+            Err(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            ))
         }
-        Err(e) => return error(e.status(), e.body_text()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("reading the request body: {e}"),
+        )),
+    }
+}
+
+async fn handle_delivery(s: &HttpState, headers: &HeaderMap, body: Body) -> Response {
+    let body = match read_body(headers, body).await {
+        Ok(b) => b,
+        Err(response) => return response,
     };
     let signature = headers
         .get("x-hub-signature-256")
@@ -165,6 +270,14 @@ async fn handle_delivery(
             );
         }
     }
+    // Only now, verified and parsed, does the delivery take a processing slot.
+    let Some(_slot) = s.slots.acquire(SLOT_WAIT).await else {
+        tracing::warn!(
+            slots = s.slots.cap(),
+            "webhook not processed: every processing slot stayed busy"
+        );
+        return error(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later");
+    };
     match s.engine.apply_delivery(delivery).await {
         Ok(out) => {
             s.metrics.messages_in.add(out.applied as u64);
@@ -194,6 +307,20 @@ async fn handle_delivery(
 }
 
 async fn ready(State(s): State<HttpState>) -> Response {
+    if let Some(why) = s.health.failure() {
+        return (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response();
+    }
+    if let Some(d) = s.slots.stuck_for(STUCK_AFTER) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "webhook path stuck: all {} processing slots busy for {} s\n",
+                s.slots.cap(),
+                d.as_secs()
+            ),
+        )
+            .into_response();
+    }
     match s.engine.store().ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => (
@@ -220,7 +347,7 @@ async fn metrics(State(s): State<HttpState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(&gauges),
+        s.metrics.render(&gauges, s.slots.busy(), s.slots.cap()),
     )
         .into_response()
 }

@@ -8,6 +8,8 @@
 //! - [`desk`]: agents, priority, canned-response and urgent-keyword rules (issue 8).
 //! - [`outbound`]: the Cloud API client, the sandbox and the outbox sender.
 //! - [`http`]: webhook, health, readiness and metrics endpoints.
+//! - [`server`]: the listeners' connections: caps, header/body/idle timeouts, shutdown.
+//! - [`health`]: a listener that stops turns readiness red and ends the process.
 //! - [`grpc`]: the agents' API (`chatsupport.v1.SupportAdmin`), reflection and health.
 //! - [`rest`]: the seed's REST admin endpoints.
 //! - [`hours`]: business hours and holidays in a time zone.
@@ -25,11 +27,13 @@ pub mod desk;
 pub mod domain;
 pub mod engine;
 pub mod grpc;
+pub mod health;
 pub mod hours;
 pub mod http;
 pub mod metrics;
 pub mod outbound;
 pub mod rest;
+pub mod server;
 pub mod simulate;
 pub mod stats;
 pub mod storage;
@@ -60,6 +64,9 @@ pub enum StartError {
     /// The HTTP client for the Cloud API.
     #[error("building the Cloud API client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The gRPC listener's setup (TLS files, agents).
+    #[error("{0}")]
+    Grpc(#[from] grpc::GrpcStartError),
     /// Anything else about the setup.
     #[error("{0}")]
     Invalid(String),
@@ -104,6 +111,8 @@ pub struct Daemon {
     engine: Engine,
     metrics: Arc<Metrics>,
     sandbox: bool,
+    health: Arc<health::Health>,
+    shutdown_timeout: Duration,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -147,6 +156,23 @@ pub fn resolve_app_secret(cfg: &Config) -> Result<String, StartError> {
     }
 }
 
+/// Raises the descriptor limit where allowed and warns when the connection caps could still
+/// exhaust it (at the limit, both listeners would stop accepting).
+fn check_fd_limit(limits: &config::Limits) {
+    let Some(fds) = server::raise_fd_limit() else {
+        return;
+    };
+    // The database, the outbox's HTTP client and the runtime need some of their own.
+    let needed = (limits.max_http_connections + limits.max_grpc_connections) as u64 + 256;
+    if fds < needed {
+        tracing::warn!(
+            limit = fds,
+            needed,
+            "the open-file limit is below the connection caps ([limits] max_http_connections + max_grpc_connections + 256): raise it (ulimit -n / LimitNOFILE) or lower the caps"
+        );
+    }
+}
+
 impl Daemon {
     /// Opens the store and starts serving on `listeners` with the system clock.
     ///
@@ -187,43 +213,70 @@ impl Daemon {
         let mut tasks = Vec::new();
 
         let http_addr = listeners.http.local_addr()?;
+        let grpc_addr = listeners.grpc.local_addr()?;
+        let limits = cfg.limits.clone();
+        check_fd_limit(&limits);
         let (token, token_file) = resolve_admin_token(&cfg)?;
+        // Everything that can refuse to start does so before anything listens.
+        let grpc_server = grpc::GrpcServer::prepare(
+            engine.clone(),
+            token.clone(),
+            cfg.tls.clone(),
+            limits.header_timeout,
+            shutdown_rx.clone(),
+        )
+        .await?;
         if let Some(path) = token_file {
             tracing::info!(file = %path.display(), "admin API token is in this file (generated on first start, mode 0600)");
         }
+        let health = Arc::new(health::Health::default());
         let state = http::HttpState {
             engine: engine.clone(),
             metrics: metrics.clone(),
             app_secret: Arc::new(app_secret.into_bytes()),
             verify_token: cfg.verify_token.clone().map(Arc::new),
             own_number: (!cfg.is_sandbox()).then(|| Arc::new(cfg.phone_number_id.clone())),
+            slots: Arc::new(http::WebhookSlots::new(limits.webhook_concurrency)),
+            health: health.clone(),
         };
-        let app = http::router(state, rest::router(engine.clone(), token.clone()));
-        let mut rx = shutdown_rx.clone();
-        let http_listener = listeners.http;
+        let app = http::router(state, rest::router(engine.clone(), token));
+        let (http_listener, http_metrics, http_limits, http_shutdown, http_health) = (
+            listeners.http,
+            metrics.clone(),
+            limits.clone(),
+            shutdown_rx.clone(),
+            health.clone(),
+        );
         tasks.push(tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            // Small answers go out at once (no Nagle wait on the webhook's 200).
-            let http_listener = http_listener.tap_io(|s| {
-                let _ = s.set_nodelay(true);
-            });
-            let serve = axum::serve(http_listener, app).with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|s| *s).await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "HTTP server failed");
+            let stopping = http_shutdown.clone();
+            let r =
+                server::serve_http(http_listener, app, http_limits, http_metrics, http_shutdown)
+                    .await;
+            if !*stopping.borrow() {
+                http_health.fail(match r {
+                    Ok(()) => format!("the HTTP listener on {http_addr} stopped"),
+                    Err(e) => format!("the HTTP listener on {http_addr} failed: {e}"),
+                });
             }
         }));
         tracing::info!(addr = %http_addr, "webhook listening on http://{http_addr}/webhook");
 
-        let grpc_addr = listeners.grpc.local_addr()?;
-        let (grpc_engine, grpc_shutdown, tls) =
-            (engine.clone(), shutdown_rx.clone(), cfg.tls.clone());
-        let grpc_listener = listeners.grpc;
+        let incoming = server::GrpcIncoming::new(
+            listeners.grpc,
+            limits.max_grpc_connections,
+            limits.header_timeout,
+            metrics.clone(),
+            shutdown_rx.clone(),
+        );
+        let (grpc_shutdown, grpc_health) = (shutdown_rx.clone(), health.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = grpc::serve(grpc_engine, token, tls, grpc_listener, grpc_shutdown).await
-            {
-                tracing::error!(error = %e, "gRPC server failed");
+            let stopping = grpc_shutdown.clone();
+            let r = grpc_server.run(incoming, grpc_shutdown).await;
+            if !*stopping.borrow() {
+                grpc_health.fail(match r {
+                    Ok(()) => format!("the gRPC listener on {grpc_addr} stopped"),
+                    Err(e) => format!("the gRPC listener on {grpc_addr} failed: {e}"),
+                });
             }
         }));
         tracing::info!(addr = %grpc_addr, "agents' gRPC API listening on {grpc_addr}");
@@ -286,6 +339,8 @@ impl Daemon {
             engine,
             metrics,
             sandbox,
+            health,
+            shutdown_timeout: limits.shutdown_timeout,
             shutdown,
             tasks,
         })
@@ -321,17 +376,31 @@ impl Daemon {
         self.sandbox
     }
 
-    /// Stops accepting, finishes in-flight requests and sends, and returns when every task has
-    /// ended (or after 10 s).
+    /// Waits until a listener fails (the daemon can no longer serve) and says which and why.
+    pub async fn failed(&self) -> String {
+        self.health.failed().await
+    }
+
+    /// Stops accepting, closes idle connections, finishes in-flight requests and sends, and
+    /// returns when every task has ended or the one shutdown deadline
+    /// ([`config::Limits::shutdown_timeout`]) has passed; what is still running then is
+    /// stopped where it stands (the outbox and the inbox are durable, nothing is lost).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            if tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .is_err()
-            {
-                tracing::warn!("a task did not stop within 10 s");
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        let mut late = 0;
+        for mut task in self.tasks {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                late += 1;
             }
+        }
+        if late > 0 {
+            tracing::warn!(
+                tasks = late,
+                "stopped what had not finished within the {} s shutdown deadline",
+                self.shutdown_timeout.as_secs_f64()
+            );
         }
     }
 }

@@ -86,11 +86,21 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(config = ?cfg, "starting chat-support");
     let listeners = Listeners::bind(&cfg).await?;
     let daemon = Daemon::start(cfg, listeners).await?;
-    shutdown_signal().await;
+    let failure = tokio::select! {
+        () = shutdown_signal() => None,
+        why = daemon.failed() => Some(why),
+    };
     tracing::info!("shutting down: finishing in-flight requests and sends");
     daemon.shutdown().await;
-    tracing::info!("stopped");
-    Ok(())
+    match failure {
+        // A listener that died leaves a daemon that cannot serve: exit non-zero so a
+        // supervisor (Restart=on-failure) starts a fresh one.
+        Some(why) => Err(anyhow::anyhow!("{why}")),
+        None => {
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
 }
 
 #[tokio::main]

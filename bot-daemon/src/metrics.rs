@@ -59,9 +59,28 @@ impl Histogram {
     }
 }
 
+/// Connection counts and the closes the limits caused, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// HTTP connections open now.
+    pub http_open: AtomicU64,
+    /// gRPC connections open now.
+    pub grpc_open: AtomicU64,
+    /// Connections closed for a header that did not arrive in time.
+    pub header_timeouts: AtomicU64,
+    /// Requests whose body did not arrive in time.
+    pub body_timeouts: AtomicU64,
+    /// Keep-alive connections closed after the idle timeout.
+    pub idle_closed: AtomicU64,
+    /// gRPC connections closed for sending nothing within the header timeout.
+    pub grpc_silent_closed: AtomicU64,
+}
+
 /// All metrics of one daemon.
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// The listeners' connections.
+    pub conns: ConnStats,
     /// Webhook POSTs by answered HTTP status.
     pub webhook_responses: Mutex<BTreeMap<u16, u64>>,
     /// Time from request to answer for webhook POSTs.
@@ -90,8 +109,49 @@ impl Metrics {
     }
 
     /// Renders the text exposition, with gauges supplied by the caller.
-    pub fn render(&self, g: &crate::storage::Gauges) -> String {
+    pub fn render(&self, g: &crate::storage::Gauges, slots_busy: usize, slots: usize) -> String {
         let mut s = String::new();
+        let c = &self.conns;
+        for (name, help, v) in [
+            (
+                "chat_support_http_connections",
+                "HTTP connections open.",
+                c.http_open.load(Ordering::Relaxed),
+            ),
+            (
+                "chat_support_grpc_connections",
+                "gRPC connections open.",
+                c.grpc_open.load(Ordering::Relaxed),
+            ),
+            (
+                "chat_support_webhook_slots_busy",
+                "Verified webhook deliveries being processed (of chat_support_webhook_slots).",
+                slots_busy as u64,
+            ),
+            (
+                "chat_support_webhook_slots",
+                "Processing slots for verified webhook deliveries.",
+                slots as u64,
+            ),
+        ] {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(
+            s,
+            "# HELP chat_support_connections_closed_total Connections or requests cut off by a listener limit.\n# TYPE chat_support_connections_closed_total counter"
+        );
+        for (reason, v) in [
+            ("header_timeout", &c.header_timeouts),
+            ("body_timeout", &c.body_timeouts),
+            ("idle_timeout", &c.idle_closed),
+            ("grpc_silent", &c.grpc_silent_closed),
+        ] {
+            let _ = writeln!(
+                s,
+                "chat_support_connections_closed_total{{reason=\"{reason}\"}} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
         let _ = writeln!(
             s,
             "# HELP chat_support_webhook_requests_total Webhook POSTs by HTTP status answered."

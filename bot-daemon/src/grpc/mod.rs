@@ -517,10 +517,197 @@ async fn follow(
     }
 }
 
-/// Serves gRPC on `listener` until `shutdown` turns true.
+/// Why the gRPC listener cannot start: said with the file or setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcStartError {
+    /// A TLS file that cannot be read.
+    #[error("reading the gRPC TLS {what} {}: {source}", path.display())]
+    TlsFile {
+        /// "certificate" or "private key".
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TLS files that do not hold what they should.
+    #[error("the gRPC TLS {what} {} is not usable: {why}", path.display())]
+    TlsContent {
+        /// "certificate" or "private key".
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The certificate and key together.
+    #[error("the gRPC TLS certificate {} and key {} do not make a TLS server: {why}", cert.display(), key.display())]
+    Tls {
+        /// The certificate file.
+        cert: std::path::PathBuf,
+        /// The key file.
+        key: std::path::PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The agents' table.
+    #[error("loading the agents' tokens: {0}")]
+    Store(#[from] StoreError),
+    /// Reflection.
+    #[error("building gRPC reflection: {0}")]
+    Reflection(String),
+}
+
+/// Reads a PEM file and checks it holds at least one block of the wanted kind.
+fn read_pem(
+    what: &'static str,
+    path: &std::path::Path,
+    wanted: &[&str],
+) -> Result<Vec<u8>, GrpcStartError> {
+    let bytes = std::fs::read(path).map_err(|source| GrpcStartError::TlsFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let found = wanted
+        .iter()
+        .any(|label| text.contains(&format!("-----BEGIN {label}-----")));
+    if !found {
+        return Err(GrpcStartError::TlsContent {
+            what,
+            path: path.to_path_buf(),
+            why: format!("no PEM block of type {}", wanted.join(" or ")),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The gRPC server, built and checked (TLS files read, the key matched to the certificate,
+/// agents loaded) before anything listens, so a bad setup stops the daemon at start.
+pub struct GrpcServer {
+    router: tonic::transport::server::Router,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer").finish_non_exhaustive()
+    }
+}
+
+impl GrpcServer {
+    /// Builds the server; `handshake_timeout` bounds a TLS handshake.
+    ///
+    /// # Errors
+    /// See [`GrpcStartError`].
+    pub async fn prepare(
+        engine: Engine,
+        token: String,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+        handshake_timeout: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<GrpcServer, GrpcStartError> {
+        let mut builder = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+        if let Some((cert, key)) = tls {
+            let cert_pem = read_pem("certificate", &cert, &["CERTIFICATE"])?;
+            let key_pem = read_pem(
+                "private key",
+                &key,
+                &["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"],
+            )?;
+            let identity = tonic::transport::Identity::from_pem(cert_pem, key_pem);
+            builder = builder
+                .tls_config(
+                    tonic::transport::ServerTlsConfig::new()
+                        .identity(identity)
+                        .timeout(handshake_timeout),
+                )
+                .map_err(|e| GrpcStartError::Tls {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    why: error_chain(&e),
+                })?;
+        }
+        let auth = agents::Auth::load(token, engine.store()).await?;
+        let service = AdminService {
+            engine,
+            auth: auth.clone(),
+            shutdown,
+            subscribers: Arc::default(),
+        };
+        let server = SupportAdminServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
+        // Every call is attributed: the interceptor resolves the token to a `Caller` (the
+        // operator or an agent) that handlers read from the request's extensions.
+        let admin = tonic::service::interceptor::InterceptedService::new(
+            server,
+            move |mut req: Request<()>| {
+                let caller: Caller = auth.caller(req.metadata())?;
+                req.extensions_mut().insert(caller);
+                Ok(req)
+            },
+        );
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<SupportAdminServer<AdminService>>()
+            .await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
+            .build_v1()
+            .map_err(|e| GrpcStartError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = reflection()
+            .build_v1alpha()
+            .map_err(|e| GrpcStartError::Reflection(e.to_string()))?;
+        let router = builder
+            .add_service(admin)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+        Ok(GrpcServer { router })
+    }
+
+    /// Serves the connections `incoming` yields until `shutdown` turns true.
+    ///
+    /// # Errors
+    /// The server failed.
+    pub async fn run(
+        self,
+        incoming: crate::server::GrpcIncoming,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), tonic::transport::Error> {
+        let mut rx = shutdown;
+        self.router
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+    }
+}
+
+/// `e` and its causes, each once, joined by ": ".
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+/// Builds and serves the API on `listener` with the default limits until `shutdown` turns
+/// true (tests and tools; the daemon calls [`GrpcServer::prepare`] and [`GrpcServer::run`]).
 ///
 /// # Errors
-/// TLS files that cannot be read, or the server failing.
+/// A bad setup ([`GrpcStartError`]) or a failed server.
 pub async fn serve(
     engine: Engine,
     token: String,
@@ -528,57 +715,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let auth = agents::Auth::load(token, engine.store()).await?;
-    let service = AdminService {
-        engine,
-        auth: auth.clone(),
-        shutdown: shutdown.clone(),
-        subscribers: Arc::default(),
-    };
-    let server = SupportAdminServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
-    // Every call is attributed: the interceptor resolves the token to a `Caller` (the operator
-    // or an agent) that handlers read from the request's extensions.
-    let admin =
-        tonic::service::interceptor::InterceptedService::new(server, move |mut req: Request<()>| {
-            let caller: Caller = auth.caller(req.metadata())?;
-            req.extensions_mut().insert(caller);
-            Ok(req)
-        });
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<SupportAdminServer<AdminService>>()
-        .await;
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-    let mut builder =
-        tonic::transport::Server::builder().http2_keepalive_interval(Some(Duration::from_secs(30)));
-    if let Some((cert, key)) = tls {
-        let identity =
-            tonic::transport::Identity::from_pem(std::fs::read(&cert)?, std::fs::read(&key)?);
-        builder =
-            builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
-    }
-    let mut rx = shutdown;
-    builder
-        .add_service(admin)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(
-            // TCP_NODELAY: a unary answer is two writes (headers+data, trailers); with Nagle on,
-            // the second waits for the client's delayed ACK — 40 ms on every call
-            // (docs/benchmarks.md, "Agent API at size").
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
-        )
-        .await?;
+    let limits = crate::config::Limits::default();
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let server =
+        GrpcServer::prepare(engine, token, tls, limits.header_timeout, shutdown.clone()).await?;
+    let incoming = crate::server::GrpcIncoming::new(
+        listener,
+        limits.max_grpc_connections,
+        limits.header_timeout,
+        metrics,
+        shutdown.clone(),
+    );
+    server.run(incoming, shutdown).await?;
     Ok(())
 }
 
