@@ -65,7 +65,7 @@ pub enum StartError {
     #[error("building the Cloud API client: {0}")]
     Client(#[from] reqwest::Error),
     /// The gRPC listener's setup (TLS files, agents).
-    #[error("{0}")]
+    #[error(transparent)]
     Grpc(#[from] grpc::GrpcStartError),
     /// Anything else about the setup.
     #[error("{0}")]

@@ -521,14 +521,14 @@ async fn follow(
 #[derive(Debug, thiserror::Error)]
 pub enum GrpcStartError {
     /// A TLS file that cannot be read.
-    #[error("reading the gRPC TLS {what} {}: {source}", path.display())]
+    #[error("reading the gRPC TLS {what} {}: {cause}", path.display())]
     TlsFile {
         /// "certificate" or "private key".
         what: &'static str,
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// TLS files that do not hold what they should.
     #[error("the gRPC TLS {what} {} is not usable: {why}", path.display())]
@@ -551,7 +551,7 @@ pub enum GrpcStartError {
         why: String,
     },
     /// The agents' table.
-    #[error("loading the agents' tokens: {0}")]
+    #[error("loading the agents' tokens")]
     Store(#[from] StoreError),
     /// Reflection.
     #[error("building gRPC reflection: {0}")]
@@ -564,10 +564,10 @@ fn read_pem(
     path: &std::path::Path,
     wanted: &[&str],
 ) -> Result<Vec<u8>, GrpcStartError> {
-    let bytes = std::fs::read(path).map_err(|source| GrpcStartError::TlsFile {
+    let bytes = std::fs::read(path).map_err(|cause| GrpcStartError::TlsFile {
         what,
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let found = wanted
