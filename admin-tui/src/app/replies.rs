@@ -156,29 +156,16 @@ impl App {
         let name = self
             .summary(address)
             .map_or_else(|| address.to_string(), |s| s.name().to_string());
-        let mine = matches!(&self.dialog, Some(Dialog::EndChat { address: a, .. }) if a == address);
+        let is_end = |d: &Dialog| matches!(d, Dialog::EndChat { .. });
+        let answer = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        let shown = self.dialog_answered(address, is_end, answer);
         match result {
-            Ok(template) => {
-                if mine {
-                    self.dialog = None;
-                }
-                if template.is_empty() {
-                    self.notify(strings::chat_ended_by_you(&name), false);
-                } else {
-                    self.notify(strings::ended_with_template(&name, &template), false);
-                }
+            Ok(template) if template.is_empty() => {
+                self.notify(strings::chat_ended_by_you(&name), false);
             }
-            Err(e) => {
-                if let Some(Dialog::EndChat { error, busy, .. }) = &mut self.dialog {
-                    if mine {
-                        *busy = false;
-                        *error = Some(e.clone());
-                    }
-                }
-                if !mine {
-                    self.notify(strings::end_failed(&name, &e), true);
-                }
-            }
+            Ok(template) => self.notify(strings::ended_with_template(&name, &template), false),
+            Err(e) if !shown => self.notify(strings::end_failed(&name, &e), true),
+            Err(_) => {}
         }
         Vec::new()
     }

@@ -25,12 +25,10 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         Tab::Mine => format!(" {} ({}) ", strings::TAB_MINE, rows.len()),
         Tab::Unassigned => format!(" {} ({}) ", strings::TAB_UNASSIGNED, rows.len()),
     };
-    let capacity = layout::list_capacity(app).max(1);
-    // The offset kept by `update`, re-clamped so the selection always shows.
-    let offset = app
-        .list_offset
-        .min(app.sel_index)
-        .max((app.sel_index + 1).saturating_sub(capacity));
+    let capacity = layout::list_capacity(area, app.filter_shown()).max(1);
+    // The first visible row keeps the selection in view; the state reads it back (paging and
+    // the mouse use what was drawn).
+    let offset = app.list.update(app.sel_index, rows.len(), capacity);
     let below = rows.len().saturating_sub(offset + capacity);
     let mut block = Block::bordered()
         .title(Span::styled(title, style::bold()))
@@ -48,7 +46,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
     let mut lines: Vec<Line<'static>> = Vec::new();
-    if layout::filter_shown(app) {
+    if app.filter_shown() {
         let query = clean(&app.filter.editor.text());
         let mut left = vec![
             Span::styled(strings::FILTER_PROMPT, style::bold()),
@@ -70,7 +68,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     if rows.is_empty() {
-        let empty = match (app.tab, app.synced, layout::filter_shown(app)) {
+        let empty = match (app.tab, app.synced, app.filter_shown()) {
             (Tab::Active, false, _) => strings::WAITING_SNAPSHOT,
             (_, _, true) => strings::NO_MATCHES,
             (Tab::Active, true, false) => strings::NO_ACTIVE_CHATS,

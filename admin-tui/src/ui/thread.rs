@@ -12,7 +12,6 @@ use ratatui::{
 
 use super::{clean, clock, date, fit, hours_minutes, short_duration, style, width, wrap};
 use crate::app::{App, Focus, Thread};
-use crate::layout;
 use crate::model::{Kind, Message, Note, Sender, Status, Summary};
 use crate::strings;
 
@@ -36,14 +35,21 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = usize::from(inner.height);
-    let wanted = app
-        .open
-        .as_ref()
-        .and_then(|a| app.threads.get(a))
-        .map_or(0, |t| t.scroll);
-    // Only the lines the view can reach; when the thread is shorter, all of them.
-    let all = last_lines(app, usize::from(inner.width), wanted.saturating_add(height));
-    let scroll = wanted.min(all.len().saturating_sub(height));
+    let width = usize::from(inner.width);
+    let thread = app.open_thread().filter(|t| t.loaded);
+    let (all, scroll) = match thread {
+        Some(t) => {
+            // Only the lines the view can reach (and a page more); when the thread is shorter,
+            // all of them. What was measured goes back to the scroll state.
+            let built = build(app, t, width, t.scroll.need(height), t.scroll.newer_than());
+            let offset = t
+                .scroll
+                .update(height, built.lines.len(), built.complete, built.newer);
+            (built.lines, offset)
+        }
+        None => (last_lines(app, width, height), 0),
+    };
+    let scroll = scroll.min(all.len().saturating_sub(height));
     let end = all.len() - scroll;
     let start = end.saturating_sub(height);
     // Bottom-anchored, like a chat: the newest line sits just above the compose box.
@@ -55,12 +61,6 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(shown), inner);
-}
-
-/// How far the open thread can scroll up (lines above the view).
-pub(crate) fn max_scroll(app: &App) -> usize {
-    let (w, h) = layout::thread_inner(app);
-    lines(app, w).len().saturating_sub(h)
 }
 
 fn title(s: &Summary, width: usize) -> Line<'static> {
@@ -230,15 +230,14 @@ fn note_lines(app: &App, n: &Note, width: usize, out: &mut Vec<Line<'static>>) {
     out.extend(note(n.text.clone(), style::note(), width));
 }
 
-/// Every line of the open thread, oldest first (for the scroll limit; a frame draws only
-/// [`last_lines`]).
+/// Every line of the open thread, oldest first (a frame draws only [`last_lines`]).
+#[cfg(test)]
 pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     last_lines(app, width, usize::MAX)
 }
 
-/// The thread's last `need` lines or more, oldest first — all of them when the thread has
-/// fewer. Built from the newest message back, so a frame costs what it shows, not the length
-/// of the history (a 5,000-message thread: docs/benchmarks.md).
+/// The open thread's last `need` lines or more, oldest first — all of them when the thread
+/// has fewer; a hint when nothing is open or loaded yet.
 pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'static>> {
     let Some(address) = &app.open else {
         return vec![Line::from(Span::styled(strings::PICK_A_CHAT, style::dim()))];
@@ -251,9 +250,27 @@ pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'stat
             None => Line::from(Span::styled(strings::LOADING, style::dim())),
         }];
     }
+    build(app, t, width, need, None).lines
+}
+
+/// A loaded thread's lines as one frame builds them.
+struct Built {
+    /// The last lines, oldest first.
+    lines: Vec<Line<'static>>,
+    /// How many of them belong to messages newer than the `newer_than` id asked about.
+    newer: usize,
+    /// Every line of the thread is there.
+    complete: bool,
+}
+
+/// `t`'s last `need` lines or more (plus those of messages newer than `newer_than`), built from
+/// the newest message back, so a frame costs what it shows, not the length of the history (a
+/// 5,000-message thread: docs/benchmarks.md).
+fn build(app: &App, t: &Thread, width: usize, need: usize, newer_than: Option<i64>) -> Built {
     // Newest first: blocks of lines, each in reading order, reversed at the end.
     let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut count = 0;
+    let mut newer = 0;
     for o in t.outgoing.iter().rev() {
         let mut block = Vec::new();
         let time = clock(app, o.at);
@@ -287,18 +304,25 @@ pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'stat
             count += block.len();
             blocks.push(block);
         }
-        if i == 0 || count >= need {
+        if i == 0 || count >= need.saturating_add(newer) {
             break;
         }
         i -= 1;
         let block = message_block(app, &t.messages, i, width);
+        if newer_than.is_some_and(|id| t.messages.get(i).is_some_and(|m| m.id > id)) {
+            newer += block.len();
+        }
         count += block.len();
         blocks.push(block);
     }
     if i == 0 {
         blocks.push(head(t, width));
     }
-    blocks.into_iter().rev().flatten().collect()
+    Built {
+        lines: blocks.into_iter().rev().flatten().collect(),
+        newer,
+        complete: i == 0,
+    }
 }
 
 /// For each note (in time order), the index of the message it is shown before: the first
