@@ -116,8 +116,13 @@ pub(crate) fn no_active_chat(name: &str) -> String {
     format!("{name} has no active chat to end.")
 }
 
-pub(crate) fn end_question(name: &str, contact: &str) -> String {
-    format!("End the chat with {name} ({contact})? They receive this message with the 🏠 Main Menu button:")
+/// The end dialog's question: what the user receives depends on the closing message toggle.
+pub(crate) fn end_question(name: &str, contact: &str, send_closing: bool) -> String {
+    if send_closing {
+        format!("End the chat with {name} ({contact})? They receive this message with the 🏠 Main Menu button:")
+    } else {
+        format!("End the chat with {name} ({contact})? Nothing is sent to them: the chat just ends.")
+    }
 }
 
 pub(crate) fn quit_question(unsent: usize) -> String {

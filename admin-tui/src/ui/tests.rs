@@ -271,6 +271,18 @@ fn end_chat_dialog_can_end_silently() {
 }
 
 #[test]
+fn the_silent_end_dialog_does_not_promise_a_message() {
+    let mut app = demo_focus(80, 24, &[Action::EndChat, Action::Toggle]);
+    let s = draw(&app);
+    has(&s, "End the chat with Ada Okafor (+2348011111111)?");
+    lacks(&s, "They receive");
+    has(&s, "Nothing is sent to");
+    // Back on: the message and its button are promised again.
+    app.update(Msg::Action(Action::Toggle));
+    has(&draw(&app), "They receive this");
+}
+
+#[test]
 fn help_80x24() {
     let app = demo_focus(80, 24, &[Action::Help]);
     let s = draw(&app);
