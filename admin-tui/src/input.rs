@@ -215,7 +215,7 @@ pub(crate) const BINDINGS: &[Binding] = &[
         &[ch('v')],
         "v",
         A::ToggleAvailable,
-        "take round-robin chats: on / off",
+        "available / away (round-robin)",
     ),
     b(
         Ctx::Browse,

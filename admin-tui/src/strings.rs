@@ -270,11 +270,13 @@ pub(crate) fn dialog_for(name: &str) -> String {
 pub(crate) const HDR_ACTIVE: &str = "Active";
 pub(crate) const HDR_ALL: &str = "All";
 
+/// The `v` notice. The console cannot know whether the desk's round-robin is on (`GetDesk`
+/// does not say), so the words hold either way.
 pub(crate) fn availability(available: bool) -> &'static str {
     if available {
-        "You are available: round-robin gives you new chats."
+        "You are available: new chats can come to you, but only when the desk has round-robin on."
     } else {
-        "You are away: round-robin gives you no new chats."
+        "You are away: round-robin will not give you new chats."
     }
 }
 /// The stats screen's title.
