@@ -121,7 +121,9 @@ pub(crate) fn end_question(name: &str, contact: &str, send_closing: bool) -> Str
     if send_closing {
         format!("End the chat with {name} ({contact})? They receive this message with the 🏠 Main Menu button:")
     } else {
-        format!("End the chat with {name} ({contact})? Nothing is sent to them: the chat just ends.")
+        format!(
+            "End the chat with {name} ({contact})? Nothing is sent to them: the chat just ends."
+        )
     }
 }
 
@@ -219,6 +221,8 @@ pub(crate) const NOBODY: &str = "nobody (unassign)";
 pub(crate) const NOTE_FIELD: &str = "Note:";
 pub(crate) const NOTE_HINT: &str = "Enter saves · Esc cancels";
 pub(crate) const ASSIGN_HINT: &str = "↑↓ agent · type a note · Enter confirms · Esc cancels";
+pub(crate) const NO_CANNED_TITLE: &str = " Canned responses ";
+pub(crate) const NO_CANNED: &str = "No canned responses yet. The operator adds one with\n  bot-daemon admin canned add SHORTCUT \"BODY\"\n({name} and {agent} are filled in when it is inserted).";
 pub(crate) const PICKER_TITLE: &str = " Canned responses: ↑↓ choose · Enter inserts ";
 pub(crate) const AVAILABLE: &str = "available";
 pub(crate) const TAKEOVER_HINT: &str = " Ctrl-T sends and takes the chat over.";

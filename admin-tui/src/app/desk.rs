@@ -33,25 +33,28 @@ impl App {
     /// The canned responses the compose box offers now: while the draft is `/` and a (partial)
     /// shortcut, those starting with it.
     pub(crate) fn picker_matches(&self) -> Vec<&Canned> {
-        if self.focus != Focus::Compose {
-            return Vec::new();
-        }
-        let Some(draft) = self.open_draft() else {
+        let Some(typed) = self.picker_typed() else {
             return Vec::new();
         };
-        let text = draft.editor.text();
-        let Some(typed) = text.strip_prefix('/') else {
-            return Vec::new();
-        };
-        if typed.chars().any(char::is_whitespace) {
-            return Vec::new();
-        }
-        let typed = typed.to_lowercase();
         self.desk
             .canned
             .iter()
             .filter(|c| c.shortcut.to_lowercase().starts_with(&typed))
             .collect()
+    }
+
+    /// The (partial) shortcut typed after `/` while the compose box has the keyboard and the
+    /// draft is nothing else: the picker is asked for.
+    pub(crate) fn picker_typed(&self) -> Option<String> {
+        if self.focus != Focus::Compose {
+            return None;
+        }
+        let text = self.open_draft()?.editor.text();
+        let typed = text.strip_prefix('/')?;
+        if typed.chars().any(char::is_whitespace) {
+            return None;
+        }
+        Some(typed.to_lowercase())
     }
 
     /// Keys for the picker while it shows; `None` when the key is not the picker's.

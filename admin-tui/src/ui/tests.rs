@@ -527,6 +527,24 @@ fn canned_picker_80x24() {
 }
 
 #[test]
+fn an_empty_canned_list_says_how_to_add_one() {
+    let mut app = desk_80x24();
+    let mut desk = app.desk.clone();
+    desk.canned.clear();
+    app.set_desk(desk);
+    load(&mut app, "3", Vec::new(), 0);
+    crate::app::tests::key(&mut app, Action::TabUnassigned);
+    crate::app::tests::key(&mut app, Action::Compose);
+    type_text(&mut app, "/");
+    let s = draw(&app);
+    has(&s, "No canned responses yet");
+    has(&s, "bot-daemon admin canned add SHORTCUT");
+    // A reply that is not a shortcut shows no hint.
+    type_text(&mut app, " not a shortcut");
+    lacks(&draw(&app), "No canned responses yet");
+}
+
+#[test]
 fn thread_with_notes_and_agent_names_80x24() {
     let mut app = desk_80x24();
     let mut m1 = msg(1, Sender::User, "I paid my fees twice", -9);
