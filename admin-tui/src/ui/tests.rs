@@ -283,6 +283,58 @@ fn the_silent_end_dialog_does_not_promise_a_message() {
 }
 
 #[test]
+fn a_send_refused_during_an_outage_stays_above_what_came_after_it() {
+    let mut app = app_sized(160, 48);
+    snapshot(&mut app, 1, vec![chat("1", "Ada", Some(-20))]);
+    app.update(Msg::Action(Action::Open));
+    load(
+        &mut app,
+        "1",
+        vec![msg(1, Sender::User, "first question", -20)],
+        0,
+    );
+    // At -10 the agent sends; the daemon is gone and the send fails.
+    app.update(Msg::Tick(at(-10)));
+    app.update(Msg::Action(Action::Compose));
+    type_text(&mut app, "an answer that never left");
+    app.update(Msg::Action(Action::Send));
+    let local_id = app.threads["1"].outgoing[0].local_id;
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Unreachable("refused".into()),
+    }));
+    app.update(Msg::Net(NetEvent::Sent {
+        address: "1".into(),
+        local_id,
+        result: Err("daemon unreachable".into()),
+    }));
+    // Reconnected at 0: the thread reloads with what the user wrote meanwhile.
+    app.update(Msg::Tick(at(0)));
+    let gen = app.watch_gen;
+    app.update(Msg::Net(NetEvent::Connected { gen }));
+    snapshot(&mut app, 2, vec![chat("1", "Ada", Some(-20))]);
+    load(
+        &mut app,
+        "1",
+        vec![
+            msg(1, Sender::User, "first question", -20),
+            msg(2, Sender::User, "hello? anyone there", -5),
+        ],
+        0,
+    );
+    let s = draw(&app);
+    let pos = |needle: &str| {
+        s.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{s}"))
+    };
+    assert!(
+        pos("first question") < pos("an answer that never left"),
+        "{s}"
+    );
+    assert!(pos("not sent") < pos("hello? anyone there"), "{s}");
+}
+
+#[test]
 fn help_80x24() {
     let app = demo_focus(80, 24, &[Action::Help]);
     let s = draw(&app);

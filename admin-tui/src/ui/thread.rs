@@ -11,8 +11,8 @@ use ratatui::{
 };
 
 use super::{clean, clock, date, fit, hours_minutes, short_duration, style, width, wrap};
-use crate::app::{App, Focus, Thread};
-use crate::model::{Kind, Message, Note, Sender, Status, Summary};
+use crate::app::{App, Focus, Outgoing, Thread};
+use crate::model::{Kind, Message, Note, Sender, Status, Summary, Time};
 use crate::strings;
 
 /// Columns before a message's text: `HH:MM agent `.
@@ -271,35 +271,43 @@ fn build(app: &App, t: &Thread, width: usize, need: usize, newer_than: Option<i6
     let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut count = 0;
     let mut newer = 0;
-    for o in t.outgoing.iter().rev() {
-        let mut block = Vec::new();
-        let time = clock(app, o.at);
-        let mark = match &o.error {
-            None => Span::styled(format!(" {}", strings::SENDING), style::dim()),
-            Some(_) => Span::styled(" ✗", style::error()),
-        };
-        message_lines(&time, Sender::Agent, &o.text, Some(mark), width, &mut block);
-        if let Some(e) = &o.error {
-            block.extend(note(
-                strings::not_sent_inline(&clean(e)),
-                style::error(),
-                width,
-            ));
-        }
-        count += block.len();
-        blocks.push(block);
-    }
-    // Private notes go among the messages by time: note k comes just before message
-    // `slots[k]` (or after the last message when it is `messages.len()`).
-    let slots = note_slots(&t.notes, &t.messages);
+    // Private notes and the agent's unconfirmed (or refused) messages go among the messages
+    // by time: item k comes just before message `slots[k]` (or after the last message when it
+    // is `messages.len()`). A send refused during an outage stays above what came after it.
+    let mut pending: Vec<&Outgoing> = t.outgoing.iter().collect();
+    pending.sort_by_key(|o| o.at);
+    let out_slots = slots(pending.iter().map(|o| Some(o.at)), &t.messages);
+    let note_slots = slots(t.notes.iter().map(|n| n.at), &t.messages);
+    let mut oi = pending.len();
     let mut ni = t.notes.len();
     let mut i = t.messages.len();
     loop {
-        while ni > 0 && slots.get(ni - 1) == Some(&i) {
-            ni -= 1;
+        // What sits before message `i`, newest first; at a tie the agent's own message is
+        // the newer (it was just written).
+        loop {
+            let out = oi
+                .checked_sub(1)
+                .filter(|k| out_slots.get(*k) == Some(&i))
+                .and_then(|k| pending.get(k));
+            let note_here = ni
+                .checked_sub(1)
+                .filter(|k| note_slots.get(*k) == Some(&i))
+                .and_then(|k| t.notes.get(k));
             let mut block = Vec::new();
-            if let Some(n) = t.notes.get(ni) {
-                note_lines(app, n, width, &mut block);
+            match (out, note_here) {
+                (None, None) => break,
+                (Some(o), Some(n)) if n.at.is_none_or(|at| at <= o.at) => {
+                    oi -= 1;
+                    outgoing_lines(app, o, width, &mut block);
+                }
+                (Some(o), None) => {
+                    oi -= 1;
+                    outgoing_lines(app, o, width, &mut block);
+                }
+                (_, Some(n)) => {
+                    ni -= 1;
+                    note_lines(app, n, width, &mut block);
+                }
             }
             count += block.len();
             blocks.push(block);
@@ -325,19 +333,38 @@ fn build(app: &App, t: &Thread, width: usize, need: usize, newer_than: Option<i6
     }
 }
 
-/// For each note (in time order), the index of the message it is shown before: the first
-/// message written after it; `messages.len()` when none is (or it has no time).
-fn note_slots(notes: &[Note], messages: &[Message]) -> Vec<usize> {
-    let mut slots = Vec::with_capacity(notes.len());
+/// For each item (notes, unconfirmed messages; `times` in time order), the index of the
+/// message it is shown before: the first message written after it; `messages.len()` when none
+/// is (or it has no time).
+fn slots(times: impl Iterator<Item = Option<Time>>, messages: &[Message]) -> Vec<usize> {
+    let times: Vec<Option<Time>> = times.collect();
+    let mut slots = Vec::with_capacity(times.len());
     for (i, m) in messages.iter().enumerate() {
-        while slots.len() < notes.len()
-            && matches!((notes[slots.len()].at, m.at), (Some(a), Some(b)) if a < b)
+        while slots.len() < times.len()
+            && matches!((times[slots.len()], m.at), (Some(a), Some(b)) if a < b)
         {
             slots.push(i);
         }
     }
-    slots.resize(notes.len(), messages.len());
+    slots.resize(times.len(), messages.len());
     slots
+}
+
+/// One of the agent's messages the server has not confirmed: "sending…", or ✗ with the reason.
+fn outgoing_lines(app: &App, o: &Outgoing, width: usize, out: &mut Vec<Line<'static>>) {
+    let time = clock(app, o.at);
+    let mark = match &o.error {
+        None => Span::styled(format!(" {}", strings::SENDING), style::dim()),
+        Some(_) => Span::styled(" ✗", style::error()),
+    };
+    message_lines(&time, Sender::Agent, &o.text, Some(mark), width, out);
+    if let Some(e) = &o.error {
+        out.extend(note(
+            strings::not_sent_inline(&clean(e)),
+            style::error(),
+            width,
+        ));
+    }
 }
 
 /// The lines above the first message: older history to load, or its start.
