@@ -61,6 +61,9 @@ pub(crate) fn reconnecting_in(secs: i64) -> String {
     format!("reconnecting in {secs}s…")
 }
 
+/// How a call that could not reach the daemon fails.
+pub(crate) const UNREACHABLE: &str = "daemon unreachable";
+
 pub(crate) fn unreachable(server: &str) -> String {
     format!("daemon unreachable at {server}")
 }

@@ -163,6 +163,8 @@ pub(crate) struct Notice {
     pub(crate) text: String,
     pub(crate) error: bool,
     pub(crate) until: Time,
+    /// About the daemon being unreachable: gone as soon as the stream connects again.
+    pub(crate) until_connected: bool,
 }
 
 /// Start-up settings.
@@ -345,7 +347,17 @@ impl App {
             text: text.into(),
             error,
             until: self.now + chrono::Duration::seconds(NOTICE_SECS),
+            until_connected: false,
         });
+    }
+
+    /// An error caused by the daemon being out of reach: shown like [`App::notify`]'s, and
+    /// cleared once the stream is connected again (it is no longer true).
+    pub(crate) fn notify_until_connected(&mut self, text: impl Into<String>) {
+        self.notify(text, true);
+        if let Some(n) = &mut self.notice {
+            n.until_connected = true;
+        }
     }
 
     /// Rows of the list pane, in display order.

@@ -16,6 +16,9 @@ impl App {
                 }
                 self.conn = Conn::Connected;
                 self.attempts = 0;
+                if self.notice.as_ref().is_some_and(|n| n.until_connected) {
+                    self.notice = None;
+                }
                 // Who we are and what the desk offers, fresh on every (re)connect.
                 vec![Cmd::Net(super::NetCmd::LoadDesk)]
             }
@@ -139,13 +142,19 @@ impl App {
                     return Vec::new();
                 };
                 let draft = self.drafts.entry(address.to_string()).or_default();
-                if draft.editor.is_blank() {
+                let text = if draft.editor.is_blank() {
                     // The text goes back where it was typed; a retry reuses its key.
                     draft.editor = Editor::with_text(&o.text);
                     draft.retry = Some((o.text.clone(), o.key.clone()));
-                    self.notify(strings::not_sent_restored(&e), true);
+                    strings::not_sent_restored(&e)
                 } else {
-                    self.notify(strings::not_sent_kept(&e), true);
+                    strings::not_sent_kept(&e)
+                };
+                // "daemon unreachable" stops being true once the stream is back.
+                if self.conn != Conn::Connected || e.contains(strings::UNREACHABLE) {
+                    self.notify_until_connected(text);
+                } else {
+                    self.notify(text, true);
                 }
             }
         }

@@ -1193,3 +1193,42 @@ fn the_state_never_calls_the_renderer_and_layout_knows_no_state() {
     let scroll = include_str!("../scroll.rs");
     assert!(!scroll.contains("use crate::"), "scroll.rs is a leaf");
 }
+
+#[test]
+fn not_sent_daemon_unreachable_clears_once_reconnected() {
+    let mut app = app();
+    snapshot(&mut app, 1, vec![chat("1", "Ada", Some(-5))]);
+    key(&mut app, Action::Compose);
+    type_text(&mut app, "hello");
+    key(&mut app, Action::Send);
+    let local_id = app.threads["1"].outgoing[0].local_id;
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Unreachable("connection refused".into()),
+    }));
+    app.update(Msg::Net(NetEvent::Sent {
+        address: "1".into(),
+        local_id,
+        result: Err("daemon unreachable: connection refused".into()),
+    }));
+    let shown = app.notice.clone().unwrap();
+    assert!(
+        shown.text.starts_with("Not sent: daemon unreachable"),
+        "{shown:?}"
+    );
+    // A second later the stream is back: the notice is no longer true.
+    app.update(Msg::Tick(t0() + chrono::Duration::seconds(1)));
+    let gen = app.watch_gen;
+    app.update(Msg::Net(NetEvent::Connected { gen }));
+    assert_eq!(app.notice, None);
+    // A refusal by a reachable daemon stays its few seconds.
+    key(&mut app, Action::Send);
+    let local_id = app.threads["1"].outgoing.last().unwrap().local_id;
+    app.update(Msg::Net(NetEvent::Sent {
+        address: "1".into(),
+        local_id,
+        result: Err("the chat is held by bola".into()),
+    }));
+    app.update(Msg::Net(NetEvent::Connected { gen }));
+    assert!(app.notice.is_some());
+}
