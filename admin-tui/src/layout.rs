@@ -23,6 +23,8 @@ pub(crate) struct Areas {
     pub(crate) header: Rect,
     /// The disconnected banner.
     pub(crate) banner: Option<Rect>,
+    /// Between the header (and banner) and the status bar: the panes, or the stats screen.
+    pub(crate) main: Rect,
     pub(crate) list: Option<Rect>,
     pub(crate) thread: Option<Rect>,
     pub(crate) compose: Option<Rect>,
@@ -110,6 +112,7 @@ pub(crate) fn areas(area: Rect, shape: &Shape<'_>) -> Areas {
     Areas {
         header,
         banner,
+        main,
         list,
         thread,
         compose,

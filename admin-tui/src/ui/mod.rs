@@ -49,7 +49,8 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
     }
     status::status_bar(app, frame, a.status);
     if let Some(screen) = &app.stats {
-        stats::render(screen, frame, area);
+        // Over the panes only: the tabs and the connection line stay.
+        stats::render(screen, frame, a.main);
     }
     if let Some(d) = &app.dialog {
         dialog::render(app, d, frame, area);

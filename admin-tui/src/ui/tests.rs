@@ -720,6 +720,31 @@ fn stats_80x24_shows_the_figures_and_charts() {
 }
 
 #[test]
+fn the_stats_screen_keeps_the_tabs_and_the_connection_line_and_fills_the_width() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = app_sized(w, h);
+        app.update(Msg::Action(Action::Stats));
+        app.update(Msg::Net(NetEvent::Stats {
+            result: Ok(stats_data()),
+        }));
+        let s = draw(&app);
+        has(&s, "1 Active   2 All");
+        has(&s, "● connected");
+        has(&s, "Stats · last 7 days");
+        // The hours chart (in the desk's zone, as the daemon counts it) spans the screen:
+        // what is left after its last hour is less than one more hour's bar and the borders.
+        has(&s, "Chats started by hour (Africa/Lagos)");
+        let labels = s
+            .lines()
+            .find(|l| l.contains("00 ") && l.contains(" 23"))
+            .unwrap_or_else(|| panic!("no hour labels:\n{s}"));
+        let end = labels.find(" 23").unwrap() + 3;
+        let col = super::width(&labels[..end]);
+        assert!(col + 24 + 4 >= usize::from(w), "{w}: {labels}");
+    }
+}
+
+#[test]
 fn stats_error_is_shown() {
     let mut app = app_sized(80, 24);
     app.update(Msg::Action(Action::Stats));
