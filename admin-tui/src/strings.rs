@@ -37,7 +37,39 @@ pub(crate) const END_HINT: &str = "Enter end chat · Tab message on/off · Esc c
 pub(crate) const END_BUSY: &str = "Ending the chat…";
 pub(crate) const QUIT_TITLE: &str = "Quit?";
 pub(crate) const QUIT_HINT: &str = "y quit · n / Esc stay";
-pub(crate) const STATUS_HINT: &str = "? help · q quit";
+// The status bar's key hints for what has the keyboard (like lazygit's), most useful first:
+// as many as fit are shown, then "? help".
+pub(crate) const HINT_LIST: &[&str] = &[
+    "j/k move",
+    "Enter open",
+    "i reply",
+    "c claim",
+    "a assign",
+    "e end",
+    "/ filter",
+    "q quit",
+];
+pub(crate) const HINT_THREAD: &[&str] = &[
+    "j/k scroll",
+    "i reply",
+    "o older",
+    "n note",
+    "p priority",
+    "e end",
+    "Esc list",
+];
+pub(crate) const HINT_COMPOSE: &[&str] = &[
+    "Enter send",
+    "Ctrl-J newline",
+    "/shortcut canned",
+    "Ctrl-T take over",
+    "Esc back",
+];
+pub(crate) const HINT_FILTER: &[&str] = &["type to filter", "Enter keep", "Esc clear"];
+pub(crate) const HINT_STATS: &[&str] = &["R refresh", "Esc back"];
+pub(crate) const HINT_DIALOG: &[&str] = &["Esc cancel"];
+pub(crate) const HINT_HELP: &[&str] = &["j/k scroll", "Esc close"];
+pub(crate) const HINT_MORE: &str = "? help";
 pub(crate) const CONNECTED: &str = "connected";
 pub(crate) const DRAFTS_KEPT: &str = "typed text is kept";
 pub(crate) const CHAT_ACTIVE: &str = "chat active";

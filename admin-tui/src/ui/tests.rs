@@ -745,6 +745,28 @@ fn the_stats_screen_keeps_the_tabs_and_the_connection_line_and_fills_the_width()
 }
 
 #[test]
+fn the_status_bar_hints_the_keys_of_the_focused_pane() {
+    let last = |s: &str| s.lines().last().unwrap_or_default().to_string();
+    let mut app = demo(160, 48);
+    app.notice = None;
+    let s = last(&draw(&app));
+    has(&s, "● connected");
+    has(&s, "j/k move · Enter open · i reply · c claim");
+    has(&s, "? help");
+    app.update(Msg::Action(Action::Open));
+    has(&last(&draw(&app)), "j/k scroll · i reply · o older");
+    app.update(Msg::Action(Action::Compose));
+    has(&last(&draw(&app)), "Enter send · Ctrl-J newline");
+    // At 80 columns as many as fit, and the connection state stays.
+    app.update(Msg::Resize(80, 24));
+    app.update(Msg::Action(Action::Back));
+    let s = last(&draw(&app));
+    has(&s, "● connected");
+    has(&s, "j/k scroll");
+    has(&s, "? help");
+}
+
+#[test]
 fn stats_error_is_shown() {
     let mut app = app_sized(80, 24);
     app.update(Msg::Action(Action::Stats));
