@@ -123,6 +123,10 @@ pub(crate) fn waiting_count(waiting: usize, active: usize) -> String {
     format!("{waiting} waiting · {active} active")
 }
 
+pub(crate) fn waiting_only(waiting: usize) -> String {
+    format!("{waiting} waiting")
+}
+
 pub(crate) fn new_chat(name: &str) -> String {
     format!("New chat: {name}")
 }

@@ -109,6 +109,9 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The fewest cells a name is cut to so the badges beside it still show.
+const MIN_NAME: usize = 8;
+
 /// ` ‼ urgent`, ` ▲ high`, ` ▽ low`; nothing for normal.
 pub(super) fn priority_badge(p: Priority) -> Option<Span<'static>> {
     match p {
@@ -137,6 +140,7 @@ fn row_lines(
         ));
         left.push(Span::raw(" "));
     }
+    let name_at = left.len();
     left.push(Span::styled(clean(s.name()), style::bold()));
     if s.chat_active {
         if let Some(badge) = priority_badge(s.priority) {
@@ -187,6 +191,16 @@ fn row_lines(
     if let Some(n) = queue_position {
         if spans_w(&left) + spans_w(&right) > width {
             right[0] = Span::styled(strings::queue_position_short(n), style::bold());
+        }
+    }
+    // Still too narrow: the name gives way (down to a few letters) before the priority badge
+    // and the assignee after it are cut.
+    let over = (spans_w(&left) + spans_w(&right) + 1).saturating_sub(width);
+    if over > 0 && !right.is_empty() {
+        if let Some(name) = left.get_mut(name_at) {
+            let w = super::width(&name.content);
+            let keep = w.saturating_sub(over).max(MIN_NAME.min(w));
+            *name = Span::styled(super::truncate(&name.content, keep), name.style);
         }
     }
     let first = fit(left, right, width);

@@ -30,9 +30,7 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         }
         me.push(Span::raw(" · "));
     }
-    let left = vec![
-        Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
-        Span::raw(" "),
+    let tabs = vec![
         tab("1", strings::HDR_ACTIVE, app.tab == Tab::Active),
         Span::raw(" "),
         tab("2", strings::HDR_ALL, app.tab == Tab::All),
@@ -41,33 +39,49 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(" "),
         tab("4", strings::TAB_UNASSIGNED, app.tab == Tab::Unassigned),
     ];
-    let mut right = Vec::new();
-    right.extend([
-        Span::styled(
-            strings::waiting_count(waiting, app.chats.len()),
-            if waiting > 0 {
-                style::bold()
-            } else {
-                style::dim()
-            },
-        ),
-        Span::raw(" "),
-    ]);
-    // Who this console is, when it fits beside the tabs.
+    let counts = |with_active: bool| {
+        let text = if with_active {
+            strings::waiting_count(waiting, app.chats.len())
+        } else {
+            strings::waiting_only(waiting)
+        };
+        let st = if waiting > 0 {
+            style::bold()
+        } else {
+            style::dim()
+        };
+        vec![Span::styled(text, st), Span::raw(" ")]
+    };
     let w = |spans: &[Span<'static>]| {
         spans
             .iter()
             .map(|s| super::width(&s.content))
             .sum::<usize>()
     };
-    if w(&left) + w(&me) + w(&right) < usize::from(area.width) {
-        me.extend(right);
-        right = me;
-    }
-    frame.render_widget(
-        Paragraph::new(fit(left, right, usize::from(area.width))),
-        area,
-    );
+    // Who this console is stays; on a narrow screen the product name goes first, then the
+    // count of active chats, and last the tabs are cut.
+    let width = usize::from(area.width);
+    let name = vec![
+        Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
+        Span::raw(" "),
+    ];
+    let build = |with_name: bool, with_active: bool| {
+        let mut left = if with_name {
+            name.clone()
+        } else {
+            vec![Span::raw(" ")]
+        };
+        left.extend(tabs.iter().cloned());
+        let mut right = me.clone();
+        right.extend(counts(with_active));
+        (left, right)
+    };
+    let (left, right) = [(true, true), (false, true)]
+        .into_iter()
+        .map(|(n, a)| build(n, a))
+        .find(|(l, r)| w(l) + w(r) < width)
+        .unwrap_or_else(|| build(false, false));
+    frame.render_widget(Paragraph::new(fit(left, right, width)), area);
 }
 
 /// Seconds until `app.conn`'s next attempt.

@@ -652,10 +652,28 @@ fn the_header_says_who_is_at_the_console_when_it_fits() {
     app.update(Msg::Net(NetEvent::Availability(Ok(true))));
     let s = draw(&app);
     has(&s, "ada available · 3 waiting · 3 active");
+    // At 80 columns the name stays; the product name makes room.
     app.update(Msg::Resize(80, 24));
     let s = draw(&app);
-    has(&s, "4 Unassigned");
-    lacks(&s, "ada available");
+    let header = s.lines().next().unwrap_or_default();
+    has(header, "4 Unassigned");
+    has(header, "ada available · 3 waiting");
+    lacks(header, "chat-support");
+}
+
+#[test]
+fn at_80_columns_the_list_keeps_the_priority_badge() {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.update(Msg::Resize(80, 24));
+    let mut long = chat("4", "Oluwaseun Adebayo-Williams Okonkwo", Some(-12));
+    long.priority = crate::model::Priority::Urgent;
+    long.assigned_agent = "bolaji".into();
+    long.unread_count = 12;
+    event(&mut app, 2, EventBody::ChatStarted(long, 9));
+    let s = draw(&app);
+    // The name gives way before the badge and the assignee do.
+    has(&s, "‼ urgent @bolaji");
+    has(&s, "Oluwaseun Adebayo");
 }
 
 fn stats_data() -> crate::model::Stats {
