@@ -30,7 +30,7 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         }
         me.push(Span::raw(" · "));
     }
-    let tabs = vec![
+    let tabs = [
         tab("1", strings::HDR_ACTIVE, app.tab == Tab::Active),
         Span::raw(" "),
         tab("2", strings::HDR_ALL, app.tab == Tab::All),
