@@ -215,7 +215,7 @@ pub(crate) const BINDINGS: &[Binding] = &[
         &[ch('v')],
         "v",
         A::ToggleAvailable,
-        "take round-robin chats: on / off",
+        "available / away (round-robin)",
     ),
     b(
         Ctx::Browse,
@@ -620,7 +620,7 @@ pub(crate) fn split_alt(k: KeyEvent) -> Option<(KeyEvent, KeyEvent)> {
 }
 
 fn pane_at(app: &App, column: u16, row: u16) -> Option<(Pane, u16)> {
-    let a = layout::areas(app, Rect::new(0, 0, app.size.0, app.size.1));
+    let a = layout::areas(Rect::new(0, 0, app.size.0, app.size.1), &app.shape());
     let p = Position::new(column, row);
     let inner_row = |r: Rect| row.saturating_sub(r.y + 1);
     [

@@ -1,5 +1,6 @@
-//! Where each pane goes for a given terminal size and state. One pure function shared by the
-//! renderer, the mouse mapping and the scrolling logic, so they always agree.
+//! Where each pane goes for a given terminal area. One pure function of a [`Rect`] and a
+//! [`Shape`] (the few facts about the state that move panes), shared by the renderer and the
+//! mouse mapping, so they always agree. It knows nothing of the console's state.
 //!
 //! Wide terminals (≥ [`NARROW_WIDTH`] columns): the chat list on the left, the thread and the
 //! compose box on the right. Narrow ones (80×24): one pane at a time — the list, or the thread
@@ -7,7 +8,7 @@
 
 use ratatui::layout::Rect;
 
-use crate::app::{App, Conn, Focus};
+use crate::editor::Editor;
 
 /// Below this width the console shows one pane at a time.
 pub(crate) const NARROW_WIDTH: u16 = 100;
@@ -22,29 +23,29 @@ pub(crate) struct Areas {
     pub(crate) header: Rect,
     /// The disconnected banner.
     pub(crate) banner: Option<Rect>,
+    /// Between the header (and banner) and the status bar: the panes, or the stats screen.
+    pub(crate) main: Rect,
     pub(crate) list: Option<Rect>,
     pub(crate) thread: Option<Rect>,
     pub(crate) compose: Option<Rect>,
     pub(crate) status: Rect,
 }
 
-/// Whether the banner shows (the stream is down).
-pub(crate) fn banner_shown(app: &App) -> bool {
-    matches!(app.conn, Conn::Down { .. })
-}
-
-/// Whether the list shows its filter line.
-pub(crate) fn filter_shown(app: &App) -> bool {
-    app.filter.editing || !app.filter.editor.is_blank()
+/// What in the state moves panes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shape<'a> {
+    /// The disconnected banner shows.
+    pub(crate) banner: bool,
+    /// A conversation is open (the thread and its compose box show).
+    pub(crate) open: bool,
+    /// The list has the keyboard (a narrow screen shows the list alone).
+    pub(crate) list_focused: bool,
+    /// The open conversation's draft (the compose box grows with it).
+    pub(crate) draft: Option<&'a Editor>,
 }
 
 /// The regions for `area`.
-pub(crate) fn areas(app: &App, area: Rect) -> Areas {
-    areas_with(app, area, app.focus)
-}
-
-/// The regions for `area` as if the focus were `focus`.
-fn areas_with(app: &App, area: Rect, focus: Focus) -> Areas {
+pub(crate) fn areas(area: Rect, shape: &Shape<'_>) -> Areas {
     let header = Rect {
         height: area.height.min(1),
         ..area
@@ -55,7 +56,7 @@ fn areas_with(app: &App, area: Rect, focus: Focus) -> Areas {
         ..area
     };
     let mut top = header.bottom();
-    let banner = if banner_shown(app) && area.height > 6 {
+    let banner = if shape.banner && area.height > 6 {
         top += 1;
         Some(Rect {
             y: header.bottom(),
@@ -73,7 +74,7 @@ fn areas_with(app: &App, area: Rect, focus: Focus) -> Areas {
     };
     let narrow = area.width < NARROW_WIDTH;
     let (list, right) = if narrow {
-        if focus == Focus::List || app.open.is_none() {
+        if shape.list_focused || !shape.open {
             (Some(main), None)
         } else {
             (None, Some(main))
@@ -92,8 +93,8 @@ fn areas_with(app: &App, area: Rect, focus: Focus) -> Areas {
         (Some(list), Some(right))
     };
     let (thread, compose) = match right {
-        Some(r) if app.open.is_some() => {
-            let h = compose_height(app, r.width).min(r.height / 2);
+        Some(r) if shape.open => {
+            let h = compose_height(shape.draft, r.width).min(r.height / 2);
             let thread = Rect {
                 height: r.height - h,
                 ..r
@@ -111,6 +112,7 @@ fn areas_with(app: &App, area: Rect, focus: Focus) -> Areas {
     Areas {
         header,
         banner,
+        main,
         list,
         thread,
         compose,
@@ -119,50 +121,17 @@ fn areas_with(app: &App, area: Rect, focus: Focus) -> Areas {
 }
 
 /// The compose box's height for a pane `width` wide: the draft's wrapped lines plus borders.
-fn compose_height(app: &App, width: u16) -> u16 {
-    let lines = app.open_draft().map_or(1, |d| {
-        d.editor
-            .layout(usize::from(width.saturating_sub(2)))
-            .0
-            .len()
+fn compose_height(draft: Option<&Editor>, width: u16) -> u16 {
+    let lines = draft.map_or(1, |d| {
+        d.layout(usize::from(width.saturating_sub(2))).0.len()
     });
     let lines = u16::try_from(lines).unwrap_or(u16::MAX);
     lines.saturating_add(2).clamp(3, COMPOSE_MAX)
 }
 
-fn screen(app: &App) -> Rect {
-    Rect::new(0, 0, app.size.0, app.size.1)
-}
-
-/// How many chats fit in the list pane.
-pub(crate) fn list_capacity(app: &App) -> usize {
-    let Some(list) = areas(app, screen(app)).list else {
-        return 0;
-    };
+/// How many rows of [`ROW_HEIGHT`] lines fit in the list pane `list` (borders and the filter
+/// line taken off).
+pub(crate) fn list_capacity(list: Rect, filter: bool) -> usize {
     let inner = usize::from(list.height.saturating_sub(2));
-    let filter = usize::from(filter_shown(app));
-    inner.saturating_sub(filter) / ROW_HEIGHT
-}
-
-/// The thread pane's inner size (columns, lines) when it shows.
-pub(crate) fn thread_inner(app: &App) -> (usize, usize) {
-    // Scrolling is only asked for when the thread shows; measure it as it would show.
-    let focus = if app.focus == Focus::List {
-        Focus::Thread
-    } else {
-        app.focus
-    };
-    areas_with(app, screen(app), focus)
-        .thread
-        .map_or((0, 0), |t| {
-            (
-                usize::from(t.width.saturating_sub(2)),
-                usize::from(t.height.saturating_sub(2)),
-            )
-        })
-}
-
-/// The thread pane's inner height.
-pub(crate) fn thread_height(app: &App) -> usize {
-    thread_inner(app).1
+    inner.saturating_sub(usize::from(filter)) / ROW_HEIGHT
 }

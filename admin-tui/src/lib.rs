@@ -3,7 +3,8 @@
 //!
 //! - [`app`]: the state and `update(Msg) -> Vec<Cmd>` — plain data, no terminal, no network.
 //! - [`input`]: every key binding, as data; terminal events to `Msg`s.
-//! - [`ui`]: `render(&App, &mut Frame)`, a pure function of the state; [`layout`] places panes.
+//! - [`ui`]: `render(&App, &mut Frame)`, a function of the state that writes back only the
+//!   geometry it measured ([`scroll`]); [`layout`] places panes on a `Rect`.
 //! - [`net`]: the task owning the tonic client; `Cmd`s in, `Msg`s out, over channels.
 //! - [`model`]: the console's types, converted from protobuf at the network edge.
 //! - [`editor`]: the multi-line text field; [`strings`]: every user-facing string.
@@ -19,6 +20,7 @@ mod layout;
 mod model;
 mod net;
 mod runtime;
+mod scroll;
 mod strings;
 mod terminal;
 mod ui;

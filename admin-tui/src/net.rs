@@ -525,9 +525,9 @@ pub(crate) fn describe(status: &Status) -> String {
         Code::Unavailable => {
             let cause = root_cause(status);
             if cause.is_empty() {
-                "daemon unreachable".to_string()
+                crate::strings::UNREACHABLE.to_string()
             } else {
-                format!("daemon unreachable: {cause}")
+                format!("{}: {cause}", crate::strings::UNREACHABLE)
             }
         }
         Code::Unauthenticated => format!("token refused: {}", status.message()),

@@ -37,7 +37,39 @@ pub(crate) const END_HINT: &str = "Enter end chat · Tab message on/off · Esc c
 pub(crate) const END_BUSY: &str = "Ending the chat…";
 pub(crate) const QUIT_TITLE: &str = "Quit?";
 pub(crate) const QUIT_HINT: &str = "y quit · n / Esc stay";
-pub(crate) const STATUS_HINT: &str = "? help · q quit";
+// The status bar's key hints for what has the keyboard (like lazygit's), most useful first:
+// as many as fit are shown, then "? help".
+pub(crate) const HINT_LIST: &[&str] = &[
+    "j/k move",
+    "Enter open",
+    "i reply",
+    "c claim",
+    "a assign",
+    "e end",
+    "/ filter",
+    "q quit",
+];
+pub(crate) const HINT_THREAD: &[&str] = &[
+    "j/k scroll",
+    "i reply",
+    "o older",
+    "n note",
+    "p priority",
+    "e end",
+    "Esc list",
+];
+pub(crate) const HINT_COMPOSE: &[&str] = &[
+    "Enter send",
+    "Ctrl-J newline",
+    "/shortcut canned",
+    "Ctrl-T take over",
+    "Esc back",
+];
+pub(crate) const HINT_FILTER: &[&str] = &["type to filter", "Enter keep", "Esc clear"];
+pub(crate) const HINT_STATS: &[&str] = &["R refresh", "Esc back"];
+pub(crate) const HINT_DIALOG: &[&str] = &["Esc cancel"];
+pub(crate) const HINT_HELP: &[&str] = &["j/k scroll", "Esc close"];
+pub(crate) const HINT_MORE: &str = "? help";
 pub(crate) const CONNECTED: &str = "connected";
 pub(crate) const DRAFTS_KEPT: &str = "typed text is kept";
 pub(crate) const CHAT_ACTIVE: &str = "chat active";
@@ -60,6 +92,9 @@ pub(crate) fn connecting(server: &str) -> String {
 pub(crate) fn reconnecting_in(secs: i64) -> String {
     format!("reconnecting in {secs}s…")
 }
+
+/// How a call that could not reach the daemon fails.
+pub(crate) const UNREACHABLE: &str = "daemon unreachable";
 
 pub(crate) fn unreachable(server: &str) -> String {
     format!("daemon unreachable at {server}")
@@ -86,6 +121,10 @@ pub(crate) fn window_title(waiting: usize) -> String {
 
 pub(crate) fn waiting_count(waiting: usize, active: usize) -> String {
     format!("{waiting} waiting · {active} active")
+}
+
+pub(crate) fn waiting_only(waiting: usize) -> String {
+    format!("{waiting} waiting")
 }
 
 pub(crate) fn new_chat(name: &str) -> String {
@@ -116,8 +155,15 @@ pub(crate) fn no_active_chat(name: &str) -> String {
     format!("{name} has no active chat to end.")
 }
 
-pub(crate) fn end_question(name: &str, contact: &str) -> String {
-    format!("End the chat with {name} ({contact})? They receive this message with the 🏠 Main Menu button:")
+/// The end dialog's question: what the user receives depends on the closing message toggle.
+pub(crate) fn end_question(name: &str, contact: &str, send_closing: bool) -> String {
+    if send_closing {
+        format!("End the chat with {name} ({contact})? They receive this message with the 🏠 Main Menu button:")
+    } else {
+        format!(
+            "End the chat with {name} ({contact})? Nothing is sent to them: the chat just ends."
+        )
+    }
 }
 
 pub(crate) fn quit_question(unsent: usize) -> String {
@@ -214,6 +260,8 @@ pub(crate) const NOBODY: &str = "nobody (unassign)";
 pub(crate) const NOTE_FIELD: &str = "Note:";
 pub(crate) const NOTE_HINT: &str = "Enter saves · Esc cancels";
 pub(crate) const ASSIGN_HINT: &str = "↑↓ agent · type a note · Enter confirms · Esc cancels";
+pub(crate) const NO_CANNED_TITLE: &str = " Canned responses ";
+pub(crate) const NO_CANNED: &str = "No canned responses yet. The operator adds one with\n  bot-daemon admin canned add SHORTCUT \"BODY\"\n({name} and {agent} are filled in when it is inserted).";
 pub(crate) const PICKER_TITLE: &str = " Canned responses: ↑↓ choose · Enter inserts ";
 pub(crate) const AVAILABLE: &str = "available";
 pub(crate) const TAKEOVER_HINT: &str = " Ctrl-T sends and takes the chat over.";
@@ -265,11 +313,13 @@ pub(crate) fn dialog_for(name: &str) -> String {
 pub(crate) const HDR_ACTIVE: &str = "Active";
 pub(crate) const HDR_ALL: &str = "All";
 
+/// The `v` notice. The console cannot know whether the desk's round-robin is on (`GetDesk`
+/// does not say), so the words hold either way.
 pub(crate) fn availability(available: bool) -> &'static str {
     if available {
-        "You are available: round-robin gives you new chats."
+        "You are available: new chats can come to you, but only when the desk has round-robin on."
     } else {
-        "You are away: round-robin gives you no new chats."
+        "You are away: round-robin will not give you new chats."
     }
 }
 /// The stats screen's title.

@@ -1,11 +1,13 @@
 //! What the user's actions do to the state: navigation, panes, composing and sending, typing
-//! and pasting, the mouse. (The overlays — help, dialogs, filter — are in `overlays.rs`.)
+//! and pasting, the mouse. (The dialogs are in `dialogs.rs`; help and the filter in
+//! `overlays.rs`.)
 
 use std::time::Duration;
 
-use super::{Action, App, Cmd, Dialog, Focus, NetCmd, Outgoing, Pane, Tab, MAX_MESSAGE_UNITS};
+use super::{Action, App, Cmd, Focus, NetCmd, Outgoing, Pane, Tab, MAX_MESSAGE_UNITS};
 use crate::editor::Editor;
 use crate::layout;
+use crate::scroll::Reach;
 use crate::strings;
 
 /// Applies an editing action to `editor`; false when `a` is not an editing action.
@@ -98,7 +100,7 @@ impl App {
         self.tab = tab;
         self.selected = None;
         self.sel_index = 0;
-        self.list_offset = 0;
+        self.list.reset();
         if tab == Tab::All && !self.all.loaded && !self.all.loading {
             vec![self.list_request(false)]
         } else {
@@ -160,7 +162,7 @@ impl App {
     }
 
     pub(super) fn list_action(&mut self, a: Action) -> Vec<Cmd> {
-        let page = layout::list_capacity(self).max(1) as isize;
+        let page = self.list.page() as isize;
         match a {
             Action::Down => self.move_selection(1),
             Action::Up => self.move_selection(-1),
@@ -181,7 +183,8 @@ impl App {
     }
 
     fn thread_action(&mut self, a: Action) -> Vec<Cmd> {
-        let page = layout::thread_height(self).saturating_sub(2).max(1) as isize;
+        let height = self.open_thread().map_or(1, |t| t.scroll.height());
+        let page = height.saturating_sub(2).max(1) as isize;
         match a {
             Action::Up => self.scroll_thread(1),
             Action::Down => self.scroll_thread(-1),
@@ -201,16 +204,13 @@ impl App {
     /// Scrolls the thread `delta` lines towards older messages (negative: newer); past the
     /// oldest loaded line, asks for the older page.
     fn scroll_thread(&mut self, delta: isize) -> Vec<Cmd> {
-        let max = crate::ui::thread::max_scroll(self);
         let Some(t) = self.open.as_ref().and_then(|a| self.threads.get_mut(a)) else {
             return Vec::new();
         };
-        let wanted = t.scroll.saturating_add_signed(delta);
-        t.scroll = wanted.min(max);
-        if delta > 0 && wanted > max {
-            return self.load_older();
+        match t.scroll.scroll(delta) {
+            Reach::PastTop => self.load_older(),
+            Reach::Within => Vec::new(),
         }
-        Vec::new()
     }
 
     fn load_older(&mut self) -> Vec<Cmd> {
@@ -298,7 +298,7 @@ impl App {
             at: now,
             error: None,
         });
-        thread.scroll = 0;
+        thread.scroll.follow_newest();
         vec![Cmd::Net(NetCmd::Send {
             address,
             local_id,
@@ -312,13 +312,7 @@ impl App {
         if self.help.is_some() {
             return Vec::new();
         }
-        if let Some(Dialog::EndChat { editor, busy, .. }) = &mut self.dialog {
-            if !*busy {
-                editor.insert_char(c);
-            }
-            return Vec::new();
-        }
-        if self.desk_dialog_insert(&c.to_string()) || self.dialog.is_some() {
+        if self.dialog_insert(&c.to_string()) {
             return Vec::new();
         }
         if self.filter.editing {
@@ -341,13 +335,7 @@ impl App {
         if self.help.is_some() {
             return Vec::new();
         }
-        if let Some(Dialog::EndChat { editor, busy, .. }) = &mut self.dialog {
-            if !*busy {
-                editor.insert_str(text);
-            }
-            return Vec::new();
-        }
-        if self.desk_dialog_insert(text) || self.dialog.is_some() {
+        if self.dialog_insert(text) {
             return Vec::new();
         }
         if self.filter.editing {
@@ -396,7 +384,7 @@ impl App {
         match pane {
             Pane::List => {
                 self.focus = Focus::List;
-                let index = self.list_offset + usize::from(row) / layout::ROW_HEIGHT;
+                let index = self.list.top() + usize::from(row) / layout::ROW_HEIGHT;
                 let address = self.rows().get(index).map(|s| s.address.clone());
                 if address.is_some() {
                     self.sel_index = index;

@@ -1,15 +1,11 @@
 //! The shared desk's share of `update` (issue 8): the "mine" and "unassigned" tabs, claiming,
-//! assigning and transferring (with the agent picker dialog), private notes, priority, sending
+//! assigning and transferring (opening the agent picker dialog), private notes, priority, sending
 //! with a takeover, and the canned-response picker in the compose box.
 
-use super::actions::edit;
 use super::{Action, App, Cmd, Dialog, Focus, NetCmd, NetEvent, Tab};
 use crate::editor::Editor;
 use crate::model::Canned;
 use crate::strings;
-
-/// The most characters in a note.
-const MAX_NOTE_CHARS: usize = 4096;
 
 /// `{name}` and `{agent}` filled in, as the daemon's `ExpandCannedResponse` does.
 pub(crate) fn expand(body: &str, name: &str, agent: &str) -> String {
@@ -37,25 +33,28 @@ impl App {
     /// The canned responses the compose box offers now: while the draft is `/` and a (partial)
     /// shortcut, those starting with it.
     pub(crate) fn picker_matches(&self) -> Vec<&Canned> {
-        if self.focus != Focus::Compose {
-            return Vec::new();
-        }
-        let Some(draft) = self.open_draft() else {
+        let Some(typed) = self.picker_typed() else {
             return Vec::new();
         };
-        let text = draft.editor.text();
-        let Some(typed) = text.strip_prefix('/') else {
-            return Vec::new();
-        };
-        if typed.chars().any(char::is_whitespace) {
-            return Vec::new();
-        }
-        let typed = typed.to_lowercase();
         self.desk
             .canned
             .iter()
             .filter(|c| c.shortcut.to_lowercase().starts_with(&typed))
             .collect()
+    }
+
+    /// The (partial) shortcut typed after `/` while the compose box has the keyboard and the
+    /// draft is nothing else: the picker is asked for.
+    pub(crate) fn picker_typed(&self) -> Option<String> {
+        if self.focus != Focus::Compose {
+            return None;
+        }
+        let text = self.open_draft()?.editor.text();
+        let typed = text.strip_prefix('/')?;
+        if typed.chars().any(char::is_whitespace) {
+            return None;
+        }
+        Some(typed.to_lowercase())
     }
 
     /// Keys for the picker while it shows; `None` when the key is not the picker's.
@@ -186,132 +185,6 @@ impl App {
         Vec::new()
     }
 
-    /// Keys while the assign/transfer or note dialog shows.
-    pub(super) fn desk_dialog_action(&mut self, a: Action) -> Vec<Cmd> {
-        let agents = self.desk.agents.len();
-        match &mut self.dialog {
-            Some(Dialog::Assign {
-                address,
-                transfer,
-                index,
-                editor,
-                busy,
-                error,
-                ..
-            }) => {
-                // Assigning offers "nobody" after the agents.
-                let rows = agents + usize::from(!*transfer);
-                match a {
-                    Action::Cancel | Action::Back => {
-                        self.dialog = None;
-                        Vec::new()
-                    }
-                    Action::ForceQuit => self.quit(),
-                    Action::Up => {
-                        *index = index.saturating_sub(1);
-                        Vec::new()
-                    }
-                    Action::Down => {
-                        *index = (*index + 1).min(rows.saturating_sub(1));
-                        Vec::new()
-                    }
-                    Action::Confirm | Action::Send => {
-                        if *busy {
-                            return Vec::new();
-                        }
-                        let agent = self
-                            .desk
-                            .agents
-                            .get(*index)
-                            .map(|a| a.name.clone())
-                            .unwrap_or_default();
-                        let note = editor.text().trim().to_string();
-                        if *transfer && note.is_empty() {
-                            *error = Some(strings::TRANSFER_NEEDS_NOTE.to_string());
-                            return Vec::new();
-                        }
-                        *busy = true;
-                        *error = None;
-                        let address = address.clone();
-                        vec![Cmd::Net(if *transfer {
-                            NetCmd::Transfer {
-                                address,
-                                agent,
-                                note,
-                            }
-                        } else {
-                            NetCmd::Assign {
-                                address,
-                                agent,
-                                note,
-                            }
-                        })]
-                    }
-                    other => {
-                        if !*busy {
-                            edit(editor, other);
-                        }
-                        Vec::new()
-                    }
-                }
-            }
-            Some(Dialog::Note {
-                address,
-                editor,
-                busy,
-                error,
-                ..
-            }) => match a {
-                Action::Cancel | Action::Back => {
-                    self.dialog = None;
-                    Vec::new()
-                }
-                Action::ForceQuit => self.quit(),
-                Action::Confirm | Action::Send => {
-                    if *busy {
-                        return Vec::new();
-                    }
-                    let text = editor.text().trim().to_string();
-                    let n = text.chars().count();
-                    if n == 0 {
-                        *error = Some(strings::NOTHING_TO_SEND.to_string());
-                        return Vec::new();
-                    }
-                    if n > MAX_NOTE_CHARS {
-                        *error = Some(strings::too_long(n, MAX_NOTE_CHARS));
-                        return Vec::new();
-                    }
-                    *busy = true;
-                    *error = None;
-                    vec![Cmd::Net(NetCmd::AddNote {
-                        address: address.clone(),
-                        text,
-                    })]
-                }
-                other => {
-                    if !*busy {
-                        edit(editor, other);
-                    }
-                    Vec::new()
-                }
-            },
-            _ => Vec::new(),
-        }
-    }
-
-    /// Typing in the desk's dialogs.
-    pub(super) fn desk_dialog_insert(&mut self, text: &str) -> bool {
-        match &mut self.dialog {
-            Some(Dialog::Assign { editor, busy, .. } | Dialog::Note { editor, busy, .. }) => {
-                if !*busy {
-                    editor.insert_str(text);
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// The desk's network answers.
     pub(super) fn on_desk_net(&mut self, e: NetEvent) -> Vec<Cmd> {
         match e {
@@ -329,28 +202,19 @@ impl App {
                 done,
                 result,
             } => {
-                let ours = matches!(&self.dialog,
-                    Some(Dialog::Assign { address: a, .. } | Dialog::Note { address: a, .. }) if *a == address);
+                let is_desk = |d: &Dialog| matches!(d, Dialog::Assign { .. } | Dialog::Note { .. });
+                let answer = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                let shown = self.dialog_answered(&address, is_desk, answer);
                 match result {
                     Ok(summary) => {
-                        if ours {
-                            self.dialog = None;
-                        }
                         if let Some(s) = summary {
                             let s = self.corrected(s);
                             self.apply_summary(s);
                         }
                         self.notify(done, false);
                     }
-                    Err(e) => match &mut self.dialog {
-                        Some(
-                            Dialog::Assign { busy, error, .. } | Dialog::Note { busy, error, .. },
-                        ) if ours => {
-                            *busy = false;
-                            *error = Some(e);
-                        }
-                        _ => self.notify(e, true),
-                    },
+                    Err(e) if !shown => self.notify(e, true),
+                    Err(_) => {}
                 }
             }
             _ => {}

@@ -280,3 +280,20 @@ fn v_toggles_availability_for_round_robin() {
         [Cmd::Net(NetCmd::SetAvailability { available: false })]
     );
 }
+
+#[test]
+fn going_available_does_not_promise_round_robin_chats_the_desk_may_not_give() {
+    // Round-robin is off unless the operator turns it on, and the console cannot tell which:
+    // the notice must be true either way.
+    let mut app = desk_app();
+    key(&mut app, Action::ToggleAvailable);
+    app.update(Msg::Net(NetEvent::Availability(Ok(true))));
+    let on = app.notice.clone().unwrap().text;
+    assert!(!on.contains("round-robin gives you new chats"), "{on}");
+    assert!(on.contains("You are available"), "{on}");
+    assert!(on.contains("only when the desk has round-robin on"), "{on}");
+    app.update(Msg::Net(NetEvent::Availability(Ok(false))));
+    let off = app.notice.clone().unwrap().text;
+    assert!(off.contains("You are away"), "{off}");
+    assert!(!off.contains("round-robin gives you no new chats"), "{off}");
+}

@@ -4,6 +4,7 @@
 
 mod actions;
 mod desk;
+mod dialogs;
 mod msg;
 mod overlays;
 mod replies;
@@ -23,7 +24,9 @@ use std::time::Duration;
 use chrono::FixedOffset;
 
 use crate::editor::Editor;
+use crate::layout::Shape;
 use crate::model::{Desk, Summary, Time};
+use crate::scroll::ListScroll;
 
 pub(crate) use msg::{Action, Cmd, Failure, Msg, NetCmd, NetEvent, Pane};
 pub(crate) use thread::{Outgoing, Thread};
@@ -160,6 +163,8 @@ pub(crate) struct Notice {
     pub(crate) text: String,
     pub(crate) error: bool,
     pub(crate) until: Time,
+    /// About the daemon being unreachable: gone as soon as the stream connects again.
+    pub(crate) until_connected: bool,
 }
 
 /// Start-up settings.
@@ -199,8 +204,8 @@ pub(crate) struct App {
     /// The selected row's address and index (the index keeps the place when the row leaves).
     pub(crate) selected: Option<String>,
     pub(crate) sel_index: usize,
-    /// First visible row of the list.
-    pub(crate) list_offset: usize,
+    /// The list's scroll (its first visible row and page, as last drawn).
+    pub(crate) list: ListScroll,
     /// The conversation in the thread pane.
     pub(crate) open: Option<String>,
     pub(crate) threads: HashMap<String, Thread>,
@@ -245,7 +250,7 @@ impl App {
             focus: Focus::List,
             selected: None,
             sel_index: 0,
-            list_offset: 0,
+            list: ListScroll::default(),
             open: None,
             threads: HashMap::new(),
             drafts: HashMap::new(),
@@ -342,7 +347,17 @@ impl App {
             text: text.into(),
             error,
             until: self.now + chrono::Duration::seconds(NOTICE_SECS),
+            until_connected: false,
         });
+    }
+
+    /// An error caused by the daemon being out of reach: shown like [`App::notify`]'s, and
+    /// cleared once the stream is connected again (it is no longer true).
+    pub(crate) fn notify_until_connected(&mut self, text: impl Into<String>) {
+        self.notify(text, true);
+        if let Some(n) = &mut self.notice {
+            n.until_connected = true;
+        }
     }
 
     /// Rows of the list pane, in display order.
@@ -407,6 +422,26 @@ impl App {
             .or_else(|| self.all.rows.iter().find(|s| s.address == address))
     }
 
+    /// What in the state moves panes (for [`crate::layout::areas`]).
+    pub(crate) fn shape(&self) -> Shape<'_> {
+        Shape {
+            banner: matches!(self.conn, Conn::Down { .. }),
+            open: self.open.is_some(),
+            list_focused: self.focus == Focus::List,
+            draft: self.open_draft().map(|d| &d.editor),
+        }
+    }
+
+    /// Whether the list shows its filter line.
+    pub(crate) fn filter_shown(&self) -> bool {
+        self.filter.editing || !self.filter.editor.is_blank()
+    }
+
+    /// The open conversation's thread, when loaded or loading.
+    pub(crate) fn open_thread(&self) -> Option<&Thread> {
+        self.open.as_deref().and_then(|a| self.threads.get(a))
+    }
+
     /// The conversation shown in the thread pane.
     pub(crate) fn open_summary(&self) -> Option<&Summary> {
         self.open.as_deref().and_then(|a| self.summary(a))
@@ -447,16 +482,8 @@ impl App {
         };
         self.sel_index = index;
         self.selected = address;
-        let visible = crate::layout::list_capacity(self);
-        if self.sel_index < self.list_offset {
-            self.list_offset = self.sel_index;
-        } else if visible > 0 && self.sel_index >= self.list_offset + visible {
-            self.list_offset = self.sel_index + 1 - visible;
-        }
+        // The list's first visible row follows the selection when it is drawn.
         let count = self.rows().len();
-        if self.list_offset > 0 && self.list_offset + visible > count {
-            self.list_offset = count.saturating_sub(visible);
-        }
         let mut cmds = Vec::new();
         if self.focus == Focus::List && self.selected.is_some() && self.open != self.selected {
             self.open.clone_from(&self.selected);

@@ -1,23 +1,12 @@
-//! The overlays' share of `update`: the help, the end-chat and quit dialogs, and the filter
-//! line while it is being typed in.
+//! The overlays' share of `update`: the help, opening the end-chat dialog (its keys are in
+//! `dialogs.rs` with the other dialogs'), and the filter line while it is being typed in.
 
 use super::actions::edit;
-use super::{Action, App, Cmd, Dialog, Focus, NetCmd, Tab, MAX_CLOSING_CHARS};
+use super::{Action, App, Cmd, Dialog, Focus, Tab};
 use crate::editor::Editor;
 use crate::strings;
 
 impl App {
-    /// Quits, or asks first when typed text would be lost.
-    pub(super) fn quit(&mut self) -> Vec<Cmd> {
-        let unsent = self.unsent();
-        if unsent == 0 {
-            vec![Cmd::Quit]
-        } else {
-            self.dialog = Some(Dialog::ConfirmQuit { unsent });
-            Vec::new()
-        }
-    }
-
     /// Keys while the help shows: scroll or close.
     pub(super) fn help_action(&mut self, a: Action) -> Vec<Cmd> {
         let scroll = self.help.unwrap_or(0);
@@ -35,79 +24,6 @@ impl App {
             _ => Some(scroll),
         };
         Vec::new()
-    }
-
-    /// Keys while a dialog shows.
-    pub(super) fn dialog_action(&mut self, a: Action) -> Vec<Cmd> {
-        if a == Action::Help {
-            self.help = Some(0);
-            return Vec::new();
-        }
-        if matches!(
-            self.dialog,
-            Some(Dialog::Assign { .. } | Dialog::Note { .. })
-        ) {
-            return self.desk_dialog_action(a);
-        }
-        match &mut self.dialog {
-            Some(Dialog::ConfirmQuit { .. }) => match a {
-                Action::Yes | Action::Confirm | Action::ForceQuit => vec![Cmd::Quit],
-                Action::No | Action::Cancel | Action::Back => {
-                    self.dialog = None;
-                    Vec::new()
-                }
-                _ => Vec::new(),
-            },
-            Some(Dialog::EndChat {
-                address,
-                editor,
-                send_closing,
-                busy,
-                error,
-                ..
-            }) => match a {
-                Action::Toggle => {
-                    if !*busy {
-                        *send_closing = !*send_closing;
-                    }
-                    Vec::new()
-                }
-                Action::Cancel | Action::Back => {
-                    self.dialog = None;
-                    Vec::new()
-                }
-                Action::ForceQuit => self.quit(),
-                Action::Confirm | Action::Send => {
-                    if *busy {
-                        return Vec::new();
-                    }
-                    let message = editor.text().trim().to_string();
-                    let n = message.chars().count();
-                    if n > MAX_CLOSING_CHARS {
-                        *error = Some(strings::too_long(n, MAX_CLOSING_CHARS));
-                        return Vec::new();
-                    }
-                    *busy = true;
-                    *error = None;
-                    vec![Cmd::Net(NetCmd::EndChat {
-                        address: address.clone(),
-                        message: if *send_closing {
-                            message
-                        } else {
-                            String::new()
-                        },
-                        skip_closing_message: !*send_closing,
-                    })]
-                }
-                other => {
-                    if !*busy {
-                        edit(editor, other);
-                    }
-                    Vec::new()
-                }
-            },
-            Some(Dialog::Assign { .. } | Dialog::Note { .. }) | None => Vec::new(),
-        }
     }
 
     /// Keys while typing in the filter line.
@@ -146,7 +62,7 @@ impl App {
     pub(super) fn filter_changed(&mut self) -> Vec<Cmd> {
         self.sel_index = 0;
         self.selected = None;
-        self.list_offset = 0;
+        self.list.reset();
         if self.tab == Tab::All {
             vec![self.list_request(false)]
         } else {

@@ -16,6 +16,9 @@ impl App {
                 }
                 self.conn = Conn::Connected;
                 self.attempts = 0;
+                if self.notice.as_ref().is_some_and(|n| n.until_connected) {
+                    self.notice = None;
+                }
                 // Who we are and what the desk offers, fresh on every (re)connect.
                 vec![Cmd::Net(super::NetCmd::LoadDesk)]
             }
@@ -139,13 +142,19 @@ impl App {
                     return Vec::new();
                 };
                 let draft = self.drafts.entry(address.to_string()).or_default();
-                if draft.editor.is_blank() {
+                let text = if draft.editor.is_blank() {
                     // The text goes back where it was typed; a retry reuses its key.
                     draft.editor = Editor::with_text(&o.text);
                     draft.retry = Some((o.text.clone(), o.key.clone()));
-                    self.notify(strings::not_sent_restored(&e), true);
+                    strings::not_sent_restored(&e)
                 } else {
-                    self.notify(strings::not_sent_kept(&e), true);
+                    strings::not_sent_kept(&e)
+                };
+                // "daemon unreachable" stops being true once the stream is back.
+                if self.conn != Conn::Connected || e.contains(strings::UNREACHABLE) {
+                    self.notify_until_connected(text);
+                } else {
+                    self.notify(text, true);
                 }
             }
         }
@@ -156,29 +165,16 @@ impl App {
         let name = self
             .summary(address)
             .map_or_else(|| address.to_string(), |s| s.name().to_string());
-        let mine = matches!(&self.dialog, Some(Dialog::EndChat { address: a, .. }) if a == address);
+        let is_end = |d: &Dialog| matches!(d, Dialog::EndChat { .. });
+        let answer = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        let shown = self.dialog_answered(address, is_end, answer);
         match result {
-            Ok(template) => {
-                if mine {
-                    self.dialog = None;
-                }
-                if template.is_empty() {
-                    self.notify(strings::chat_ended_by_you(&name), false);
-                } else {
-                    self.notify(strings::ended_with_template(&name, &template), false);
-                }
+            Ok(template) if template.is_empty() => {
+                self.notify(strings::chat_ended_by_you(&name), false);
             }
-            Err(e) => {
-                if let Some(Dialog::EndChat { error, busy, .. }) = &mut self.dialog {
-                    if mine {
-                        *busy = false;
-                        *error = Some(e.clone());
-                    }
-                }
-                if !mine {
-                    self.notify(strings::end_failed(&name, &e), true);
-                }
-            }
+            Ok(template) => self.notify(strings::ended_with_template(&name, &template), false),
+            Err(e) if !shown => self.notify(strings::end_failed(&name, &e), true),
+            Err(_) => {}
         }
         Vec::new()
     }

@@ -154,26 +154,18 @@ impl App {
         cmds
     }
 
-    /// Adds a live message to a loaded thread; a reader scrolled up keeps their place.
+    /// Adds a live message to a loaded thread; a reader scrolled up keeps their place (the
+    /// next frame measures the new lines and moves the view up by them).
     fn add_message(&mut self, address: &str, m: Message) {
-        let reading = self.open.as_deref() == Some(address)
-            && self.threads.get(address).is_some_and(|t| t.scroll > 0);
-        let width = crate::layout::thread_inner(self).0;
-        let before = if reading {
-            crate::ui::thread::lines(self, width).len()
-        } else {
-            0
-        };
         let Some(t) = self.threads.get_mut(address) else {
             return;
         };
-        t.upsert(m);
-        if reading {
-            let after = crate::ui::thread::lines(self, width).len();
-            if let Some(t) = self.threads.get_mut(address) {
-                t.scroll += after.saturating_sub(before);
+        if let Some(newest) = t.messages.last().map(|n| n.id) {
+            if m.id > newest {
+                t.scroll.grew_below(newest);
             }
         }
+        t.upsert(m);
     }
 
     /// `s` with the chat activity the console knows (see the module comment).

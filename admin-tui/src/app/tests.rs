@@ -113,6 +113,14 @@ pub(crate) fn load(app: &mut App, address: &str, messages: Vec<Message>, next_be
     }));
 }
 
+/// Draws one frame, as the event loop does after every change: the panes' scroll state learns
+/// what shows (and how far the thread goes) from it.
+pub(crate) fn drawn(app: &App) {
+    let backend = ratatui::backend::TestBackend::new(app.size.0, app.size.1);
+    let mut terminal = ratatui::Terminal::new(backend).unwrap();
+    terminal.draw(|f| crate::ui::render(app, f)).unwrap();
+}
+
 fn load_cmd(address: &str, before: i64) -> Cmd {
     Cmd::Net(NetCmd::LoadThread {
         address: address.into(),
@@ -808,15 +816,18 @@ fn scrolling_past_the_oldest_line_loads_the_older_page() {
         .map(|i| msg(i, Sender::User, &format!("message {i}"), -40 + i))
         .collect();
     load(&mut app, "1", many, 10);
+    drawn(&app);
     key(&mut app, Action::Up);
-    assert_eq!(app.threads["1"].scroll, 1);
+    drawn(&app);
+    assert_eq!(app.threads["1"].scroll.offset(), 1);
     let cmds = key(&mut app, Action::Top);
     assert_eq!(cmds, vec![load_cmd("1", 10)]);
     assert!(
         key(&mut app, Action::Top).is_empty(),
         "one request at a time"
     );
-    let scroll = app.threads["1"].scroll;
+    drawn(&app);
+    let scroll = app.threads["1"].scroll.offset();
     app.update(Msg::Net(NetEvent::Thread {
         address: "1".into(),
         before: 10,
@@ -831,9 +842,10 @@ fn scrolling_past_the_oldest_line_loads_the_older_page() {
     let t = &app.threads["1"];
     assert_eq!(t.messages.first().unwrap().id, 9);
     assert_eq!(t.next_before, 0);
-    assert_eq!(t.scroll, scroll, "the view stays where it was");
+    drawn(&app);
+    assert_eq!(t.scroll.offset(), scroll, "the view stays where it was");
     key(&mut app, Action::Bottom);
-    assert_eq!(app.threads["1"].scroll, 0);
+    assert_eq!(app.threads["1"].scroll.offset(), 0);
 }
 
 #[test]
@@ -926,14 +938,17 @@ fn a_reader_scrolled_up_keeps_their_place_when_messages_arrive() {
         .map(|i| msg(i, Sender::User, &format!("message {i}"), -40 + i))
         .collect();
     load(&mut app, "1", many, 0);
+    drawn(&app);
     key(&mut app, Action::Up);
     key(&mut app, Action::Up);
+    drawn(&app);
     event(
         &mut app,
         2,
         EventBody::MessageAdded(chat("1", "Ada", Some(-50)), msg(40, Sender::User, "new", 0)),
     );
-    assert_eq!(app.threads["1"].scroll, 3);
+    drawn(&app);
+    assert_eq!(app.threads["1"].scroll.offset(), 3);
     key(&mut app, Action::Bottom);
     event(
         &mut app,
@@ -943,8 +958,10 @@ fn a_reader_scrolled_up_keeps_their_place_when_messages_arrive() {
             msg(41, Sender::User, "newer", 0),
         ),
     );
+    drawn(&app);
     assert_eq!(
-        app.threads["1"].scroll, 0,
+        app.threads["1"].scroll.offset(),
+        0,
         "at the bottom: follow new messages"
     );
 }
@@ -1141,4 +1158,77 @@ fn the_stats_screen_asks_for_the_figures_and_refreshes() {
         result: Ok(crate::model::Stats::default()),
     }));
     assert!(app.stats.is_none());
+}
+
+#[test]
+fn the_state_never_calls_the_renderer_and_layout_knows_no_state() {
+    // One direction only: app → layout (a Rect and a Shape), ui → app. The state reads the
+    // geometry a frame measured (crate::scroll), never the renderer's lines.
+    let state = [
+        ("mod.rs", include_str!("mod.rs")),
+        ("actions.rs", include_str!("actions.rs")),
+        ("desk.rs", include_str!("desk.rs")),
+        ("dialogs.rs", include_str!("dialogs.rs")),
+        ("msg.rs", include_str!("msg.rs")),
+        ("overlays.rs", include_str!("overlays.rs")),
+        ("replies.rs", include_str!("replies.rs")),
+        ("stats.rs", include_str!("stats.rs")),
+        ("stream.rs", include_str!("stream.rs")),
+        ("thread.rs", include_str!("thread.rs")),
+    ];
+    for (file, text) in state {
+        for banned in [
+            "crate::ui",
+            "crate::input",
+            "layout::list_capacity",
+            "layout::thread",
+        ] {
+            assert!(!text.contains(banned), "app/{file} uses {banned}");
+        }
+    }
+    let layout = include_str!("../layout.rs");
+    for banned in ["crate::app", "App"] {
+        assert!(!layout.contains(banned), "layout.rs uses {banned}");
+    }
+    let scroll = include_str!("../scroll.rs");
+    assert!(!scroll.contains("use crate::"), "scroll.rs is a leaf");
+}
+
+#[test]
+fn not_sent_daemon_unreachable_clears_once_reconnected() {
+    let mut app = app();
+    snapshot(&mut app, 1, vec![chat("1", "Ada", Some(-5))]);
+    key(&mut app, Action::Compose);
+    type_text(&mut app, "hello");
+    key(&mut app, Action::Send);
+    let local_id = app.threads["1"].outgoing[0].local_id;
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Unreachable("connection refused".into()),
+    }));
+    app.update(Msg::Net(NetEvent::Sent {
+        address: "1".into(),
+        local_id,
+        result: Err("daemon unreachable: connection refused".into()),
+    }));
+    let shown = app.notice.clone().unwrap();
+    assert!(
+        shown.text.starts_with("Not sent: daemon unreachable"),
+        "{shown:?}"
+    );
+    // A second later the stream is back: the notice is no longer true.
+    app.update(Msg::Tick(t0() + chrono::Duration::seconds(1)));
+    let gen = app.watch_gen;
+    app.update(Msg::Net(NetEvent::Connected { gen }));
+    assert_eq!(app.notice, None);
+    // A refusal by a reachable daemon stays its few seconds.
+    key(&mut app, Action::Send);
+    let local_id = app.threads["1"].outgoing.last().unwrap().local_id;
+    app.update(Msg::Net(NetEvent::Sent {
+        address: "1".into(),
+        local_id,
+        result: Err("the chat is held by bola".into()),
+    }));
+    app.update(Msg::Net(NetEvent::Connected { gen }));
+    assert!(app.notice.is_some());
 }

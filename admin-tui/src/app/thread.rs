@@ -3,6 +3,7 @@
 //! on their way, and the scroll position.
 
 use crate::model::{Message, Note, Sender, SentAck, Status, Summary, ThreadPage, Time};
+use crate::scroll::ThreadScroll;
 
 /// A message the agent sent that the server has not confirmed yet (or refused).
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +38,7 @@ pub(crate) struct Thread {
     /// The agent's messages not yet confirmed (or refused).
     pub(crate) outgoing: Vec<Outgoing>,
     /// Lines scrolled up from the newest message (0 follows new messages).
-    pub(crate) scroll: usize,
+    pub(crate) scroll: ThreadScroll,
     /// Private notes, by id (shown among the messages by time).
     pub(crate) notes: Vec<Note>,
 }

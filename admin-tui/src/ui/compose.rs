@@ -90,8 +90,14 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
 
 /// The canned-response picker, just above the compose box, while the draft is `/shortcut`.
 pub(super) fn picker(app: &App, frame: &mut Frame, compose: Rect) {
+    if app.dialog.is_some() || app.help.is_some() {
+        return;
+    }
     let matches = app.picker_matches();
-    if matches.is_empty() || app.dialog.is_some() || app.help.is_some() {
+    if matches.is_empty() {
+        if app.desk.canned.is_empty() && app.picker_typed().is_some() {
+            no_canned(frame, compose);
+        }
         return;
     }
     const SHOWN: usize = 6;
@@ -134,5 +140,29 @@ pub(super) fn picker(app: &App, frame: &mut Frame, compose: Rect) {
             line
         })
         .collect();
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Where the picker would be, when the desk has no canned responses: how to add one.
+fn no_canned(frame: &mut Frame, compose: Rect) {
+    let width = compose.width.min(72);
+    let inner_w = usize::from(width.saturating_sub(2));
+    let lines: Vec<Line<'static>> = super::wrap(strings::NO_CANNED, inner_w)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, style::dim())))
+        .collect();
+    let height = u16::try_from(lines.len() + 2)
+        .unwrap_or(u16::MAX)
+        .min(compose.y);
+    if height < 3 {
+        return;
+    }
+    let rect = Rect::new(compose.x, compose.y - height, width, height);
+    frame.render_widget(ratatui::widgets::Clear, rect);
+    let block = Block::bordered()
+        .border_style(style::focused_border())
+        .title(Span::styled(strings::NO_CANNED_TITLE, style::bold()));
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
     frame.render_widget(Paragraph::new(lines), inner);
 }

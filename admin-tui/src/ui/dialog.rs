@@ -199,7 +199,7 @@ pub(super) fn render(app: &App, dialog: &Dialog, frame: &mut Frame, area: Rect) 
                 .summary(address)
                 .map_or_else(|| address.clone(), |s| s.contact_line());
             let question = wrap(
-                &strings::end_question(&clean(name), &clean(&contact)),
+                &strings::end_question(&clean(name), &clean(&contact), *send_closing),
                 inner_w,
             );
             let (text, (row, col)) = editor.layout(inner_w.saturating_sub(2));

@@ -25,12 +25,10 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         Tab::Mine => format!(" {} ({}) ", strings::TAB_MINE, rows.len()),
         Tab::Unassigned => format!(" {} ({}) ", strings::TAB_UNASSIGNED, rows.len()),
     };
-    let capacity = layout::list_capacity(app).max(1);
-    // The offset kept by `update`, re-clamped so the selection always shows.
-    let offset = app
-        .list_offset
-        .min(app.sel_index)
-        .max((app.sel_index + 1).saturating_sub(capacity));
+    let capacity = layout::list_capacity(area, app.filter_shown()).max(1);
+    // The first visible row keeps the selection in view; the state reads it back (paging and
+    // the mouse use what was drawn).
+    let offset = app.list.update(app.sel_index, rows.len(), capacity);
     let below = rows.len().saturating_sub(offset + capacity);
     let mut block = Block::bordered()
         .title(Span::styled(title, style::bold()))
@@ -48,7 +46,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     let width = usize::from(inner.width);
     let mut lines: Vec<Line<'static>> = Vec::new();
-    if layout::filter_shown(app) {
+    if app.filter_shown() {
         let query = clean(&app.filter.editor.text());
         let mut left = vec![
             Span::styled(strings::FILTER_PROMPT, style::bold()),
@@ -70,7 +68,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     if rows.is_empty() {
-        let empty = match (app.tab, app.synced, layout::filter_shown(app)) {
+        let empty = match (app.tab, app.synced, app.filter_shown()) {
             (Tab::Active, false, _) => strings::WAITING_SNAPSHOT,
             (_, _, true) => strings::NO_MATCHES,
             (Tab::Active, true, false) => strings::NO_ACTIVE_CHATS,
@@ -111,6 +109,9 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The fewest cells a name is cut to so the badges beside it still show.
+const MIN_NAME: usize = 8;
+
 /// ` ‼ urgent`, ` ▲ high`, ` ▽ low`; nothing for normal.
 pub(super) fn priority_badge(p: Priority) -> Option<Span<'static>> {
     match p {
@@ -139,6 +140,7 @@ fn row_lines(
         ));
         left.push(Span::raw(" "));
     }
+    let name_at = left.len();
     left.push(Span::styled(clean(s.name()), style::bold()));
     if s.chat_active {
         if let Some(badge) = priority_badge(s.priority) {
@@ -189,6 +191,16 @@ fn row_lines(
     if let Some(n) = queue_position {
         if spans_w(&left) + spans_w(&right) > width {
             right[0] = Span::styled(strings::queue_position_short(n), style::bold());
+        }
+    }
+    // Still too narrow: the name gives way (down to a few letters) before the priority badge
+    // and the assignee after it are cut.
+    let over = (spans_w(&left) + spans_w(&right) + 1).saturating_sub(width);
+    if over > 0 && !right.is_empty() {
+        if let Some(name) = left.get_mut(name_at) {
+            let w = super::width(&name.content);
+            let keep = w.saturating_sub(over).max(MIN_NAME.min(w));
+            *name = Span::styled(super::truncate(&name.content, keep), name.style);
         }
     }
     let first = fit(left, right, width);

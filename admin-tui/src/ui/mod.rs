@@ -1,5 +1,6 @@
 //! Rendering: [`render`] draws the whole screen from the state, and nothing else — no I/O, no
-//! clock (the state carries "now"), no mutation. Colours are the terminal's own (default
+//! clock (the state carries "now"); the only thing it writes back is the geometry it measured
+//! (the panes' scroll state, see `crate::scroll`). Colours are the terminal's own (default
 //! foreground and background, the named ANSI colours, bold/reverse/dim), so the console reads
 //! on light and dark themes alike.
 
@@ -31,7 +32,7 @@ use crate::strings;
 /// Draws the whole console.
 pub(crate) fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
-    let a = layout::areas(app, area);
+    let a = layout::areas(area, &app.shape());
     status::header(app, frame, a.header);
     if let Some(r) = a.banner {
         status::banner(app, frame, r);
@@ -48,7 +49,8 @@ pub(crate) fn render(app: &App, frame: &mut Frame) {
     }
     status::status_bar(app, frame, a.status);
     if let Some(screen) = &app.stats {
-        stats::render(screen, frame, area);
+        // Over the panes only: the tabs and the connection line stay.
+        stats::render(screen, frame, a.main);
     }
     if let Some(d) = &app.dialog {
         dialog::render(app, d, frame, area);

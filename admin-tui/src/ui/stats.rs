@@ -98,7 +98,14 @@ fn csat_chart(s: &Stats) -> BarChart<'static> {
         .bar_gap(1)
 }
 
-fn hours_chart(s: &Stats) -> BarChart<'static> {
+/// The hourly chart's bar width: the 24 bars and their gaps spread over `width` columns.
+fn hour_bar_width(width: u16) -> u16 {
+    ((width.saturating_sub(2) + 1) / 24)
+        .saturating_sub(1)
+        .max(1)
+}
+
+fn hours_chart(s: &Stats, width: u16) -> BarChart<'static> {
     let bars: Vec<Bar<'static>> = (0..24)
         .map(|h| {
             let n = u64::from(s.busiest_hours.get(h).copied().unwrap_or(0));
@@ -118,7 +125,7 @@ fn hours_chart(s: &Stats) -> BarChart<'static> {
             }
         )))
         .data(BarGroup::default().bars(&bars))
-        .bar_width(2)
+        .bar_width(hour_bar_width(width))
         .bar_gap(1)
 }
 
@@ -162,7 +169,7 @@ pub(super) fn render(screen: &StatsScreen, frame: &mut Frame, area: Rect) {
     );
     frame.render_widget(Sparkline::default().data(&hours), line);
     if bottom.height >= 4 {
-        frame.render_widget(hours_chart(s), bottom);
+        frame.render_widget(hours_chart(s, bottom.width), bottom);
     }
     if let Some(e) = &screen.error {
         let r = Rect {

@@ -1,10 +1,10 @@
 //! The header (tabs and the count of waiting chats), the disconnected banner and the status bar
-//! (connection state, notices, key hints).
+//! (connection state, notices, and the key hints for the focused pane).
 
 use ratatui::{layout::Rect, text::Span, widgets::Paragraph, Frame};
 
 use super::{clean, fit, style};
-use crate::app::{App, Conn, Failure, Tab};
+use crate::app::{App, Conn, Failure, Focus, Tab};
 use crate::strings;
 
 pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
@@ -30,9 +30,7 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         }
         me.push(Span::raw(" · "));
     }
-    let left = vec![
-        Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
-        Span::raw(" "),
+    let tabs = [
         tab("1", strings::HDR_ACTIVE, app.tab == Tab::Active),
         Span::raw(" "),
         tab("2", strings::HDR_ALL, app.tab == Tab::All),
@@ -41,33 +39,49 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(" "),
         tab("4", strings::TAB_UNASSIGNED, app.tab == Tab::Unassigned),
     ];
-    let mut right = Vec::new();
-    right.extend([
-        Span::styled(
-            strings::waiting_count(waiting, app.chats.len()),
-            if waiting > 0 {
-                style::bold()
-            } else {
-                style::dim()
-            },
-        ),
-        Span::raw(" "),
-    ]);
-    // Who this console is, when it fits beside the tabs.
+    let counts = |with_active: bool| {
+        let text = if with_active {
+            strings::waiting_count(waiting, app.chats.len())
+        } else {
+            strings::waiting_only(waiting)
+        };
+        let st = if waiting > 0 {
+            style::bold()
+        } else {
+            style::dim()
+        };
+        vec![Span::styled(text, st), Span::raw(" ")]
+    };
     let w = |spans: &[Span<'static>]| {
         spans
             .iter()
             .map(|s| super::width(&s.content))
             .sum::<usize>()
     };
-    if w(&left) + w(&me) + w(&right) < usize::from(area.width) {
-        me.extend(right);
-        right = me;
-    }
-    frame.render_widget(
-        Paragraph::new(fit(left, right, usize::from(area.width))),
-        area,
-    );
+    // Who this console is stays; on a narrow screen the product name goes first, then the
+    // count of active chats, and last the tabs are cut.
+    let width = usize::from(area.width);
+    let name = vec![
+        Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
+        Span::raw(" "),
+    ];
+    let build = |with_name: bool, with_active: bool| {
+        let mut left = if with_name {
+            name.clone()
+        } else {
+            vec![Span::raw(" ")]
+        };
+        left.extend(tabs.iter().cloned());
+        let mut right = me.clone();
+        right.extend(counts(with_active));
+        (left, right)
+    };
+    let (left, right) = [(true, true), (false, true)]
+        .into_iter()
+        .map(|(n, a)| build(n, a))
+        .find(|(l, r)| w(l) + w(r) < width)
+        .unwrap_or_else(|| build(false, false));
+    frame.render_widget(Paragraph::new(fit(left, right, width)), area);
 }
 
 /// Seconds until `app.conn`'s next attempt.
@@ -107,6 +121,39 @@ pub(super) fn banner(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(line).style(style::banner()), area);
 }
 
+/// As many of `hints` as fit in `room` columns, then "? help" (the way to all the others).
+fn fit_hints(hints: &[&str], room: usize) -> String {
+    let mut out = String::new();
+    for h in hints {
+        let next = format!("{out}{h} · ");
+        if super::width(&next) + super::width(strings::HINT_MORE) > room {
+            break;
+        }
+        out = next;
+    }
+    out.push_str(strings::HINT_MORE);
+    out
+}
+
+/// The keys that matter for what has the keyboard now.
+fn key_hints(app: &App) -> &'static [&'static str] {
+    if app.help.is_some() {
+        strings::HINT_HELP
+    } else if app.dialog.is_some() {
+        strings::HINT_DIALOG
+    } else if app.stats.is_some() {
+        strings::HINT_STATS
+    } else if app.filter.editing {
+        strings::HINT_FILTER
+    } else {
+        match app.focus {
+            Focus::List => strings::HINT_LIST,
+            Focus::Thread => strings::HINT_THREAD,
+            Focus::Compose => strings::HINT_COMPOSE,
+        }
+    }
+}
+
 pub(super) fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
     let conn = match &app.conn {
         Conn::Connecting => Span::styled(
@@ -137,10 +184,18 @@ pub(super) fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
             },
         ));
     }
-    let right = vec![
-        Span::styled(strings::STATUS_HINT, style::dim()),
-        Span::raw(" "),
-    ];
+    // The hints take the room the connection state and a notice leave (a notice first).
+    let used: usize = left.iter().map(|s| super::width(&s.content)).sum();
+    let room = usize::from(area.width).saturating_sub(used + 2);
+    let mut hint = fit_hints(key_hints(app), room);
+    if app.help.is_some() {
+        // The help is open: no need to point at it.
+        hint = hint
+            .trim_end_matches(strings::HINT_MORE)
+            .trim_end_matches(" · ")
+            .to_string();
+    }
+    let right = vec![Span::styled(hint, style::dim()), Span::raw(" ")];
     frame.render_widget(
         Paragraph::new(fit(left, right, usize::from(area.width))),
         area,

@@ -271,6 +271,70 @@ fn end_chat_dialog_can_end_silently() {
 }
 
 #[test]
+fn the_silent_end_dialog_does_not_promise_a_message() {
+    let mut app = demo_focus(80, 24, &[Action::EndChat, Action::Toggle]);
+    let s = draw(&app);
+    has(&s, "End the chat with Ada Okafor (+2348011111111)?");
+    lacks(&s, "They receive");
+    has(&s, "Nothing is sent to");
+    // Back on: the message and its button are promised again.
+    app.update(Msg::Action(Action::Toggle));
+    has(&draw(&app), "They receive this");
+}
+
+#[test]
+fn a_send_refused_during_an_outage_stays_above_what_came_after_it() {
+    let mut app = app_sized(160, 48);
+    snapshot(&mut app, 1, vec![chat("1", "Ada", Some(-20))]);
+    app.update(Msg::Action(Action::Open));
+    load(
+        &mut app,
+        "1",
+        vec![msg(1, Sender::User, "first question", -20)],
+        0,
+    );
+    // At -10 the agent sends; the daemon is gone and the send fails.
+    app.update(Msg::Tick(at(-10)));
+    app.update(Msg::Action(Action::Compose));
+    type_text(&mut app, "an answer that never left");
+    app.update(Msg::Action(Action::Send));
+    let local_id = app.threads["1"].outgoing[0].local_id;
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Unreachable("refused".into()),
+    }));
+    app.update(Msg::Net(NetEvent::Sent {
+        address: "1".into(),
+        local_id,
+        result: Err("daemon unreachable".into()),
+    }));
+    // Reconnected at 0: the thread reloads with what the user wrote meanwhile.
+    app.update(Msg::Tick(at(0)));
+    let gen = app.watch_gen;
+    app.update(Msg::Net(NetEvent::Connected { gen }));
+    snapshot(&mut app, 2, vec![chat("1", "Ada", Some(-20))]);
+    load(
+        &mut app,
+        "1",
+        vec![
+            msg(1, Sender::User, "first question", -20),
+            msg(2, Sender::User, "hello? anyone there", -5),
+        ],
+        0,
+    );
+    let s = draw(&app);
+    let pos = |needle: &str| {
+        s.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not on screen:\n{s}"))
+    };
+    assert!(
+        pos("first question") < pos("an answer that never left"),
+        "{s}"
+    );
+    assert!(pos("not sent") < pos("hello? anyone there"), "{s}");
+}
+
+#[test]
 fn help_80x24() {
     let app = demo_focus(80, 24, &[Action::Help]);
     let s = draw(&app);
@@ -515,6 +579,24 @@ fn canned_picker_80x24() {
 }
 
 #[test]
+fn an_empty_canned_list_says_how_to_add_one() {
+    let mut app = desk_80x24();
+    let mut desk = app.desk.clone();
+    desk.canned.clear();
+    app.set_desk(desk);
+    load(&mut app, "3", Vec::new(), 0);
+    crate::app::tests::key(&mut app, Action::TabUnassigned);
+    crate::app::tests::key(&mut app, Action::Compose);
+    type_text(&mut app, "/");
+    let s = draw(&app);
+    has(&s, "No canned responses yet");
+    has(&s, "bot-daemon admin canned add SHORTCUT");
+    // A reply that is not a shortcut shows no hint.
+    type_text(&mut app, " not a shortcut");
+    lacks(&draw(&app), "No canned responses yet");
+}
+
+#[test]
 fn thread_with_notes_and_agent_names_80x24() {
     let mut app = desk_80x24();
     let mut m1 = msg(1, Sender::User, "I paid my fees twice", -9);
@@ -570,10 +652,28 @@ fn the_header_says_who_is_at_the_console_when_it_fits() {
     app.update(Msg::Net(NetEvent::Availability(Ok(true))));
     let s = draw(&app);
     has(&s, "ada available · 3 waiting · 3 active");
+    // At 80 columns the name stays; the product name makes room.
     app.update(Msg::Resize(80, 24));
     let s = draw(&app);
-    has(&s, "4 Unassigned");
-    lacks(&s, "ada available");
+    let header = s.lines().next().unwrap_or_default();
+    has(header, "4 Unassigned");
+    has(header, "ada available · 3 waiting");
+    lacks(header, "chat-support");
+}
+
+#[test]
+fn at_80_columns_the_list_keeps_the_priority_badge() {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.update(Msg::Resize(80, 24));
+    let mut long = chat("4", "Oluwaseun Adebayo-Williams Okonkwo", Some(-12));
+    long.priority = crate::model::Priority::Urgent;
+    long.assigned_agent = "bolaji".into();
+    long.unread_count = 12;
+    event(&mut app, 2, EventBody::ChatStarted(long, 9));
+    let s = draw(&app);
+    // The name gives way before the badge and the assignee do.
+    has(&s, "‼ urgent @bolaji");
+    has(&s, "Oluwaseun Adebayo");
 }
 
 fn stats_data() -> crate::model::Stats {
@@ -635,6 +735,53 @@ fn stats_80x24_shows_the_figures_and_charts() {
     // Esc goes back to the chats.
     app.update(Msg::Action(Action::Back));
     lacks(&draw(&app), "Stats · last 7 days");
+}
+
+#[test]
+fn the_stats_screen_keeps_the_tabs_and_the_connection_line_and_fills_the_width() {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut app = app_sized(w, h);
+        app.update(Msg::Action(Action::Stats));
+        app.update(Msg::Net(NetEvent::Stats {
+            result: Ok(stats_data()),
+        }));
+        let s = draw(&app);
+        has(&s, "1 Active   2 All");
+        has(&s, "● connected");
+        has(&s, "Stats · last 7 days");
+        // The hours chart (in the desk's zone, as the daemon counts it) spans the screen:
+        // what is left after its last hour is less than one more hour's bar and the borders.
+        has(&s, "Chats started by hour (Africa/Lagos)");
+        let labels = s
+            .lines()
+            .find(|l| l.contains("00 ") && l.contains(" 23"))
+            .unwrap_or_else(|| panic!("no hour labels:\n{s}"));
+        let end = labels.find(" 23").unwrap() + 3;
+        let col = super::width(&labels[..end]);
+        assert!(col + 24 + 4 >= usize::from(w), "{w}: {labels}");
+    }
+}
+
+#[test]
+fn the_status_bar_hints_the_keys_of_the_focused_pane() {
+    let last = |s: &str| s.lines().last().unwrap_or_default().to_string();
+    let mut app = demo(160, 48);
+    app.notice = None;
+    let s = last(&draw(&app));
+    has(&s, "● connected");
+    has(&s, "j/k move · Enter open · i reply · c claim");
+    has(&s, "? help");
+    app.update(Msg::Action(Action::Open));
+    has(&last(&draw(&app)), "j/k scroll · i reply · o older");
+    app.update(Msg::Action(Action::Compose));
+    has(&last(&draw(&app)), "Enter send · Ctrl-J newline");
+    // At 80 columns as many as fit, and the connection state stays.
+    app.update(Msg::Resize(80, 24));
+    app.update(Msg::Action(Action::Back));
+    let s = last(&draw(&app));
+    has(&s, "● connected");
+    has(&s, "j/k scroll");
+    has(&s, "? help");
 }
 
 #[test]

@@ -11,9 +11,8 @@ use ratatui::{
 };
 
 use super::{clean, clock, date, fit, hours_minutes, short_duration, style, width, wrap};
-use crate::app::{App, Focus, Thread};
-use crate::layout;
-use crate::model::{Kind, Message, Note, Sender, Status, Summary};
+use crate::app::{App, Focus, Outgoing, Thread};
+use crate::model::{Kind, Message, Note, Sender, Status, Summary, Time};
 use crate::strings;
 
 /// Columns before a message's text: `HH:MM agent `.
@@ -36,14 +35,21 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = usize::from(inner.height);
-    let wanted = app
-        .open
-        .as_ref()
-        .and_then(|a| app.threads.get(a))
-        .map_or(0, |t| t.scroll);
-    // Only the lines the view can reach; when the thread is shorter, all of them.
-    let all = last_lines(app, usize::from(inner.width), wanted.saturating_add(height));
-    let scroll = wanted.min(all.len().saturating_sub(height));
+    let width = usize::from(inner.width);
+    let thread = app.open_thread().filter(|t| t.loaded);
+    let (all, scroll) = match thread {
+        Some(t) => {
+            // Only the lines the view can reach (and a page more); when the thread is shorter,
+            // all of them. What was measured goes back to the scroll state.
+            let built = build(app, t, width, t.scroll.need(height), t.scroll.newer_than());
+            let offset = t
+                .scroll
+                .update(height, built.lines.len(), built.complete, built.newer);
+            (built.lines, offset)
+        }
+        None => (last_lines(app, width, height), 0),
+    };
+    let scroll = scroll.min(all.len().saturating_sub(height));
     let end = all.len() - scroll;
     let start = end.saturating_sub(height);
     // Bottom-anchored, like a chat: the newest line sits just above the compose box.
@@ -55,12 +61,6 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     frame.render_widget(Paragraph::new(shown), inner);
-}
-
-/// How far the open thread can scroll up (lines above the view).
-pub(crate) fn max_scroll(app: &App) -> usize {
-    let (w, h) = layout::thread_inner(app);
-    lines(app, w).len().saturating_sub(h)
 }
 
 fn title(s: &Summary, width: usize) -> Line<'static> {
@@ -230,15 +230,14 @@ fn note_lines(app: &App, n: &Note, width: usize, out: &mut Vec<Line<'static>>) {
     out.extend(note(n.text.clone(), style::note(), width));
 }
 
-/// Every line of the open thread, oldest first (for the scroll limit; a frame draws only
-/// [`last_lines`]).
+/// Every line of the open thread, oldest first (a frame draws only [`last_lines`]).
+#[cfg(test)]
 pub(crate) fn lines(app: &App, width: usize) -> Vec<Line<'static>> {
     last_lines(app, width, usize::MAX)
 }
 
-/// The thread's last `need` lines or more, oldest first — all of them when the thread has
-/// fewer. Built from the newest message back, so a frame costs what it shows, not the length
-/// of the history (a 5,000-message thread: docs/benchmarks.md).
+/// The open thread's last `need` lines or more, oldest first — all of them when the thread
+/// has fewer; a hint when nothing is open or loaded yet.
 pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'static>> {
     let Some(address) = &app.open else {
         return vec![Line::from(Span::styled(strings::PICK_A_CHAT, style::dim()))];
@@ -251,69 +250,121 @@ pub(crate) fn last_lines(app: &App, width: usize, need: usize) -> Vec<Line<'stat
             None => Line::from(Span::styled(strings::LOADING, style::dim())),
         }];
     }
+    build(app, t, width, need, None).lines
+}
+
+/// A loaded thread's lines as one frame builds them.
+struct Built {
+    /// The last lines, oldest first.
+    lines: Vec<Line<'static>>,
+    /// How many of them belong to messages newer than the `newer_than` id asked about.
+    newer: usize,
+    /// Every line of the thread is there.
+    complete: bool,
+}
+
+/// `t`'s last `need` lines or more (plus those of messages newer than `newer_than`), built from
+/// the newest message back, so a frame costs what it shows, not the length of the history (a
+/// 5,000-message thread: docs/benchmarks.md).
+fn build(app: &App, t: &Thread, width: usize, need: usize, newer_than: Option<i64>) -> Built {
     // Newest first: blocks of lines, each in reading order, reversed at the end.
     let mut blocks: Vec<Vec<Line<'static>>> = Vec::new();
     let mut count = 0;
-    for o in t.outgoing.iter().rev() {
-        let mut block = Vec::new();
-        let time = clock(app, o.at);
-        let mark = match &o.error {
-            None => Span::styled(format!(" {}", strings::SENDING), style::dim()),
-            Some(_) => Span::styled(" ✗", style::error()),
-        };
-        message_lines(&time, Sender::Agent, &o.text, Some(mark), width, &mut block);
-        if let Some(e) = &o.error {
-            block.extend(note(
-                strings::not_sent_inline(&clean(e)),
-                style::error(),
-                width,
-            ));
-        }
-        count += block.len();
-        blocks.push(block);
-    }
-    // Private notes go among the messages by time: note k comes just before message
-    // `slots[k]` (or after the last message when it is `messages.len()`).
-    let slots = note_slots(&t.notes, &t.messages);
+    let mut newer = 0;
+    // Private notes and the agent's unconfirmed (or refused) messages go among the messages
+    // by time: item k comes just before message `slots[k]` (or after the last message when it
+    // is `messages.len()`). A send refused during an outage stays above what came after it.
+    let mut pending: Vec<&Outgoing> = t.outgoing.iter().collect();
+    pending.sort_by_key(|o| o.at);
+    let out_slots = slots(pending.iter().map(|o| Some(o.at)), &t.messages);
+    let note_slots = slots(t.notes.iter().map(|n| n.at), &t.messages);
+    let mut oi = pending.len();
     let mut ni = t.notes.len();
     let mut i = t.messages.len();
     loop {
-        while ni > 0 && slots.get(ni - 1) == Some(&i) {
-            ni -= 1;
+        // What sits before message `i`, newest first; at a tie the agent's own message is
+        // the newer (it was just written).
+        loop {
+            let out = oi
+                .checked_sub(1)
+                .filter(|k| out_slots.get(*k) == Some(&i))
+                .and_then(|k| pending.get(k));
+            let note_here = ni
+                .checked_sub(1)
+                .filter(|k| note_slots.get(*k) == Some(&i))
+                .and_then(|k| t.notes.get(k));
             let mut block = Vec::new();
-            if let Some(n) = t.notes.get(ni) {
-                note_lines(app, n, width, &mut block);
+            match (out, note_here) {
+                (None, None) => break,
+                (Some(o), Some(n)) if n.at.is_none_or(|at| at <= o.at) => {
+                    oi -= 1;
+                    outgoing_lines(app, o, width, &mut block);
+                }
+                (Some(o), None) => {
+                    oi -= 1;
+                    outgoing_lines(app, o, width, &mut block);
+                }
+                (_, Some(n)) => {
+                    ni -= 1;
+                    note_lines(app, n, width, &mut block);
+                }
             }
             count += block.len();
             blocks.push(block);
         }
-        if i == 0 || count >= need {
+        if i == 0 || count >= need.saturating_add(newer) {
             break;
         }
         i -= 1;
         let block = message_block(app, &t.messages, i, width);
+        if newer_than.is_some_and(|id| t.messages.get(i).is_some_and(|m| m.id > id)) {
+            newer += block.len();
+        }
         count += block.len();
         blocks.push(block);
     }
     if i == 0 {
         blocks.push(head(t, width));
     }
-    blocks.into_iter().rev().flatten().collect()
+    Built {
+        lines: blocks.into_iter().rev().flatten().collect(),
+        newer,
+        complete: i == 0,
+    }
 }
 
-/// For each note (in time order), the index of the message it is shown before: the first
-/// message written after it; `messages.len()` when none is (or it has no time).
-fn note_slots(notes: &[Note], messages: &[Message]) -> Vec<usize> {
-    let mut slots = Vec::with_capacity(notes.len());
+/// For each item (notes, unconfirmed messages; `times` in time order), the index of the
+/// message it is shown before: the first message written after it; `messages.len()` when none
+/// is (or it has no time).
+fn slots(times: impl Iterator<Item = Option<Time>>, messages: &[Message]) -> Vec<usize> {
+    let times: Vec<Option<Time>> = times.collect();
+    let mut slots = Vec::with_capacity(times.len());
     for (i, m) in messages.iter().enumerate() {
-        while slots.len() < notes.len()
-            && matches!((notes[slots.len()].at, m.at), (Some(a), Some(b)) if a < b)
+        while slots.len() < times.len()
+            && matches!((times[slots.len()], m.at), (Some(a), Some(b)) if a < b)
         {
             slots.push(i);
         }
     }
-    slots.resize(notes.len(), messages.len());
+    slots.resize(times.len(), messages.len());
     slots
+}
+
+/// One of the agent's messages the server has not confirmed: "sending…", or ✗ with the reason.
+fn outgoing_lines(app: &App, o: &Outgoing, width: usize, out: &mut Vec<Line<'static>>) {
+    let time = clock(app, o.at);
+    let mark = match &o.error {
+        None => Span::styled(format!(" {}", strings::SENDING), style::dim()),
+        Some(_) => Span::styled(" ✗", style::error()),
+    };
+    message_lines(&time, Sender::Agent, &o.text, Some(mark), width, out);
+    if let Some(e) = &o.error {
+        out.extend(note(
+            strings::not_sent_inline(&clean(e)),
+            style::error(),
+            width,
+        ));
+    }
 }
 
 /// The lines above the first message: older history to load, or its start.
