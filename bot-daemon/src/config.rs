@@ -651,6 +651,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_admin_token_with_surrounding_whitespace_is_trimmed_and_blank_is_refused() {
+        let args = ConfigArgs {
+            admin_token: Some("  s3cret-token\n".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            Config::load(&args).unwrap().admin_token.as_deref(),
+            Some("s3cret-token"),
+            "the token clients present (trimmed) must be the one the daemon compares"
+        );
+        let blank = ConfigArgs {
+            admin_token: Some(" \t ".into()),
+            ..Default::default()
+        };
+        let e = Config::load(&blank).err().expect("a blank token is refused");
+        assert!(e.to_string().contains("only whitespace"), "{e}");
+    }
+
+    #[test]
+    fn limits_come_from_the_file_and_nonsense_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[limits]\nheader_timeout_secs = 2.5\nidle_timeout_secs = 30\nmax_http_connections = 100\nshutdown_timeout_secs = 3\n",
+        )
+        .unwrap();
+        let args = ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let l = Config::load(&args).unwrap().limits;
+        assert_eq!(l.header_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(l.idle_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(l.max_http_connections, 100);
+        assert_eq!(l.shutdown_timeout, std::time::Duration::from_secs(3));
+        assert_eq!(l.body_timeout, Limits::default().body_timeout);
+        for bad in [
+            "header_timeout_secs = 0",
+            "body_timeout_secs = -1",
+            "max_grpc_connections = 0",
+        ] {
+            std::fs::write(&file, format!("[limits]\n{bad}\n")).unwrap();
+            let e = Config::load(&args).err().expect("refused");
+            assert!(e.to_string().contains("[limits]"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn flags_win_over_file_and_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");

@@ -51,7 +51,7 @@ pub struct WebhookSlots {
     sem: Arc<Semaphore>,
     cap: usize,
     /// Since when every slot has been taken, if they all are.
-    full_since: Mutex<Option<Instant>>,
+    full_since: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// One processing slot; freeing it clears the "full" mark.
@@ -87,7 +87,7 @@ impl WebhookSlots {
             .ok()?;
         if self.sem.available_permits() == 0 {
             if let Ok(mut f) = self.full_since.lock() {
-                f.get_or_insert_with(Instant::now);
+                f.get_or_insert_with(tokio::time::Instant::now);
             }
         }
         Some(Slot {
@@ -350,4 +350,27 @@ async fn metrics(State(s): State<HttpState>) -> Response {
         s.metrics.render(&gauges, s.slots.busy(), s.slots.cap()),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_all_taken_for_long_enough_make_the_webhook_path_stuck() {
+        let slots = WebhookSlots::new(2);
+        let a = slots.acquire(SLOT_WAIT).await.unwrap();
+        let b = slots.acquire(SLOT_WAIT).await.unwrap();
+        assert_eq!(slots.busy(), 2);
+        assert!(slots.stuck_for(STUCK_AFTER).is_none(), "full, but only just");
+        tokio::time::advance(STUCK_AFTER + Duration::from_secs(1)).await;
+        assert!(slots.stuck_for(STUCK_AFTER).is_some(), "full for 6 s: stuck");
+        // A third delivery waits its turn and gives up after SLOT_WAIT.
+        assert!(slots.acquire(SLOT_WAIT).await.is_none());
+        drop(a);
+        assert!(slots.stuck_for(STUCK_AFTER).is_none(), "a slot freed: not stuck");
+        assert_eq!(slots.busy(), 1);
+        drop(b);
+        assert_eq!(slots.busy(), 0);
+    }
 }
