@@ -346,14 +346,18 @@ async fn serve_conn(
                 conn.as_mut().graceful_shutdown();
                 closing = true;
             }
-            () = track.changed.notified(), if !closing => {}
-            () = sleep_until_some(deadline), if !closing => match track.get() {
+            () = track.changed.notified() => {}
+            // Still watched while closing: a half-sent header must not hold up a shutdown.
+            () = sleep_until_some(deadline) => match track.get() {
                 Phase::Head(since) if since.elapsed() >= limits.header_timeout => {
                     stats.conns.header_timeouts.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!("closing a connection whose request header did not arrive in time");
                     break;
                 }
                 Phase::Idle(since) if since.elapsed() >= limits.idle_timeout => {
+                    if closing {
+                        break;
+                    }
                     stats.conns.idle_closed.fetch_add(1, Ordering::Relaxed);
                     conn.as_mut().graceful_shutdown();
                     closing = true;
