@@ -94,7 +94,7 @@ async fn a_normal_webhook_is_served_beside_large_unknown_status_bodies() {
     assert!(summary.message_count >= 1, "{summary:?}");
     // Every distinct status is kept (32,000 < the cap), each once.
     assert_eq!(early_statuses(td.db_path()), 8 * 4_000);
-    assert!(8 * 4_000 <= bot_daemon::storage::EARLY_STATUSES_CAP);
+    const { assert!(8 * 4_000 <= bot_daemon::storage::EARLY_STATUSES_CAP) };
     td.shutdown().await;
 }
 
@@ -407,7 +407,7 @@ async fn a_far_future_webhook_timestamp_becomes_the_receive_time() {
         .collect();
     assert_eq!(order, vec![BOB, ADA], "the newest writer first");
     for s in &list.conversations {
-        let last = s.last_message.as_ref().and_then(|m| m.timestamp.clone());
+        let last = s.last_message.as_ref().and_then(|m| m.timestamp);
         for ts in [
             &last,
             &s.chat_started_at,
