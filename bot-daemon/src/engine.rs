@@ -60,6 +60,9 @@ pub struct AgentSent {
     pub message: MessageRecord,
     /// The template sent instead of free text (outside the 24-hour window).
     pub template_used: Option<String>,
+    /// What the agent wrote: this call's text, or the first call's when the idempotency key
+    /// was used before (the two are then the same, or the call is refused).
+    pub text: String,
 }
 
 /// What an agent's end did.
@@ -584,6 +587,54 @@ fn apply_delivery(
     Ok(out)
 }
 
+/// The earliest webhook `timestamp` taken as Meta's: 2009-01-01T00:00:00Z (WhatsApp's launch).
+pub const EARLIEST_TIMESTAMP_MS: Millis = 1_230_768_000_000;
+
+/// How far past the receive time a webhook `timestamp` may be (clock skew) and still be kept.
+pub const MAX_FUTURE_TIMESTAMP_MS: Millis = 24 * 60 * 60 * 1000;
+
+/// A webhook `timestamp` outside [`EARLIEST_TIMESTAMP_MS`] ..= now + [`MAX_FUTURE_TIMESTAMP_MS`]
+/// becomes the receive time, logged. Refusing the body instead (400) would make Meta redeliver
+/// it for days and hold up every other message in it; keeping it would sort the contact first
+/// forever and hand clients timestamps they cannot decode.
+fn sane_timestamp(ts: Millis, now: Millis, what: &str, wamid: &str) -> Millis {
+    if (EARLIEST_TIMESTAMP_MS..=now.saturating_add(MAX_FUTURE_TIMESTAMP_MS)).contains(&ts) {
+        return ts;
+    }
+    tracing::warn!(
+        wamid,
+        timestamp_ms = ts,
+        received_ms = now,
+        "{what} timestamp out of range (before 2009 or more than a day ahead): using the receive time"
+    );
+    now
+}
+
+/// Applies [`sane_timestamp`] to everything a delivery carries.
+fn clamp_timestamps(d: &mut Delivery, now: Millis) {
+    for m in &mut d.messages {
+        m.timestamp_ms = sane_timestamp(m.timestamp_ms, now, "message", &m.wamid);
+    }
+    for c in &mut d.identity_changes {
+        c.timestamp_ms = sane_timestamp(c.timestamp_ms, now, "system message", &c.wamid);
+    }
+    for s in &mut d.statuses {
+        s.timestamp_ms = sane_timestamp(s.timestamp_ms, now, "status", &s.wamid);
+    }
+}
+
+/// Whether `text` from an agent whose messages carry `prefix` is what `previous` (sent earlier
+/// with the same idempotency key) stored: the text itself, or the re-engagement template that
+/// carried it (`[template NAME] {prefix}{text}`).
+fn same_request(previous: &MessageRecord, prefix: &str, text: &str) -> bool {
+    if previous.kind == "template" {
+        previous.text.starts_with("[template ")
+            && previous.text.ends_with(&format!("] {prefix}{text}"))
+    } else {
+        previous.text == text
+    }
+}
+
 /// Checks an agent's text: not empty or blank, and within WhatsApp's limit once prefixed.
 /// Lengths are counted in UTF-16 code units, as WhatsApp does (an emoji counts 2).
 ///
@@ -644,10 +695,14 @@ impl Engine {
     ///
     /// # Errors
     /// Storage failures; nothing of the delivery is stored then.
-    pub async fn apply_delivery(&self, delivery: Delivery) -> Result<DeliveryOutcome, EngineError> {
+    pub async fn apply_delivery(
+        &self,
+        mut delivery: Delivery,
+    ) -> Result<DeliveryOutcome, EngineError> {
         let settings = self.settings.clone();
         let desk = self.desk.clone();
         let now = self.now();
+        clamp_timestamps(&mut delivery, now);
         self.store
             .write(move |tx| apply_delivery(tx, &delivery, &settings, &desk, now))
             .await
@@ -702,6 +757,13 @@ impl Engine {
                                 "idempotency_key {key:?} was already used for another conversation"
                             )));
                         }
+                        if !same_request(&previous, &prefix, &text) {
+                            return Err(StoreError::FailedPrecondition(format!(
+                                "idempotency_key {key:?} was already used for a different message \
+                                 (message {}); use a new key for a new message",
+                                previous.id
+                            )));
+                        }
                         let template_used = (previous.kind == "template")
                             .then(|| {
                                 settings
@@ -714,6 +776,7 @@ impl Engine {
                             summary: tx.summary(contact.id)?,
                             message: previous,
                             template_used,
+                            text,
                         });
                     }
                 }
@@ -767,6 +830,7 @@ impl Engine {
                     summary: tx.summary(contact.id)?,
                     message,
                     template_used,
+                    text,
                 })
             })
             .await

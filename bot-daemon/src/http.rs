@@ -269,6 +269,22 @@ async fn handle_delivery(s: &HttpState, headers: &HeaderMap, body: Body) -> Resp
                 "messages addressed to another business number ignored"
             );
         }
+        // Statuses of another number's messages are not ours either (and would only pile up
+        // as statuses for unknown messages).
+        let before = delivery.statuses.len();
+        delivery.statuses.retain(|s| {
+            s.phone_number_id
+                .as_deref()
+                .is_none_or(|id| id == own.as_str())
+        });
+        let other_statuses = before - delivery.statuses.len();
+        if other_statuses > 0 {
+            tracing::debug!(
+                count = other_statuses,
+                own = %own,
+                "statuses of another business number ignored"
+            );
+        }
     }
     // Only now, verified and parsed, does the delivery take a processing slot.
     let Some(_slot) = s.slots.acquire(SLOT_WAIT).await else {

@@ -55,21 +55,34 @@ use crate::{
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database.
+    /// The database. Each variant's message includes its cause's, so the cause is not also
+    /// the `source()`: `error: {:#}` would print it twice.
     #[error("opening the database: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
     /// Binding or reading a listener, or a secret file.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The HTTP client for the Cloud API.
     #[error("building the Cloud API client: {0}")]
-    Client(#[from] reqwest::Error),
+    Client(reqwest::Error),
     /// The gRPC listener's setup (TLS files, agents).
     #[error(transparent)]
     Grpc(#[from] grpc::GrpcStartError),
     /// Anything else about the setup.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> StartError {
+        StartError::Store(e)
+    }
+}
+
+impl From<reqwest::Error> for StartError {
+    fn from(e: reqwest::Error) -> StartError {
+        StartError::Client(e)
+    }
 }
 
 /// The listeners the daemon serves on, bound by the caller (tests bind port 0).

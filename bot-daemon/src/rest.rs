@@ -296,11 +296,11 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .filter(|k| !k.is_empty() && k.len() <= 200);
-    match s.engine.agent_send(addr, message.clone(), key).await {
+    match s.engine.agent_send(addr, message, key).await {
         Ok(sent) => {
             let mut data = json!({
                 "phone_number": shown_address(&sent.summary),
-                "message_sent": message,
+                "message_sent": sent.text,
                 "timestamp": iso(sent.message.timestamp),
                 "message_id": sent.message.id,
             });

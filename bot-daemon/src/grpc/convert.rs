@@ -11,8 +11,15 @@ use crate::{
     },
 };
 
-/// Unix milliseconds as a protobuf timestamp.
+/// The earliest instant a protobuf `Timestamp` may hold: 0001-01-01T00:00:00Z, in unix ms.
+pub const MIN_TIMESTAMP_MS: Millis = -62_135_596_800_000;
+/// The latest: 9999-12-31T23:59:59.999Z, in unix ms.
+pub const MAX_TIMESTAMP_MS: Millis = 253_402_300_799_999;
+
+/// Unix milliseconds as a protobuf timestamp, clamped to the range protobuf allows (clients'
+/// JSON decoders refuse a whole message over one out-of-range timestamp).
 pub fn ts(ms: Millis) -> prost_types::Timestamp {
+    let ms = ms.clamp(MIN_TIMESTAMP_MS, MAX_TIMESTAMP_MS);
     prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: (ms.rem_euclid(1000) * 1_000_000) as i32,
@@ -241,5 +248,16 @@ mod tests {
         assert_eq!((t.seconds, t.nanos), (1_767_262_500, 123_000_000));
         let t = ts(-1);
         assert_eq!((t.seconds, t.nanos), (-1, 999_000_000));
+    }
+
+    #[test]
+    fn timestamps_outside_protobufs_range_are_clamped_to_it() {
+        // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z are protobuf's bounds.
+        let t = ts(Millis::MAX);
+        assert_eq!((t.seconds, t.nanos), (253_402_300_799, 999_000_000));
+        let t = ts(10_000_000_000_000_000);
+        assert_eq!(t.seconds, 253_402_300_799);
+        let t = ts(Millis::MIN);
+        assert_eq!((t.seconds, t.nanos), (-62_135_596_800, 0));
     }
 }

@@ -182,11 +182,11 @@ impl SupportAdmin for AdminService {
         let key = Some(r.idempotency_key).filter(|k| !k.is_empty());
         let sent = self
             .engine
-            .agent_send_as(caller, addr, r.message.clone(), key, r.takeover)
+            .agent_send_as(caller, addr, r.message, key, r.takeover)
             .await?;
         Ok(Response::new(pb::SendMessageResponse {
             phone_number: sent.summary.address(),
-            message_sent: r.message,
+            message_sent: sent.text,
             timestamp: Some(convert::ts(sent.message.timestamp)),
             message_id: sent.message.id,
             template_used: sent.template_used.unwrap_or_default(),

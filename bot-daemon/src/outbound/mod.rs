@@ -384,6 +384,52 @@ async fn record(
     }
 }
 
+/// How often one repeated error of the sender's loop is logged again (a full disk would
+/// otherwise log ~5 lines a second).
+pub const REPEATED_ERROR_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// Rate-limits one repeated error in the logs: the first occurrence is logged, then at most one
+/// line per interval carrying how many were suppressed in between. A different message is
+/// logged at once; [`ErrorThrottle::clear`] (on success) starts over.
+#[derive(Debug)]
+pub struct ErrorThrottle {
+    every: Duration,
+    last: Option<(String, std::time::Instant)>,
+    suppressed: u64,
+}
+
+impl ErrorThrottle {
+    /// Logs a repeated message at most once per `every`.
+    pub fn new(every: Duration) -> ErrorThrottle {
+        ErrorThrottle {
+            every,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether `message`, occurring at `now`, is to be logged: `Some(n)` with the number of
+    /// identical ones suppressed since the last line, `None` to suppress it.
+    pub fn check(&mut self, message: &str, now: std::time::Instant) -> Option<u64> {
+        match &self.last {
+            Some((last, at)) if last == message && now.duration_since(*at) < self.every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some((message.to_string(), now));
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+
+    /// The error stopped; returns how many were suppressed since the last line.
+    pub fn clear(&mut self) -> u64 {
+        self.last = None;
+        std::mem::take(&mut self.suppressed)
+    }
+}
+
 /// Drains the outbox until `shutdown` turns true. Messages whose attempt was in flight when the
 /// daemon died are attempted again at start (at-least-once; see docs/operations.md).
 pub async fn run_sender(
@@ -401,6 +447,8 @@ pub async fn run_sender(
     // Recipients with a request in flight: their next message waits (order per user).
     let mut busy: HashSet<i64> = HashSet::new();
     let mut set: JoinSet<i64> = JoinSet::new();
+    let mut read_errors = ErrorThrottle::new(REPEATED_ERROR_LOG_EVERY);
+    let mut mark_errors = ErrorThrottle::new(REPEATED_ERROR_LOG_EVERY);
     loop {
         if *shutdown.borrow() {
             break;
@@ -418,9 +466,15 @@ pub async fn run_sender(
         if set.len() < max_in_flight {
             let room = max_in_flight - set.len();
             let due = match store.due_outbox(now, (room + busy.len()) as u32).await {
-                Ok(d) => d,
+                Ok(d) => {
+                    recovered(&mut read_errors, "reading the outbox");
+                    d
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "reading the outbox failed");
+                    let e = e.to_string();
+                    if let Some(suppressed) = read_errors.check(&e, std::time::Instant::now()) {
+                        tracing::error!(error = %e, suppressed, "reading the outbox failed");
+                    }
                     Vec::new()
                 }
             };
@@ -440,10 +494,14 @@ pub async fn run_sender(
                     })
                     .await
                 {
-                    tracing::error!(error = %e, "could not mark outbox rows in flight");
+                    let e = e.to_string();
+                    if let Some(suppressed) = mark_errors.check(&e, std::time::Instant::now()) {
+                        tracing::error!(error = %e, suppressed, "could not mark outbox rows in flight");
+                    }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
+                recovered(&mut mark_errors, "marking outbox rows in flight");
                 for item in picked {
                     busy.insert(item.contact_id);
                     let (store, transport, clock, cfg, metrics, limiter, auth_failed) = (
@@ -497,9 +555,47 @@ pub async fn run_sender(
     tracing::debug!("outbound sender stopped");
 }
 
+/// Ends a run of throttled errors, saying so when lines were suppressed.
+fn recovered(throttle: &mut ErrorThrottle, what: &str) {
+    let suppressed = throttle.clear();
+    if suppressed > 0 {
+        tracing::info!(suppressed, "{what} works again");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_error_is_logged_first_then_once_per_interval_with_the_suppressed_count() {
+        let start = std::time::Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut t = ErrorThrottle::new(Duration::from_secs(30));
+        let full = "database error: database or disk is full";
+        assert_eq!(t.check(full, at(0)), Some(0), "the first is logged");
+        // A retry every 200 ms for 30 s: 149 more, all suppressed.
+        let logged = (1..150)
+            .filter(|i| t.check(full, at(i * 200)).is_some())
+            .count();
+        assert_eq!(logged, 0);
+        assert_eq!(
+            t.check(full, at(30_000)),
+            Some(149),
+            "then one line with the count"
+        );
+        assert_eq!(t.check(full, at(30_200)), None);
+        // Another error is news at once.
+        assert_eq!(t.check("disk I/O error", at(30_400)), Some(1));
+        assert_eq!(t.clear(), 0);
+        assert_eq!(
+            t.check(full, at(30_600)),
+            Some(0),
+            "after recovery, logged again"
+        );
+        assert_eq!(t.check(full, at(30_800)), None);
+        assert_eq!(t.clear(), 1);
+    }
 
     #[test]
     fn throttling_and_server_errors_retry_permanent_errors_do_not() {

@@ -34,14 +34,21 @@ pub use crate::domain::Identity;
 pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, NoteRecord};
 pub use csat::SurveyRecord;
 pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
-pub use tx::{NewMessage, Tx};
+pub use tx::{NewMessage, Tx, EARLY_STATUSES_CAP, EARLY_STATUSES_PRUNE_EVERY};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite(e)
+    }
+}
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite said no.
+    /// SQLite said no. Its message is part of this one, so it is not also the `source()`
+    /// (printed chains would repeat it).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// The database was written by a newer version of this program.
     #[error("database schema version {found} is newer than this program supports ({supported}); upgrade chat-support")]
     TooNew {
@@ -75,7 +82,7 @@ pub enum StoreError {
     #[error("{0}")]
     AlreadyExists(String),
     /// I/O around the database file.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -356,6 +363,67 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Before SQLite opens `path`: its directory must exist (a mistyped `--db` is refused, not
+/// silently created), and a new database file is created mode 0600 whatever the umask, since it
+/// holds every message; SQLite gives the `-wal` and `-shm` files the database file's mode. An
+/// existing file keeps its mode, with a warning when other users can read it.
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "the database's directory {} does not exist (or is not a directory); create it, \
+                 or point --db / [storage] at an existing one",
+                dir.display()
+            ),
+        )));
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(file) => {
+            #[cfg(unix)]
+            {
+                // `mode` is filtered by the umask, which may only take bits away from 0600.
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            drop(file);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let meta = std::fs::metadata(path)?;
+                let mode = meta.permissions().mode() & 0o777;
+                if meta.is_file() && mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{mode:o}"),
+                        "the database file is readable by other users; it holds every message: \
+                         run `chmod 600` on it and its -wal and -shm files"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(StoreError::Io(std::io::Error::new(
+            e.kind(),
+            format!("creating the database file {}: {e}", path.display()),
+        ))),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer
     /// thread. Must be called inside a tokio runtime only for the async methods; opening itself
@@ -364,9 +432,7 @@ impl Store {
     /// # Errors
     /// The file cannot be opened or created, or its schema is newer than this program.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
+        prepare_file(path)?;
         let mut conn = Connection::open(path)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {

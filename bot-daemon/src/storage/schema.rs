@@ -212,6 +212,15 @@ CREATE TABLE csat_surveys (
 CREATE INDEX csat_surveys_contact ON csat_surveys (contact_id, id);
 CREATE INDEX csat_surveys_open ON csat_surveys (asked_at) WHERE state IN ('asked', 'rated');
 "#,
+    // 6 (issue 13): early statuses kept once per (wamid, status), and pruned by age through an
+    // index on `at` instead of a scan of the table on every unknown status.
+    r#"
+DELETE FROM early_statuses WHERE rowid NOT IN (
+    SELECT MIN(rowid) FROM early_statuses GROUP BY wamid, status);
+DROP INDEX early_statuses_wamid;
+CREATE UNIQUE INDEX early_statuses_key ON early_statuses (wamid, status);
+CREATE INDEX early_statuses_at ON early_statuses (at);
+"#,
 ];
 
 /// The schema version this code writes.

@@ -545,7 +545,8 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
     let path = dir.path().join("old.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        let before = schema::MIGRATIONS.len() - 1;
+        // Migration 5 is the queue/CSAT one.
+        let before = 4;
         for sql in &schema::MIGRATIONS[..before] {
             conn.execute_batch(sql).unwrap();
         }
@@ -583,4 +584,133 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
     let facts = store.session_facts(0, 20_000, None).await.unwrap();
     assert_eq!(facts.len(), 2);
     assert_eq!(facts[0].first_response_at, Some(4000));
+}
+
+async fn early_rows(store: &Store) -> Vec<(String, String)> {
+    store
+        .read(|c| {
+            let mut st = c.prepare("SELECT wamid, status FROM early_statuses ORDER BY rowid")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn repeated_early_statuses_are_kept_once_per_wamid_and_status() {
+    let (_dir, store) = open();
+    store
+        .write(|tx| {
+            for i in 0..5_000 {
+                let status = if i % 2 == 0 {
+                    DeliveryStatus::Delivered
+                } else {
+                    DeliveryStatus::Read
+                };
+                assert_eq!(
+                    tx.apply_status("wamid.SAME", status, None, None, 10 + i)?,
+                    None
+                );
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        early_rows(&store).await,
+        vec![
+            ("wamid.SAME".to_string(), "delivered".to_string()),
+            ("wamid.SAME".to_string(), "read".to_string())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn early_statuses_stay_under_the_cap_keeping_the_newest() {
+    let (_dir, store) = open();
+    let cap = 3 * EARLY_STATUSES_PRUNE_EVERY;
+    store
+        .write(move |tx| {
+            for i in 0..10 * EARLY_STATUSES_PRUNE_EVERY + 17 {
+                tx.keep_early_status(
+                    &format!("wamid.U{i}"),
+                    DeliveryStatus::Delivered,
+                    None,
+                    None,
+                    1_000 + i,
+                    cap,
+                )?;
+                let n: i64 =
+                    tx.conn()
+                        .query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))?;
+                assert!(n <= cap, "{n} rows after {} statuses, cap {cap}", i + 1);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let rows = early_rows(&store).await;
+    let last = format!("wamid.U{}", 10 * EARLY_STATUSES_PRUNE_EVERY + 16);
+    assert!(rows.iter().any(|(w, _)| *w == last), "the newest is kept");
+    assert!(
+        !rows.iter().any(|(w, _)| w == "wamid.U0"),
+        "the oldest went"
+    );
+}
+
+#[tokio::test]
+async fn early_statuses_older_than_a_week_are_pruned() {
+    let (_dir, store) = open();
+    const WEEK: i64 = 7 * 24 * 60 * 60 * 1000;
+    store
+        .write(|tx| {
+            tx.apply_status("wamid.OLD", DeliveryStatus::Delivered, None, None, 1_000)?;
+            for i in 1..2 * EARLY_STATUSES_PRUNE_EVERY {
+                let at = 1_000 + WEEK + i;
+                tx.apply_status(
+                    &format!("wamid.N{i}"),
+                    DeliveryStatus::Sent,
+                    None,
+                    None,
+                    at + 1,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let rows = early_rows(&store).await;
+    assert!(!rows.iter().any(|(w, _)| w == "wamid.OLD"));
+    assert_eq!(rows.len() as i64, 2 * EARLY_STATUSES_PRUNE_EVERY - 1);
+}
+
+#[tokio::test]
+async fn the_early_status_migration_keeps_one_copy_of_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &schema::MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO early_statuses (wamid, status, at) VALUES
+                 ('wamid.A', 'delivered', 1), ('wamid.A', 'delivered', 2),
+                 ('wamid.A', 'read', 3), ('wamid.B', 'delivered', 4), ('wamid.A', 'delivered', 5);",
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        early_rows(&store).await,
+        vec![
+            ("wamid.A".to_string(), "delivered".to_string()),
+            ("wamid.A".to_string(), "read".to_string()),
+            ("wamid.B".to_string(), "delivered".to_string()),
+        ]
+    );
 }

@@ -39,6 +39,13 @@ pub struct NewMessage {
     pub agent_id: Option<i64>,
 }
 
+/// At most this many statuses for wamids not stored yet are kept (the newest); a flood of
+/// statuses for messages this daemon never sent cannot grow the table past it.
+pub const EARLY_STATUSES_CAP: i64 = 100_000;
+
+/// Early statuses are pruned once per this many new rows, never per status.
+pub const EARLY_STATUSES_PRUNE_EVERY: i64 = 1_000;
+
 /// The writer's open transaction, with domain operations.
 pub struct Tx<'c> {
     conn: &'c Connection,
@@ -594,7 +601,8 @@ impl<'c> Tx<'c> {
     /// Applies a status webhook to the outbound message with this wamid, forward only: `Some(true)`
     /// when it moved the status, `Some(false)` for a repeated or older status. A status for a wamid
     /// not stored yet (the send's response is still on its way) is kept and applied when it is
-    /// (`None`); kept statuses older than a week are dropped.
+    /// (`None`), once per (wamid, status); kept statuses older than a week, and the oldest beyond
+    /// [`EARLY_STATUSES_CAP`], are dropped.
     pub fn apply_status(
         &self,
         wamid: &str,
@@ -611,20 +619,49 @@ impl<'c> Tx<'c> {
             .query_row([wamid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let Some((message_id, contact_id)) = found else {
-            const WEEK_MS: Millis = 7 * 24 * 60 * 60 * 1000;
-            self.conn
-                .prepare_cached("DELETE FROM early_statuses WHERE at < ?1")?
-                .execute([now - WEEK_MS])?;
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO early_statuses (wamid, status, error_code, error_message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )?
-                .execute(params![wamid, status.as_str(), code, error, now])?;
+            self.keep_early_status(wamid, status, code, error, now, EARLY_STATUSES_CAP)?;
             return Ok(None);
         };
         Ok(Some(self.advance_status(
             message_id, contact_id, status, code, error, now,
         )?))
+    }
+
+    /// Keeps a status for a wamid not stored yet: once per (wamid, status), the first copy wins.
+    /// Every [`EARLY_STATUSES_PRUNE_EVERY`]th new row prunes, through indexes only: rows more
+    /// than a week old (oldest first, at most one chunk) and the oldest insertions beyond
+    /// `cap - PRUNE_EVERY` (a rowid range), so the table never holds more than `cap` rows.
+    pub(super) fn keep_early_status(
+        &self,
+        wamid: &str,
+        status: DeliveryStatus,
+        code: Option<i64>,
+        error: Option<&str>,
+        now: Millis,
+        cap: i64,
+    ) -> Result<(), StoreError> {
+        const WEEK_MS: Millis = 7 * 24 * 60 * 60 * 1000;
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO early_statuses (wamid, status, error_code, error_message, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![wamid, status.as_str(), code, error, now])?;
+        let rowid = self.conn.last_insert_rowid();
+        if inserted == 0 || rowid % EARLY_STATUSES_PRUNE_EVERY != 0 {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "DELETE FROM early_statuses WHERE rowid IN (
+                     SELECT rowid FROM early_statuses WHERE at < ?1 ORDER BY at LIMIT ?2)",
+            )?
+            .execute(params![now - WEEK_MS, EARLY_STATUSES_PRUNE_EVERY])?;
+        self.conn
+            .prepare_cached("DELETE FROM early_statuses WHERE rowid <= ?1")?
+            .execute([rowid - cap.max(EARLY_STATUSES_PRUNE_EVERY) + EARLY_STATUSES_PRUNE_EVERY])?;
+        Ok(())
     }
 
     /// Queues a mark-as-read call for the newest inbound message not yet marked, and clears

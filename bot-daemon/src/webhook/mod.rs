@@ -100,6 +100,8 @@ pub struct StatusUpdate {
     pub recipient_user_id: Option<String>,
     /// The first of `errors[]`, on failed statuses.
     pub error: Option<CloudError>,
+    /// The business phone number that sent the message (`value.metadata.phone_number_id`).
+    pub phone_number_id: Option<String>,
 }
 
 /// An error the Cloud API reported for a message (`errors[]` items).
@@ -373,7 +375,8 @@ fn parse_value(value: &Value, path: &str, out: &mut Delivery) -> Result<(), Pars
 
     for (k, status) in optional_array(value, "statuses", path)?.iter().enumerate() {
         let status_path = format!("{path}.statuses[{k}]");
-        if let Some(update) = parse_status(status, &status_path, &contacts)? {
+        if let Some(mut update) = parse_status(status, &status_path, &contacts)? {
+            update.phone_number_id.clone_from(&phone_number_id);
             out.statuses.push(update);
         }
     }
@@ -639,6 +642,7 @@ fn parse_status(
         recipient_phone,
         recipient_user_id,
         error,
+        phone_number_id: None,
     }))
 }
 
@@ -735,16 +739,22 @@ fn optional_phone(raw: Option<String>, path: &str) -> Result<Option<String>, Par
 }
 
 /// Meta's `timestamp` (unix seconds, a string of digits or a JSON integer) in milliseconds.
+/// Values too large for milliseconds saturate; whether a time is plausible is the engine's call
+/// (it knows the receive time), not the parser's.
 fn timestamp_ms(value: Option<&Value>, path: &str) -> Result<Millis, ParseError> {
     let seconds = match value {
         None | Some(Value::Null) => return Err(invalid(path, "missing \"timestamp\"")),
+        // Digits only, so a failed parse is an overflow.
         Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.parse::<i64>().ok()
+            Some(s.parse::<i64>().unwrap_or(i64::MAX))
         }
-        Some(Value::Number(n)) => n.as_i64().filter(|s| *s >= 0),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .filter(|s| *s >= 0)
+            .or_else(|| n.as_u64().map(|_| i64::MAX)),
         Some(_) => None,
     };
-    seconds.and_then(|s| s.checked_mul(1000)).ok_or_else(|| {
+    seconds.map(|s| s.saturating_mul(1000)).ok_or_else(|| {
         invalid(
             &format!("{path}.timestamp"),
             format!(

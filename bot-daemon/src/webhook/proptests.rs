@@ -708,6 +708,7 @@ proptest! {
                             message: message.clone(),
                             details: present_str(details),
                         }),
+                        phone_number_id: Some(phone_number_id.clone()),
                     });
                 }
                 out.push(json!({"field": "messages", "value": {

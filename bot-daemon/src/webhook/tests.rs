@@ -354,6 +354,7 @@ fn statuses_delivered_read() {
                 recipient_phone: Some(ADA_PHONE.into()),
                 recipient_user_id: Some(ADA_ID.into()),
                 error: None,
+                phone_number_id: Some(PHONE_NUMBER_ID.into()),
             },
             StatusUpdate {
                 wamid: wamid.into(),
@@ -362,6 +363,7 @@ fn statuses_delivered_read() {
                 recipient_phone: Some(ADA_PHONE.into()),
                 recipient_user_id: Some(ADA_ID.into()),
                 error: None,
+                phone_number_id: Some(PHONE_NUMBER_ID.into()),
             },
         ]
     );
@@ -388,6 +390,7 @@ fn status_failed_outside_window() {
                         .into()
                 ),
             }),
+            phone_number_id: Some(PHONE_NUMBER_ID.into()),
         }]
     );
 }
@@ -660,6 +663,7 @@ fn status_without_id_is_invalid_and_unknown_status_is_skipped() {
                 recipient_phone: Some(ADA_PHONE.into()),
                 recipient_user_id: None,
                 error: None,
+                phone_number_id: None,
             },
             StatusUpdate {
                 wamid: "wamid.Z".into(),
@@ -668,6 +672,7 @@ fn status_without_id_is_invalid_and_unknown_status_is_skipped() {
                 recipient_phone: None,
                 recipient_user_id: Some("NG.1".into()),
                 error: None,
+                phone_number_id: None,
             },
         ]
     );
