@@ -499,6 +499,15 @@ async fn watch_chats(ctx: Ctx, gen: u64, after: u64, delay: Duration) {
 /// Why a watch failed, for the status bar.
 fn classify(status: &Status, established: bool) -> Failure {
     match status.code() {
+        // An open stream ended by the daemon: this token's access was revoked.
+        Code::Unauthenticated if established => {
+            let why = status.message();
+            Failure::Revoked(
+                why.strip_prefix("your access was revoked: ")
+                    .unwrap_or(why)
+                    .to_string(),
+            )
+        }
         Code::Unauthenticated => Failure::TokenRefused(status.message().to_string()),
         Code::Unavailable | Code::Unknown if !established => {
             Failure::Unreachable(root_cause(status))
@@ -560,6 +569,11 @@ mod tests {
         assert!(matches!(
             classify(&Status::unauthenticated("invalid token"), false),
             Failure::TokenRefused(_)
+        ));
+        // UNAUTHENTICATED ending an open stream: the token was revoked while in use.
+        assert!(matches!(
+            classify(&Status::unauthenticated("your access was revoked"), true),
+            Failure::Revoked(_)
         ));
         assert!(matches!(
             classify(&Status::unavailable("tcp connect error"), false),

@@ -105,6 +105,10 @@ pub(crate) const TOKEN_REFUSED: &str =
 
 pub(crate) const NO_TOKEN: &str = "no admin token";
 
+pub(crate) const ACCESS_REVOKED: &str = "access revoked: ask your lead for a new token";
+
+pub(crate) const NOT_RECONNECTING: &str = "not reconnecting (R to try again)";
+
 pub(crate) const CONNECTION_LOST: &str = "connection lost";
 
 pub(crate) fn more_rows_count(n: usize) -> String {

@@ -48,10 +48,10 @@ const NOTICE_SECS: i64 = 6;
 pub(crate) enum Conn {
     Connecting,
     Connected,
-    /// Down; the next attempt is at `retry_at`.
+    /// Down; the next attempt is at `retry_at` (`None`: only when asked, after a revocation).
     Down {
         failure: Failure,
-        retry_at: Time,
+        retry_at: Option<Time>,
     },
 }
 
@@ -583,14 +583,16 @@ pub(crate) fn active_order(a: &Summary, b: &Summary) -> std::cmp::Ordering {
         .then_with(|| a.address.cmp(&b.address))
 }
 
-/// How long to wait before the next attempt.
-pub(crate) fn backoff(failure: &Failure, attempts: u32) -> Duration {
+/// How long to wait before the next attempt; `None`: do not retry on its own.
+pub(crate) fn backoff(failure: &Failure, attempts: u32) -> Option<Duration> {
     match failure {
         // A refused or missing token needs a person; do not hammer the daemon meanwhile.
-        Failure::NoToken(_) | Failure::TokenRefused(_) => Duration::from_secs(10),
+        Failure::NoToken(_) | Failure::TokenRefused(_) => Some(Duration::from_secs(10)),
+        // Revoked: the same token can only be refused again (R reconnects when asked).
+        Failure::Revoked(_) => None,
         Failure::Unreachable(_) | Failure::Lost(_) => {
             let exp = attempts.saturating_sub(1).min(4);
-            Duration::from_secs(1u64 << exp).min(Duration::from_secs(15))
+            Some(Duration::from_secs(1u64 << exp).min(Duration::from_secs(15)))
         }
     }
 }

@@ -111,6 +111,10 @@ pub(crate) enum Failure {
     Unreachable(String),
     /// The daemon refused the token.
     TokenRefused(String),
+    /// The daemon ended an established stream because this token's access was revoked (the
+    /// agent was disabled or its token rotated): not retried on its own, since the same token
+    /// can only be refused again.
+    Revoked(String),
     /// An established stream ended.
     Lost(String),
 }

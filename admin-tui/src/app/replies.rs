@@ -37,10 +37,11 @@ impl App {
                 let delay = backoff(&failure, self.attempts);
                 self.conn = Conn::Down {
                     failure,
-                    retry_at: self.now
-                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero()),
+                    retry_at: delay.map(|d| {
+                        self.now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero())
+                    }),
                 };
-                vec![self.watch(delay)]
+                delay.map(|d| self.watch(d)).into_iter().collect()
             }
             NetEvent::Thread {
                 address,

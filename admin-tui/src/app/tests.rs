@@ -313,7 +313,7 @@ fn a_dropped_stream_reconnects_with_backoff_and_resumes_after_the_last_sequence(
         })]
     );
     assert!(
-        matches!(&app.conn, Conn::Down { retry_at, .. } if *retry_at == t0() + chrono::Duration::seconds(1))
+        matches!(&app.conn, Conn::Down { retry_at: Some(at), .. } if *at == t0() + chrono::Duration::seconds(1))
     );
     let cmds = app.update(Msg::Net(NetEvent::StreamEnded {
         gen: 2,
@@ -347,12 +347,48 @@ fn a_dropped_stream_reconnects_with_backoff_and_resumes_after_the_last_sequence(
 #[test]
 fn backoff_grows_to_a_cap_and_token_trouble_waits_longer() {
     let lost = Failure::Lost(String::new());
-    let secs: Vec<u64> = (1..=7).map(|n| backoff(&lost, n).as_secs()).collect();
+    let secs: Vec<u64> = (1..=7)
+        .map(|n| backoff(&lost, n).unwrap().as_secs())
+        .collect();
     assert_eq!(secs, [1, 2, 4, 8, 15, 15, 15]);
     assert_eq!(
         backoff(&Failure::TokenRefused(String::new()), 1),
-        Duration::from_secs(10)
+        Some(Duration::from_secs(10))
     );
+}
+
+#[test]
+fn a_revoked_stream_is_not_retried_until_asked() {
+    let mut app = app();
+    snapshot(&mut app, 1, vec![]);
+    let cmds = app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Revoked("your access was revoked: agent \"bola\" was disabled".into()),
+    }));
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| matches!(c, Cmd::Net(NetCmd::Watch { .. }))),
+        "no reconnect with a revoked token: {cmds:?}"
+    );
+    assert!(matches!(
+        &app.conn,
+        Conn::Down {
+            failure: Failure::Revoked(_),
+            retry_at: None
+        }
+    ));
+    // Time passes: still no attempt.
+    let cmds = app.update(Msg::Tick(t0() + chrono::Duration::minutes(5)));
+    assert!(!cmds
+        .iter()
+        .any(|c| matches!(c, Cmd::Net(NetCmd::Watch { .. }))));
+    // R (after the lead re-enabled the agent) tries once, at once.
+    let cmds = key(&mut app, Action::Refresh);
+    assert!(cmds.iter().any(|c| matches!(
+        c,
+        Cmd::Net(NetCmd::Watch { delay, .. }) if delay.is_zero()
+    )));
 }
 
 #[test]

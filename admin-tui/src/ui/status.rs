@@ -87,7 +87,10 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
 /// Seconds until `app.conn`'s next attempt.
 fn retry_secs(app: &App) -> Option<i64> {
     match &app.conn {
-        Conn::Down { retry_at, .. } => {
+        Conn::Down {
+            retry_at: Some(retry_at),
+            ..
+        } => {
             let ms = (*retry_at - app.now).num_milliseconds().max(0);
             Some((ms + 999) / 1000)
         }
@@ -104,6 +107,7 @@ fn problem(app: &App) -> Option<(String, String)> {
         Failure::NoToken(e) => (strings::NO_TOKEN.to_string(), e.clone()),
         Failure::Unreachable(e) => (strings::unreachable(&app.settings.server), e.clone()),
         Failure::TokenRefused(e) => (strings::TOKEN_REFUSED.to_string(), e.clone()),
+        Failure::Revoked(e) => (strings::ACCESS_REVOKED.to_string(), e.clone()),
         Failure::Lost(e) => (strings::CONNECTION_LOST.to_string(), e.clone()),
     })
 }
@@ -112,7 +116,10 @@ pub(super) fn banner(app: &App, frame: &mut Frame, area: Rect) {
     let Some((what, cause)) = problem(app) else {
         return;
     };
-    let retry = retry_secs(app).map_or_else(String::new, strings::reconnecting_in);
+    let retry = retry_secs(app).map_or_else(
+        || strings::NOT_RECONNECTING.to_string(),
+        strings::reconnecting_in,
+    );
     let mut text = format!(" ⚠ {what} · {retry} · {}", strings::DRAFTS_KEPT);
     if !cause.is_empty() {
         text.push_str(&format!(" · {}", clean(&cause)));
@@ -165,10 +172,14 @@ pub(super) fn status_bar(app: &App, frame: &mut Frame, area: Rect) {
             let what = match failure {
                 Failure::NoToken(_) => "no token",
                 Failure::TokenRefused(_) => "token refused",
+                Failure::Revoked(_) => "access revoked",
                 Failure::Unreachable(_) => "daemon unreachable",
                 Failure::Lost(_) => "disconnected",
             };
-            let retry = retry_secs(app).map_or_else(String::new, strings::reconnecting_in);
+            let retry = retry_secs(app).map_or_else(
+                || strings::NOT_RECONNECTING.to_string(),
+                strings::reconnecting_in,
+            );
             Span::styled(format!(" ○ {what} · {retry}"), style::error())
         }
     };

@@ -436,6 +436,23 @@ fn token_refused_and_missing_token_say_what_to_do() {
 }
 
 #[test]
+fn a_revoked_token_says_so_and_that_it_will_not_reconnect() {
+    let mut app = demo(160, 48);
+    app.update(Msg::Net(NetEvent::StreamEnded {
+        gen: 1,
+        failure: Failure::Revoked(
+            "agent \"bola\" was disabled; ask your lead (the operator) to enable it again".into(),
+        ),
+    }));
+    app.update(Msg::Tick(at(0) + chrono::Duration::seconds(30)));
+    let s = draw(&app);
+    has(&s, "⚠ access revoked: ask your lead for a new token");
+    has(&s, "access revoked · not reconnecting (R to try again)");
+    has(&s, "agent \"bola\" was disabled");
+    assert!(!s.contains("reconnecting in"), "{s}");
+}
+
+#[test]
 fn before_the_first_snapshot_the_console_says_it_is_connecting() {
     let mut app = crate::app::App::new(crate::app::tests::settings(), at(0), (80, 24));
     app.start();

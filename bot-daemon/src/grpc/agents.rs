@@ -5,6 +5,10 @@
 //! Codes: a wrong token or a disabled agent's token is `UNAUTHENTICATED` (the credential no
 //! longer opens the desk); a valid agent calling an operator-only RPC is `PERMISSION_DENIED`;
 //! acting on another agent's chat, or on a chat that is not active, is `FAILED_PRECONDITION`.
+//!
+//! Revocation (issue 13): every reload of the token cache is announced ([`Auth::until_revoked`]),
+//! so a long-lived call (`WatchChats`) whose token was disabled or rotated away ends at once with
+//! `UNAUTHENTICATED` instead of streaming on with a credential that no longer opens the desk.
 
 use std::sync::{Arc, RwLock};
 
@@ -31,6 +35,8 @@ pub struct Auth {
     /// Reloads run one at a time, so a slow reload that read before a later change can never
     /// overwrite the cache after it (a disabled agent must stay refused).
     reloading: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped after every reload, so open streams re-check their caller's token.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn bearer(metadata: &MetadataMap) -> Result<&str, Status> {
@@ -56,6 +62,7 @@ impl Auth {
             admin: Arc::new(admin),
             agents: Arc::default(),
             reloading: Arc::default(),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         };
         auth.reload(store).await?;
         Ok(auth)
@@ -71,7 +78,62 @@ impl Auth {
         if let Ok(mut agents) = self.agents.write() {
             *agents = fresh;
         }
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
+    }
+
+    /// Resolves once the token in `metadata` no longer opens the desk as the same caller (its
+    /// agent was disabled, or its token rotated away), with the `UNAUTHENTICATED` status to end
+    /// the call with. Never resolves for the operator's token (it changes only on restart).
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` when the token is already refused.
+    pub fn until_revoked(
+        &self,
+        metadata: &MetadataMap,
+    ) -> Result<impl std::future::Future<Output = Status> + Send + 'static, Status> {
+        let token = bearer(metadata)?.to_string();
+        // Subscribe before checking, so a revocation between the check and the wait is seen.
+        let mut changes = self.changes.subscribe();
+        let me = self.caller_for(&token)?.agent().cloned();
+        let auth = self.clone();
+        Ok(async move {
+            let Some(me) = me else {
+                return std::future::pending().await;
+            };
+            loop {
+                if changes.changed().await.is_err() {
+                    // The cache is gone (the server is shutting down): nothing more to revoke.
+                    return std::future::pending().await;
+                }
+                match auth.caller_for(&token) {
+                    Ok(Caller::Agent(a)) if a.id == me.id => continue,
+                    _ => {}
+                }
+                let (why, fix) = if auth.is_disabled(me.id) {
+                    (
+                        format!("agent {:?} was disabled", me.name),
+                        "to enable it again",
+                    )
+                } else {
+                    (
+                        "this token was replaced by a new one".to_string(),
+                        "for the new token",
+                    )
+                };
+                tracing::info!(agent = %me.name, %why, "ending a revoked agent's stream");
+                return Status::unauthenticated(format!(
+                    "your access was revoked: {why}; ask your lead (the operator) {fix}"
+                ));
+            }
+        })
+    }
+
+    /// Whether agent `id` is known and disabled.
+    fn is_disabled(&self, id: i64) -> bool {
+        self.agents
+            .read()
+            .is_ok_and(|all| all.iter().any(|a| a.agent.id == id && !a.enabled))
     }
 
     /// Who is calling.
@@ -79,7 +141,10 @@ impl Auth {
     /// # Errors
     /// `UNAUTHENTICATED` for a missing or unknown token, or a disabled agent's.
     pub fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
-        let given = bearer(metadata)?;
+        self.caller_for(bearer(metadata)?)
+    }
+
+    fn caller_for(&self, given: &str) -> Result<Caller, Status> {
         if bool::from(given.as_bytes().ct_eq(self.admin.as_bytes())) {
             return Ok(Caller::Operator);
         }

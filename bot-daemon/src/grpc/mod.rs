@@ -6,7 +6,7 @@ pub mod agents;
 pub mod convert;
 pub mod stats;
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use proto::v1::{
     self as pb,
@@ -16,7 +16,7 @@ use tokio::{
     net::TcpListener,
     sync::{broadcast::error::RecvError, mpsc, watch},
 };
-use tokio_stream::{wrappers::ReceiverStream, Stream};
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -81,6 +81,14 @@ const SUBSCRIBER_BUFFER: usize = 256;
 const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// The largest request message accepted.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// HTTP/2 receive window per stream (bytes a client may send before we read them).
+const STREAM_WINDOW: u32 = 256 * 1024;
+/// HTTP/2 receive window per connection.
+const CONNECTION_WINDOW: u32 = 1024 * 1024;
+/// Concurrent HTTP/2 streams (calls) per connection.
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+/// Streams a client may open and reset before the server reads them (rapid reset).
+const MAX_PENDING_RESETS: usize = 20;
 
 /// Counts an open stream; uncounts it when dropped.
 struct SubscriberSlot(Arc<std::sync::atomic::AtomicUsize>);
@@ -239,6 +247,8 @@ impl SupportAdmin for AdminService {
         &self,
         request: Request<pb::WatchChatsRequest>,
     ) -> Result<Response<Self::WatchChatsStream>, Status> {
+        // Resolves when this caller's token stops opening the desk (disabled, rotated).
+        let revoked = self.auth.until_revoked(request.metadata())?;
         let after = i64::try_from(request.into_inner().after_sequence)
             .map_err(|_| Status::invalid_argument("after_sequence is out of range"))?;
         use std::sync::atomic::Ordering;
@@ -250,14 +260,20 @@ impl SupportAdmin for AdminService {
         }
         let slot = SubscriberSlot(self.subscribers.clone());
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        let (last_word, last_word_rx) = tokio::sync::oneshot::channel();
-        let tx = Sink(tx, Arc::new(std::sync::Mutex::new(Some(last_word))));
+        let feed = Arc::new(std::sync::Mutex::new(Feed {
+            rx: Some(rx),
+            last_word: None,
+            waker: None,
+        }));
+        let tx = Sink {
+            tx,
+            feed: feed.clone(),
+        };
         let engine = self.engine.clone();
         let shutdown = self.shutdown.clone();
         // Subscribe before reading the log so nothing committed in between is missed.
         let live = engine.store().subscribe();
         tokio::spawn(async move {
-            let _slot = slot;
             let mut shutdown = shutdown;
             tokio::select! {
                 r = follow(engine, live, after, tx.clone()) => {
@@ -266,13 +282,15 @@ impl SupportAdmin for AdminService {
                     }
                 }
                 () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
-                    let _ = tx.send(Err(Status::unavailable("the daemon is shutting down"))).await;
+                    tx.cut(Status::unavailable("the daemon is shutting down"));
                 }
+                status = revoked => tx.cut(status),
+                // The client went away (the stream was dropped): stop at once, even on a quiet
+                // desk where nothing would be sent to find out.
+                () = tx.tx.closed() => {}
             }
         });
-        use tokio_stream::StreamExt as _;
-        let stream = ReceiverStream::new(rx).chain(FinalStatus(Some(last_word_rx)));
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(WatchStream { feed, _slot: slot })))
     }
 
     async fn who_am_i(
@@ -385,42 +403,74 @@ impl SupportAdmin for AdminService {
     }
 }
 
-/// One subscriber's bounded buffer. A client that accepts nothing for [`STALL_TIMEOUT`] is
-/// dropped: it is told why (if it ever reads again) and its buffer is freed.
-#[derive(Clone)]
-struct Sink(
-    mpsc::Sender<Result<pb::ChatEvent, Status>>,
-    Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<Status>>>>,
-);
+type Item = Result<pb::ChatEvent, Status>;
 
-/// Yields the status a dropped stream was closed with, after everything buffered.
-struct FinalStatus(Option<tokio::sync::oneshot::Receiver<Status>>);
+/// One subscriber's bounded buffer, shared by its producer task ([`Sink`]) and the stream tonic
+/// polls ([`WatchStream`]), so the producer can cut the stream off (free what is buffered and
+/// end it with a status) even while the client reads nothing.
+struct Feed {
+    /// `None` once cut off, drained, or dropped by tonic.
+    rx: Option<mpsc::Receiver<Item>>,
+    /// The status to end with after a cut.
+    last_word: Option<Status>,
+    /// The stream's task, woken by a cut.
+    waker: Option<std::task::Waker>,
+}
 
-impl Stream for FinalStatus {
-    type Item = Result<pb::ChatEvent, Status>;
+/// The stream handed to tonic. It holds the stream's slot: when tonic drops it (the client
+/// disconnected or reset the stream, or the stream ended) the slot is free again and the feed
+/// is closed, which stops the producer task.
+struct WatchStream {
+    feed: Arc<std::sync::Mutex<Feed>>,
+    _slot: SubscriberSlot,
+}
+
+impl Stream for WatchStream {
+    type Item = Item;
 
     fn poll_next(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
-        let Some(rx) = self.0.as_mut() else {
-            return std::task::Poll::Ready(None);
+    ) -> std::task::Poll<Option<Item>> {
+        use std::task::Poll;
+        let Ok(mut feed) = self.feed.lock() else {
+            return Poll::Ready(None);
         };
-        match Pin::new(rx).poll(cx) {
-            std::task::Poll::Pending => std::task::Poll::Pending,
-            std::task::Poll::Ready(r) => {
-                self.0 = None;
-                std::task::Poll::Ready(r.ok().map(Err))
+        if let Some(rx) = feed.rx.as_mut() {
+            match rx.poll_recv(cx) {
+                Poll::Ready(Some(item)) => return Poll::Ready(Some(item)),
+                Poll::Pending => {
+                    feed.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+                Poll::Ready(None) => feed.rx = None,
             }
+        }
+        Poll::Ready(feed.last_word.take().map(Err))
+    }
+}
+
+impl Drop for WatchStream {
+    fn drop(&mut self) {
+        if let Ok(mut feed) = self.feed.lock() {
+            feed.rx = None;
         }
     }
 }
 
+/// The producer's end of a [`Feed`]. A client that accepts nothing for [`STALL_TIMEOUT`] is
+/// cut off: its buffer is freed and it is told why (if it ever reads again).
+#[derive(Clone)]
+struct Sink {
+    tx: mpsc::Sender<Item>,
+    feed: Arc<std::sync::Mutex<Feed>>,
+}
+
 impl Sink {
     /// Err when the client is gone or too slow: stop producing for it.
-    async fn send(&self, item: Result<pb::ChatEvent, Status>) -> Result<(), ()> {
+    async fn send(&self, item: Item) -> Result<(), ()> {
         use mpsc::error::SendTimeoutError;
-        match self.0.send_timeout(item, STALL_TIMEOUT).await {
+        match self.tx.send_timeout(item, STALL_TIMEOUT).await {
             Ok(()) => Ok(()),
             Err(SendTimeoutError::Closed(_)) => Err(()),
             Err(SendTimeoutError::Timeout(_)) => {
@@ -428,15 +478,29 @@ impl Sink {
                     "dropping a WatchChats subscriber that read nothing for {} s",
                     STALL_TIMEOUT.as_secs()
                 );
-                let status = Status::resource_exhausted(format!(
+                self.cut(Status::resource_exhausted(format!(
                     "this stream read nothing for {} s and was dropped; reconnect with after_sequence set to the last sequence you handled",
                     STALL_TIMEOUT.as_secs()
-                ));
-                if let Some(last_word) = self.1.lock().ok().and_then(|mut s| s.take()) {
-                    let _ = last_word.send(status);
-                }
+                )));
                 Err(())
             }
+        }
+    }
+
+    /// Ends the stream now: what is still buffered is dropped (a revoked caller gets nothing
+    /// more; a stalled one holds no more memory) and the client's next read gets `status`.
+    fn cut(&self, status: Status) {
+        let waker = match self.feed.lock() {
+            Ok(mut feed) => {
+                if feed.rx.take().is_some() {
+                    feed.last_word = Some(status);
+                }
+                feed.waker.take()
+            }
+            Err(_) => None,
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
     }
 }
@@ -609,7 +673,16 @@ impl GrpcServer {
     ) -> Result<GrpcServer, GrpcStartError> {
         let mut builder = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(20)));
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+            // Bounded HTTP/2 buffers (issue 13): what a client may send us unread, per stream
+            // and per connection; streams per connection (tonic would otherwise lift hyper's
+            // 200 to unlimited); and the rapid-reset guard. What we buffer for a client that
+            // reads nothing is bounded by its stream's window, hyper's 400 KiB send buffer and
+            // [`SUBSCRIBER_BUFFER`].
+            .initial_stream_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS));
         if let Some((cert, key)) = tls {
             let cert_pem = read_pem("certificate", &cert, &["CERTIFICATE"])?;
             let key_pem = read_pem(
@@ -735,6 +808,62 @@ mod tests {
     use super::*;
     use crate::{conversation::BotSettings, engine::system_clock, storage::Store};
     use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+    fn event(seq: u64) -> Item {
+        Ok(pb::ChatEvent {
+            sequence: seq,
+            ..Default::default()
+        })
+    }
+
+    /// A stream's feed and its producer's end, with the slot counter.
+    fn feed() -> (WatchStream, Sink, Arc<std::sync::atomic::AtomicUsize>) {
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+        let (tx, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let feed = Arc::new(std::sync::Mutex::new(Feed {
+            rx: Some(rx),
+            last_word: None,
+            waker: None,
+        }));
+        let stream = WatchStream {
+            feed: feed.clone(),
+            _slot: SubscriberSlot(count.clone()),
+        };
+        (stream, Sink { tx, feed }, count)
+    }
+
+    #[tokio::test]
+    async fn a_cut_stream_frees_its_buffer_at_once_and_ends_with_its_status() {
+        use tokio_stream::StreamExt as _;
+        let (mut stream, sink, _) = feed();
+        for seq in 1..=SUBSCRIBER_BUFFER as u64 {
+            sink.send(event(seq)).await.unwrap();
+        }
+        // The client has read nothing; the producer cuts it off (stalled, or revoked).
+        sink.cut(Status::unauthenticated("your access was revoked"));
+        assert!(
+            sink.tx.is_closed(),
+            "the buffered events are freed without waiting for the client to read"
+        );
+        assert!(
+            sink.send(event(999)).await.is_err(),
+            "nothing more is queued"
+        );
+        let end = stream.next().await.unwrap().unwrap_err();
+        assert_eq!(end.code(), tonic::Code::Unauthenticated);
+        assert!(stream.next().await.is_none(), "no event after the status");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_stream_frees_its_slot_and_stops_its_producer() {
+        let (stream, sink, count) = feed();
+        sink.send(event(1)).await.unwrap();
+        drop(stream);
+        assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 0);
+        tokio::time::timeout(Duration::from_secs(5), sink.tx.closed())
+            .await
+            .expect("the producer learns the client has gone");
+    }
 
     #[tokio::test]
     async fn tls_serves_the_api_and_still_checks_the_token() {
