@@ -506,7 +506,13 @@ async fn connect(cfg: &Config, args: &AdminArgs) -> Result<AdminClient, CliError
             .map_err(|e| CliError::Usage(format!("TLS with {}: {e}", ca.display())))?;
     }
     let channel = endpoint.connect().await.map_err(|e| {
-        let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+        // The innermost cause says what happened ("Connection refused (os error 111)").
+        let mut why = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            why = c.to_string();
+            cause = c.source();
+        }
         CliError::Unreachable(format!(
             "cannot reach the daemon's gRPC API at {url}: {why}; is the daemon running? (start it with: {START_HINT})"
         ))

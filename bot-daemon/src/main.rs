@@ -190,6 +190,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One line on stderr; a closed stderr is ignored (eprintln! would panic).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Reports a failure on stderr (one JSON object with `--json`) and gives its exit code.
 fn report(e: &anyhow::Error, json: bool) -> ExitCode {
     let cli = e.downcast_ref::<CliError>();
@@ -202,9 +208,9 @@ fn report(e: &anyhow::Error, json: bool) -> ExitCode {
             Some(c) => c.to_json(),
             None => serde_json::json!({"error": {"code": "UNKNOWN", "message": format!("{e:#}")}}),
         };
-        eprintln!("{err}");
+        say(&err.to_string());
     } else {
-        eprintln!("error: {e:#}");
+        say(&format!("error: {e:#}"));
     }
     ExitCode::from(code)
 }
@@ -223,13 +229,11 @@ async fn main() -> ExitCode {
                     | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             );
             if json && !shown {
-                let message = e.kind().as_str().map_or_else(
-                    || e.to_string().trim().to_string(),
-                    |k| format!("{k}: {}", e.to_string().trim()),
-                );
-                eprintln!(
-                    "{}",
-                    serde_json::json!({"error": {"code": "INVALID_ARGUMENT", "message": message}})
+                let text = e.to_string();
+                let message = text.trim().trim_start_matches("error: ");
+                say(
+                    &serde_json::json!({"error": {"code": "INVALID_ARGUMENT", "message": message}})
+                        .to_string(),
                 );
                 return ExitCode::from(2);
             }
