@@ -6,7 +6,10 @@ use clap::Subcommand;
 use proto::v1 as pb;
 use serde_json::{json, Value};
 
-use crate::admin_cli::{summary_json, ts, AdminClient};
+use crate::{
+    admin_cli::{summary_json, ts, ts_json, AdminClient},
+    cli_output::{emit, CliError},
+};
 
 /// `bot-daemon admin agents …` (operator only, except `list`).
 #[derive(Debug, Clone, Subcommand)]
@@ -141,52 +144,54 @@ pub enum DeskCommand {
 
 fn agent_json(a: &pb::Agent) -> Value {
     json!({"id": a.id, "name": a.name, "display_name": a.display_name, "enabled": a.enabled,
-           "available": a.available, "created_at": ts(&a.created_at), "last_assigned_at": ts(&a.last_assigned_at)})
+           "available": a.available, "created_at": ts_json(&a.created_at), "last_assigned_at": ts_json(&a.last_assigned_at)})
 }
 
-fn print_agents(agents: &[pb::Agent], as_json: bool) {
-    if as_json {
-        println!(
-            "{}",
-            json!({"agents": agents.iter().map(agent_json).collect::<Vec<_>>()})
-        );
-        return;
-    }
-    println!(
+/// `admin agents list`: the table, one string per line.
+pub fn agent_lines(agents: &[pb::Agent]) -> Vec<String> {
+    let mut out = vec![format!(
         "{:<20} {:<20} {:<8} {:<9} LAST ASSIGNED",
         "NAME", "DISPLAY NAME", "ENABLED", "AVAILABLE"
-    );
+    )];
     for a in agents {
-        println!(
+        out.push(format!(
             "{:<20} {:<20} {:<8} {:<9} {}",
             a.name,
             a.display_name,
             if a.enabled { "yes" } else { "no" },
             if a.available { "yes" } else { "no" },
             ts(&a.last_assigned_at)
-        );
+        ));
     }
+    out
 }
 
-fn print_token(r: &pb::AgentTokenResponse, as_json: bool) {
+fn canned_json(c: &pb::CannedResponse) -> Value {
+    json!({"shortcut": c.shortcut, "body": c.body, "updated_at": ts_json(&c.updated_at)})
+}
+
+fn print_agents(agents: &[pb::Agent], as_json: bool) -> Result<(), CliError> {
+    if as_json {
+        return emit(json!({"agents": agents.iter().map(agent_json).collect::<Vec<_>>()}));
+    }
+    crate::admin_cli::emit_lines(agent_lines(agents))
+}
+
+fn print_token(r: &pb::AgentTokenResponse, as_json: bool) -> Result<(), CliError> {
     let name = r.agent.as_ref().map(|a| a.name.as_str()).unwrap_or("");
     if as_json {
-        println!(
-            "{}",
-            json!({"agent": r.agent.as_ref().map(agent_json), "token": r.token})
-        );
+        emit(json!({"agent": r.agent.as_ref().map(agent_json), "token": r.token}))
     } else {
-        println!(
+        emit(format!(
             "agent {name}: token (shown once, store it now):\n{}",
             r.token
-        );
+        ))
     }
 }
 
-fn print_summary(s: &pb::ConversationSummary, as_json: bool) {
+fn print_summary(s: &pb::ConversationSummary, as_json: bool) -> Result<(), CliError> {
     if as_json {
-        println!("{}", summary_json(s));
-        return;
+        return emit(summary_json(s));
     }
     let who = if s.assigned_agent.is_empty() {
         "unassigned".to_string()
@@ -200,18 +205,23 @@ fn print_summary(s: &pb::ConversationSummary, as_json: bool) {
                 .to_lowercase()
         })
         .unwrap_or_default();
-    println!(
+    emit(format!(
         "{} ({}) · {who} · priority {priority}",
         s.display_name, s.address
-    );
+    ))
 }
 
 /// Runs one desk command.
 ///
 /// # Errors
-/// The daemon refuses the request (its code and message are shown).
-pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> anyhow::Result<()> {
-    let fail = |s: tonic::Status| anyhow::anyhow!("{:?}: {}", s.code(), s.message());
+/// The daemon refuses the request (its code and message are shown), a bad argument, or a
+/// closed stdout.
+pub async fn run(
+    client: &mut AdminClient,
+    cmd: &DeskCommand,
+    as_json: bool,
+) -> Result<(), CliError> {
+    let fail = CliError::from_status;
     match cmd {
         DeskCommand::Agents { command } => match command {
             AgentsCommand::Add { name, display_name } => {
@@ -223,7 +233,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                     .await
                     .map_err(fail)?
                     .into_inner();
-                print_token(&r, as_json);
+                print_token(&r, as_json)?;
             }
             AgentsCommand::List => {
                 let r = client
@@ -231,7 +241,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                     .await
                     .map_err(fail)?
                     .into_inner();
-                print_agents(&r.agents, as_json);
+                print_agents(&r.agents, as_json)?;
             }
             AgentsCommand::Disable { name } | AgentsCommand::Enable { name } => {
                 let enabled = matches!(command, AgentsCommand::Enable { .. });
@@ -243,7 +253,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                     .await
                     .map_err(fail)?
                     .into_inner();
-                print_agents(&[a], as_json);
+                print_agents(&[a], as_json)?;
             }
             AgentsCommand::RotateToken { name } => {
                 let r = client
@@ -251,7 +261,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                     .await
                     .map_err(fail)?
                     .into_inner();
-                print_token(&r, as_json);
+                print_token(&r, as_json)?;
             }
         },
         DeskCommand::Whoami => {
@@ -261,12 +271,11 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 .map_err(fail)?
                 .into_inner();
             match (&r.agent, as_json) {
-                (a, true) => println!(
-                    "{}",
-                    json!({"operator": r.operator, "agent": a.as_ref().map(agent_json)})
-                ),
-                (Some(a), false) => println!("agent {} ({})", a.name, a.display_name),
-                (None, false) => println!("operator (admin token)"),
+                (a, true) => {
+                    emit(json!({"operator": r.operator, "agent": a.as_ref().map(agent_json)}))?
+                }
+                (Some(a), false) => emit(format!("agent {} ({})", a.name, a.display_name))?,
+                (None, false) => emit("operator (admin token)")?,
             }
         }
         DeskCommand::Claim { phone_number } => {
@@ -277,7 +286,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 .await
                 .map_err(fail)?
                 .into_inner();
-            print_summary(&s, as_json);
+            print_summary(&s, as_json)?;
         }
         DeskCommand::Assign {
             phone_number,
@@ -294,7 +303,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 .await
                 .map_err(fail)?
                 .into_inner();
-            print_summary(&s, as_json);
+            print_summary(&s, as_json)?;
         }
         DeskCommand::Transfer {
             phone_number,
@@ -310,14 +319,16 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 .await
                 .map_err(fail)?
                 .into_inner();
-            print_summary(&s, as_json);
+            print_summary(&s, as_json)?;
         }
         DeskCommand::Priority {
             phone_number,
             level,
         } => {
             let p = crate::desk::Priority::parse(level).ok_or_else(|| {
-                anyhow::anyhow!("priority must be low, normal, high or urgent (got {level:?})")
+                CliError::Usage(format!(
+                    "priority must be low, normal, high or urgent (got {level:?})"
+                ))
             })?;
             let s = client
                 .set_priority(pb::SetPriorityRequest {
@@ -327,7 +338,7 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 .await
                 .map_err(fail)?
                 .into_inner();
-            print_summary(&s, as_json);
+            print_summary(&s, as_json)?;
         }
         DeskCommand::Note { phone_number, text } => {
             let n = client
@@ -339,12 +350,9 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 .map_err(fail)?
                 .into_inner();
             if as_json {
-                println!(
-                    "{}",
-                    json!({"id": n.id, "text": n.text, "agent": n.agent_name, "timestamp": ts(&n.timestamp)})
-                );
+                emit(crate::admin_cli::note_json(&n))?;
             } else {
-                println!("note {} added", n.id);
+                emit(format!("note {} added", n.id))?;
             }
         }
         DeskCommand::Canned { command } => run_canned(client, command, as_json).await?,
@@ -365,12 +373,9 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                 let entries: Vec<Value> = r
                     .entries
                     .iter()
-                    .map(|e| json!({"id": e.id, "at": ts(&e.at), "actor": e.actor, "agent": e.agent_name, "action": e.action, "detail": e.detail}))
+                    .map(|e| json!({"id": e.id, "at": ts_json(&e.at), "actor": e.actor, "agent_name": e.agent_name, "agent_id": e.agent_id, "action": e.action, "detail": e.detail}))
                     .collect();
-                println!(
-                    "{}",
-                    json!({"entries": entries, "next_before": r.next_before})
-                );
+                emit(json!({"entries": entries, "next_before": r.next_before}))?;
             } else {
                 for e in &r.entries {
                     let who = if e.agent_name.is_empty() {
@@ -378,7 +383,13 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
                     } else {
                         e.agent_name.clone()
                     };
-                    println!("{} {:<12} {:<14} {}", ts(&e.at), who, e.action, e.detail);
+                    emit(format!(
+                        "{} {:<12} {:<14} {}",
+                        ts(&e.at),
+                        who,
+                        e.action,
+                        e.detail
+                    ))?;
                 }
             }
         }
@@ -386,14 +397,14 @@ pub async fn run(client: &mut AdminClient, cmd: &DeskCommand, as_json: bool) -> 
             let available = match state.as_str() {
                 "on" | "yes" | "true" => true,
                 "off" | "no" | "false" => false,
-                _ => anyhow::bail!("say on or off (got {state:?})"),
+                _ => return Err(CliError::Usage(format!("say on or off (got {state:?})"))),
             };
             let a = client
                 .set_availability(pb::SetAvailabilityRequest { available })
                 .await
                 .map_err(fail)?
                 .into_inner();
-            print_agents(&[a], as_json);
+            print_agents(&[a], as_json)?;
         }
     }
     Ok(())
@@ -403,8 +414,8 @@ async fn run_canned(
     client: &mut AdminClient,
     cmd: &CannedCommand,
     as_json: bool,
-) -> anyhow::Result<()> {
-    let fail = |s: tonic::Status| anyhow::anyhow!("{:?}: {}", s.code(), s.message());
+) -> Result<(), CliError> {
+    let fail = CliError::from_status;
     match cmd {
         CannedCommand::List => {
             let r = client
@@ -413,15 +424,11 @@ async fn run_canned(
                 .map_err(fail)?
                 .into_inner();
             if as_json {
-                let all: Vec<Value> = r
-                    .responses
-                    .iter()
-                    .map(|c| json!({"shortcut": c.shortcut, "body": c.body}))
-                    .collect();
-                println!("{}", json!({"responses": all}));
+                let all: Vec<Value> = r.responses.iter().map(canned_json).collect();
+                emit(json!({"responses": all}))?;
             } else {
                 for c in &r.responses {
-                    println!("/{:<16} {}", c.shortcut, c.body);
+                    emit(format!("/{:<16} {}", c.shortcut, c.body))?;
                 }
             }
         }
@@ -435,9 +442,9 @@ async fn run_canned(
                 .map_err(fail)?
                 .into_inner();
             if as_json {
-                println!("{}", json!({"shortcut": c.shortcut, "body": c.body}));
+                emit(canned_json(&c))?;
             } else {
-                println!("saved /{}", c.shortcut);
+                emit(format!("saved /{}", c.shortcut))?;
             }
         }
         CannedCommand::Delete { shortcut } => {
@@ -449,11 +456,11 @@ async fn run_canned(
                 .map_err(fail)?
                 .into_inner();
             if as_json {
-                println!("{}", json!({"deleted": r.deleted}));
+                emit(json!({"deleted": r.deleted}))?;
             } else if r.deleted {
-                println!("deleted /{shortcut}");
+                emit(format!("deleted /{shortcut}"))?;
             } else {
-                println!("no canned response /{shortcut}");
+                emit(format!("no canned response /{shortcut}"))?;
             }
         }
         CannedCommand::Expand {
@@ -469,9 +476,9 @@ async fn run_canned(
                 .map_err(fail)?
                 .into_inner();
             if as_json {
-                println!("{}", json!({"text": r.text}));
+                emit(json!({"text": r.text}))?;
             } else {
-                println!("{}", r.text);
+                emit(r.text)?;
             }
         }
     }

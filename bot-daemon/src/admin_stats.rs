@@ -80,17 +80,22 @@ fn durations_json(d: &Option<pb::DurationStats>) -> Value {
     json!({"count": d.count, "median_ms": (d.count > 0).then_some(d.median_ms), "p90_ms": (d.count > 0).then_some(d.p90_ms)})
 }
 
-/// The figures as one JSON document.
+/// The figures as one JSON document: the `GetStatsResponse` fields, RFC 3339 UTC times, and
+/// `null` for a median, p90 or average without data.
 pub fn to_json(r: &pb::GetStatsResponse) -> Value {
     json!({
-        "from": time(&r.from), "to": time(&r.to), "timezone": r.timezone,
+        "from": crate::admin_cli::ts_json(&r.from), "to": crate::admin_cli::ts_json(&r.to),
+        "timezone": r.timezone,
         "chats_started": r.chats_started, "chats_ended": r.chats_ended,
-        "ended_by": {"user": r.ended_by_user, "agent": r.ended_by_agent, "system": r.ended_by_system},
+        "ended_by_user": r.ended_by_user, "ended_by_agent": r.ended_by_agent,
+        "ended_by_system": r.ended_by_system,
         "unanswered": r.unanswered,
         "first_response": durations_json(&r.first_response),
         "handle_time": durations_json(&r.handle_time),
         "wait_time": durations_json(&r.wait_time),
-        "csat": {"count": r.csat_count, "average": (r.csat_count > 0).then_some(r.csat_average), "distribution": r.csat_distribution},
+        "csat_count": r.csat_count,
+        "csat_average": (r.csat_count > 0).then_some(r.csat_average),
+        "csat_distribution": r.csat_distribution,
         "busiest_hours": r.busiest_hours,
         "top_first_message_words": r.top_first_message_words.iter().map(|w| json!({"word": w.word, "chats": w.chats})).collect::<Vec<_>>(),
         "waiting_now": r.waiting_now,
@@ -231,7 +236,8 @@ mod tests {
         assert!(t.contains("09:00 (4), 10:00 (1)"), "{t}");
         assert!(t.contains("1m 00s"), "{t}");
         let j = to_json(&r);
-        assert_eq!(j["csat"]["average"], 4.5);
+        assert_eq!(j["csat_average"], 4.5);
+        assert_eq!(j["csat_count"], 2);
         assert_eq!(j["wait_time"]["median_ms"], Value::Null);
     }
 }

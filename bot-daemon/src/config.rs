@@ -83,6 +83,21 @@ pub struct ConfigArgs {
     /// PEM private key for the gRPC listener (TLS).
     #[arg(long, env = "CHAT_SUPPORT_TLS_KEY", global = true)]
     pub tls_key: Option<PathBuf>,
+    /// Log lines as text (the default; coloured only on a terminal) or json (one object per
+    /// line, for log shippers).
+    #[arg(long, env = "CHAT_SUPPORT_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How the daemon writes its log lines (stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +109,7 @@ struct FileConfig {
     admin_token: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    log_format: Option<LogFormat>,
     #[serde(default)]
     whatsapp: FileWhatsApp,
     faq: Option<Vec<Faq>>,
@@ -393,6 +409,8 @@ pub struct Config {
     pub timer_tick: std::time::Duration,
     /// Timeouts and caps on both listeners (`[limits]`).
     pub limits: Limits,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 impl std::fmt::Debug for Config {
@@ -524,6 +542,7 @@ impl Config {
                 ..defaults
             },
             desk: file.support,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         })
     }
 
@@ -564,6 +583,7 @@ impl Config {
             desk: DeskSettings::default(),
             timer_tick: DEFAULT_TIMER_TICK,
             limits: Limits::default(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -846,6 +866,27 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("time zone"));
+    }
+
+    #[test]
+    fn the_log_format_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "log_format = \"json\"\n").unwrap();
+        let mut args = ConfigArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        assert_eq!(Config::load(&args).unwrap().log_format, LogFormat::Json);
+        args.log_format = Some(LogFormat::Text);
+        assert_eq!(Config::load(&args).unwrap().log_format, LogFormat::Text);
+        assert_eq!(
+            Config::load(&ConfigArgs::default()).unwrap().log_format,
+            LogFormat::Text
+        );
+        std::fs::write(&file, "log_format = \"xml\"\n").unwrap();
+        args.log_format = None;
+        assert!(Config::load(&args).is_err());
     }
 
     #[test]

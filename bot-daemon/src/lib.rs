@@ -15,12 +15,13 @@
 //! - [`hours`]: business hours and holidays in a time zone.
 //! - [`stats`]: the support lead's figures (`GetStats`).
 //! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`], [`admin_desk`],
-//!   [`admin_stats`]: the edges.
+//!   [`admin_stats`], [`cli_output`]: the edges.
 #![warn(missing_docs)]
 
 pub mod admin_cli;
 pub mod admin_desk;
 pub mod admin_stats;
+pub mod cli_output;
 pub mod config;
 pub mod conversation;
 pub mod desk;

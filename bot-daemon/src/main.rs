@@ -1,16 +1,20 @@
 //! `bot-daemon`: runs the daemon (the default), or one of its operator commands. All logic is in
-//! the library; this file parses flags, sets up logging, binds and waits for a signal.
+//! the library; this file parses flags, sets up logging, binds and waits for a signal, and turns
+//! a command's failure into its exit code (see [`bot_daemon::cli_output`]).
+
+use std::{io::IsTerminal, process::ExitCode};
 
 use anyhow::Context;
 use bot_daemon::{
     admin_cli::{self, AdminArgs},
-    config::{Config, ConfigArgs},
+    cli_output::{emit, CliError},
+    config::{Config, ConfigArgs, LogFormat},
     engine::{system_clock, Engine},
     simulate::{self, SimulateArgs},
     storage::Store,
     students, Daemon, Listeners,
 };
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// chat-support: live human support over WhatsApp.
@@ -52,12 +56,105 @@ enum StudentsCommand {
     },
 }
 
-fn init_tracing() {
+/// The daemon's flags each subcommand does not use: hidden from its `--help` (they are still
+/// accepted, as before). The daemon itself (`serve`, or no subcommand) shows them all.
+fn unused_flags(subcommand: &str) -> &'static [&'static str] {
+    match subcommand {
+        "admin" => &[
+            "http_addr",
+            "access_token",
+            "phone_number_id",
+            "app_secret",
+            "verify_token",
+            "api_base",
+            "admin_token",
+            "tls_cert",
+            "tls_key",
+            "log_format",
+        ],
+        "simulate" => &[
+            "grpc_addr",
+            "access_token",
+            "verify_token",
+            "api_base",
+            "admin_token",
+            "tls_cert",
+            "tls_key",
+            "log_format",
+        ],
+        "backup" | "students" => &[
+            "http_addr",
+            "grpc_addr",
+            "access_token",
+            "phone_number_id",
+            "app_secret",
+            "verify_token",
+            "api_base",
+            "admin_token",
+            "tls_cert",
+            "tls_key",
+            "log_format",
+        ],
+        _ => &[],
+    }
+}
+
+/// What a shared flag means to a client subcommand (the daemon's own help says "listener").
+fn client_help(subcommand: &str, id: &str) -> Option<&'static str> {
+    match (subcommand, id) {
+        ("admin", "grpc_addr") => Some("The daemon's gRPC address"),
+        ("admin", "db") => Some(
+            "The daemon's database file: the token is read from <DB>.admin-token when none is set",
+        ),
+        ("simulate", "http_addr") => Some("The daemon's webhook listener"),
+        ("simulate", "db") => Some("The daemon's database file (the replies are read from it)"),
+        _ => None,
+    }
+}
+
+/// Hides `hidden` in `cmd` and all its subcommands, and words the shared flags for `top`.
+fn hide_flags(cmd: &mut clap::Command, top: &str, hidden: &[&str]) {
+    *cmd = std::mem::take(cmd).mut_args(|a| {
+        let id = a.get_id().as_str().to_string();
+        let a = match client_help(top, &id) {
+            Some(help) => a.help(help),
+            None => a,
+        };
+        if hidden.contains(&id.as_str()) {
+            a.hide(true)
+        } else {
+            a
+        }
+    });
+    for sc in cmd.get_subcommands_mut() {
+        hide_flags(sc, top, hidden);
+    }
+}
+
+/// The command line, with each subcommand's help showing only the flags it uses.
+fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    // Copies the global flags into every subcommand first, so they can be hidden there.
+    cmd.build();
+    for sc in cmd.get_subcommands_mut() {
+        let top = sc.get_name().to_string();
+        hide_flags(sc, &top, unused_flags(&top));
+    }
+    cmd
+}
+
+fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        // Colours only for a person at a terminal (and never with NO_COLOR set).
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -103,14 +200,65 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
 }
 
+/// One line on stderr; a closed stderr is ignored (eprintln! would panic).
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Reports a failure on stderr (one JSON object with `--json`) and gives its exit code.
+fn report(e: &anyhow::Error, json: bool) -> ExitCode {
+    let cli = e.downcast_ref::<CliError>();
+    if let Some(CliError::BrokenPipe) = cli {
+        return ExitCode::SUCCESS;
+    }
+    let code = cli.map_or(1, CliError::exit_code);
+    if json {
+        let err = match cli {
+            Some(c) => c.to_json(),
+            None => serde_json::json!({"error": {"code": "UNKNOWN", "message": format!("{e:#}")}}),
+        };
+        say(&err.to_string());
+    } else {
+        say(&format!("error: {e:#}"));
+    }
+    ExitCode::from(code)
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run(Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+async fn main() -> ExitCode {
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            use clap::error::ErrorKind;
+            let json = std::env::args_os().any(|a| a == "--json");
+            let shown = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if json && !shown {
+                let text = e.to_string();
+                let message = text.trim().trim_start_matches("error: ");
+                say(
+                    &serde_json::json!({"error": {"code": "INVALID_ARGUMENT", "message": message}})
+                        .to_string(),
+                );
+                return ExitCode::from(2);
+            }
+            // Usage errors exit 2, help and version 0 (clap's own codes).
+            e.exit()
         }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let json = matches!(&cli.command, Some(Command::Admin(a)) if a.json);
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(&e, json),
     }
 }
 
@@ -118,21 +266,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            init_tracing();
+            init_tracing(cfg.log_format);
             serve(cfg).await
         }
         Command::Simulate(args) => simulate::run(&cfg, &args).await,
-        Command::Admin(args) => admin_cli::run(&cfg, &args).await,
+        Command::Admin(args) => Ok(admin_cli::run(&cfg, &args).await?),
         Command::Backup { path } => {
             let (db, dest) = (cfg.db.clone(), path.clone());
             let pages =
                 tokio::task::spawn_blocking(move || bot_daemon::storage::backup(&db, &dest))
                     .await??;
-            println!(
+            emit(format!(
                 "backed up {} to {} ({pages} pages, integrity ok)",
                 cfg.db.display(),
                 path.display()
-            );
+            ))?;
             Ok(())
         }
         Command::Students {
@@ -145,10 +293,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
             let engine = Engine::new(store, cfg.bot.clone(), system_clock());
             let (created, updated) = engine.import_students(rows).await?;
-            println!(
+            emit(format!(
                 "imported {created} new and updated {updated} existing students into {}",
                 cfg.db.display()
-            );
+            ))?;
             Ok(())
         }
     }
