@@ -127,6 +127,19 @@ pub(crate) fn waiting_only(waiting: usize) -> String {
     format!("{waiting} waiting")
 }
 
+/// A chat someone else (or round-robin) gave to this console's agent.
+pub(crate) fn assigned_to_me(name: &str, action: &str) -> String {
+    match action {
+        "transferred" => format!("{name} was transferred to you"),
+        _ => format!("{name} was assigned to you"),
+    }
+}
+
+/// A user wrote in one of this agent's chats that the agent is not looking at.
+pub(crate) fn new_message_in_mine(name: &str) -> String {
+    format!("New message from {name}")
+}
+
 pub(crate) fn new_chat(name: &str) -> String {
     format!("New chat: {name}")
 }

@@ -266,6 +266,11 @@ fn event_json(e: &pb::ChatEvent) -> Value {
             "priority_changed",
             json!({"conversation": p.conversation.as_ref().map(summary_json), "priority": priority(p.priority), "by": p.by}),
         ),
+        Some(Event::CannedResponseChanged(c)) => (
+            "canned_response_changed",
+            json!({"shortcut": c.shortcut, "deleted": c.deleted,
+                   "body": c.response.as_ref().map(|r| r.body.clone())}),
+        ),
         None => ("unknown", Value::Null),
     };
     json!({"sequence": e.sequence, "timestamp": ts(&e.timestamp), "type": kind, "event": body})
@@ -324,6 +329,10 @@ fn event_line(e: &pb::ChatEvent) -> String {
             priority(p.priority),
             p.by
         ),
+        Some(Event::CannedResponseChanged(c)) if c.deleted => {
+            format!("canned         /{} deleted", c.shortcut)
+        }
+        Some(Event::CannedResponseChanged(c)) => format!("canned         /{} saved", c.shortcut),
         None => "?".into(),
     };
     format!("#{:<6} {} {what}", e.sequence, ts(&e.timestamp))

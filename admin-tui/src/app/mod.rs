@@ -17,6 +17,8 @@ pub(crate) mod tests;
 
 #[cfg(test)]
 pub(crate) mod desk_tests;
+#[cfg(test)]
+mod live_tests;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -358,6 +360,14 @@ impl App {
         if let Some(n) = &mut self.notice {
             n.until_connected = true;
         }
+    }
+
+    /// Whether `name` is this console's agent (never for the operator's token).
+    pub(crate) fn is_me(&self, name: &str) -> bool {
+        self.desk
+            .me
+            .as_ref()
+            .is_some_and(|m| !name.is_empty() && m.name.eq_ignore_ascii_case(name))
     }
 
     /// Rows of the list pane, in display order.

@@ -223,6 +223,19 @@ pub fn event(e: &StoredEvent) -> pb::ChatEvent {
                 by: by.clone(),
             })
         }
+        EventKind::CannedChanged {
+            shortcut,
+            body,
+            updated_at,
+        } => Event::CannedResponseChanged(pb::CannedResponseChanged {
+            shortcut: shortcut.clone(),
+            response: body.as_ref().map(|b| pb::CannedResponse {
+                shortcut: shortcut.clone(),
+                body: b.clone(),
+                updated_at: Some(ts(*updated_at)),
+            }),
+            deleted: body.is_none(),
+        }),
     };
     pb::ChatEvent {
         sequence: e.seq.max(0) as u64,

@@ -289,6 +289,15 @@ pub enum EventKind {
         /// An agent's name, `operator` or `system`.
         by: String,
     },
+    /// A canned response was saved or deleted (a desk-wide event: no conversation).
+    CannedChanged {
+        /// The shortcut.
+        shortcut: String,
+        /// The body as saved; `None` when it was deleted.
+        body: Option<String>,
+        /// When it was saved.
+        updated_at: Millis,
+    },
 }
 
 /// One committed event with its sequence number and the conversation's summary at that point.
