@@ -239,6 +239,11 @@ impl SupportAdmin for AdminService {
         &self,
         request: Request<pb::WatchChatsRequest>,
     ) -> Result<Response<Self::WatchChatsStream>, Status> {
+        // Counted as a connected agent (the metrics' `chat_support_agents_connected`) while open.
+        let watching = match request.extensions().get::<crate::desk::Caller>() {
+            Some(crate::desk::Caller::Agent(a)) => Some(self.engine.store().watching(a.id)),
+            _ => None,
+        };
         let after = i64::try_from(request.into_inner().after_sequence)
             .map_err(|_| Status::invalid_argument("after_sequence is out of range"))?;
         use std::sync::atomic::Ordering;
@@ -258,6 +263,7 @@ impl SupportAdmin for AdminService {
         let live = engine.store().subscribe();
         tokio::spawn(async move {
             let _slot = slot;
+            let _watching = watching;
             let mut shutdown = shutdown;
             tokio::select! {
                 r = follow(engine, live, after, tx.clone()) => {
@@ -268,6 +274,8 @@ impl SupportAdmin for AdminService {
                 () = async { let _ = shutdown.wait_for(|s| *s).await; } => {
                     let _ = tx.send(Err(Status::unavailable("the daemon is shutting down"))).await;
                 }
+                // The client went away while nothing was being sent: stop (and stop counting it).
+                () = tx.0.closed() => {}
             }
         });
         use tokio_stream::StreamExt as _;

@@ -351,6 +351,30 @@ pub struct Store {
     outbox: Arc<Notify>,
     path: PathBuf,
     writable: Arc<AtomicBool>,
+    /// Open `WatchChats` streams per agent id (the operator's are not counted).
+    watchers: Watchers,
+}
+
+type Watchers = Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>;
+
+/// An agent's open `WatchChats` stream, counted while this lives (see [`Store::watching`]).
+#[derive(Debug)]
+pub struct Watching {
+    watchers: Watchers,
+    agent_id: i64,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.watchers.lock() {
+            if let Some(n) = w.get_mut(&self.agent_id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    w.remove(&self.agent_id);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -415,6 +439,7 @@ impl Store {
             events,
             outbox,
             path: path.to_path_buf(),
+            watchers: Watchers::default(),
             writable,
         })
     }
@@ -487,6 +512,22 @@ impl Store {
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
             .map_err(|e| StoreError::Invalid(format!("read task failed: {e}")))?
+    }
+
+    /// Counts an agent as connected (an open `WatchChats` stream) until the guard drops.
+    pub fn watching(&self, agent_id: i64) -> Watching {
+        if let Ok(mut w) = self.watchers.lock() {
+            *w.entry(agent_id).or_insert(0) += 1;
+        }
+        Watching {
+            watchers: self.watchers.clone(),
+            agent_id,
+        }
+    }
+
+    /// How many agents have at least one open `WatchChats` stream.
+    pub fn agents_watching(&self) -> usize {
+        self.watchers.lock().map_or(0, |w| w.len())
     }
 
     /// New committed events, live.
