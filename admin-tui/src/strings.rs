@@ -127,6 +127,16 @@ pub(crate) fn waiting_only(waiting: usize) -> String {
     format!("{waiting} waiting")
 }
 
+/// The header's waiting alarm on a narrow screen: "oldest 6m".
+pub(crate) fn oldest_short(d: &str) -> String {
+    format!("oldest {d}")
+}
+
+/// The header's waiting alarm: "oldest waiting 6m".
+pub(crate) fn oldest_waiting(d: &str) -> String {
+    format!("oldest waiting {d}")
+}
+
 /// A chat someone else (or round-robin) gave to this console's agent.
 pub(crate) fn assigned_to_me(name: &str, action: &str) -> String {
     match action {
