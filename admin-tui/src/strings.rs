@@ -287,6 +287,15 @@ pub(crate) const NO_CANNED_TITLE: &str = " Canned responses ";
 pub(crate) const NO_CANNED: &str = "No canned responses yet. The operator adds one with\n  bot-daemon admin canned add SHORTCUT \"BODY\"\n({name} and {agent} are filled in when it is inserted).";
 pub(crate) const PICKER_TITLE: &str = " Canned responses: ↑↓ choose · Enter inserts ";
 pub(crate) const AVAILABLE: &str = "available";
+
+/// An agent's load in the assign picker: "no open chats", "1 open chat", "3 open chats".
+pub(crate) fn open_chats(n: usize) -> String {
+    match n {
+        0 => "no open chats".to_string(),
+        1 => "1 open chat".to_string(),
+        n => format!("{n} open chats"),
+    }
+}
 pub(crate) const TAKEOVER_HINT: &str = " Ctrl-T sends and takes the chat over.";
 
 pub(crate) fn desk_load_failed(error: &str) -> String {

@@ -416,6 +416,14 @@ impl App {
         }
     }
 
+    /// How many active chats are assigned to the agent `name` (live, from the stream).
+    pub(crate) fn open_chats_of(&self, name: &str) -> usize {
+        self.chats
+            .values()
+            .filter(|s| s.chat_active && s.assigned_agent.eq_ignore_ascii_case(name))
+            .count()
+    }
+
     /// Whether `name` is this console's agent (never for the operator's token).
     pub(crate) fn is_me(&self, name: &str) -> bool {
         self.desk

@@ -905,3 +905,17 @@ fn waiting_alarms_colour_queued_chats_amber_then_red_and_the_header_names_the_ol
     snapshot(&mut app, 2, answered);
     lacks(&draw(&app), "oldest");
 }
+
+#[test]
+fn the_assign_picker_shows_each_agents_availability_and_open_chats() {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.desk.agents[1].available = true;
+    // Chidi's chat goes to ada as well: two open chats.
+    let mut c = chat("3", "Chidi", Some(-7));
+    c.assigned_agent = "ada".into();
+    event(&mut app, 2, EventBody::ContactUpdated(c));
+    crate::app::tests::key(&mut app, Action::Transfer);
+    let s = draw(&app);
+    has(&s, "ada (Ada Obi) · 2 open chats");
+    has(&s, "bola (Bola Adeyemi) · available · 1 open chat");
+}
