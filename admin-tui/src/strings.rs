@@ -145,6 +145,11 @@ pub(crate) fn assigned_to_me(name: &str, action: &str) -> String {
     }
 }
 
+/// A poor satisfaction rating on a chat this agent handled.
+pub(crate) fn low_rating(name: &str, rating: i32) -> String {
+    format!("{name} rated your chat {rating}/5")
+}
+
 /// A user wrote in one of this agent's chats that the agent is not looking at.
 pub(crate) fn new_message_in_mine(name: &str) -> String {
     format!("New message from {name}")

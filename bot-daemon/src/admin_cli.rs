@@ -266,6 +266,11 @@ fn event_json(e: &pb::ChatEvent) -> Value {
             "priority_changed",
             json!({"conversation": p.conversation.as_ref().map(summary_json), "priority": priority(p.priority), "by": p.by}),
         ),
+        Some(Event::CsatRated(c)) => (
+            "csat_rated",
+            json!({"conversation": c.conversation.as_ref().map(summary_json), "chat_session_id": c.chat_session_id,
+                   "rating": c.rating, "agent": c.agent}),
+        ),
         Some(Event::CannedResponseChanged(c)) => (
             "canned_response_changed",
             json!({"shortcut": c.shortcut, "deleted": c.deleted,
@@ -328,6 +333,12 @@ fn event_line(e: &pb::ChatEvent) -> String {
             who(&p.conversation),
             priority(p.priority),
             p.by
+        ),
+        Some(Event::CsatRated(c)) => format!(
+            "csat           {} rated {}/5 (agent {})",
+            who(&c.conversation),
+            c.rating,
+            if c.agent.is_empty() { "none" } else { &c.agent }
         ),
         Some(Event::CannedResponseChanged(c)) if c.deleted => {
             format!("canned         /{} deleted", c.shortcut)

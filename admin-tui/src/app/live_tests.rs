@@ -146,3 +146,29 @@ fn without_the_bell_option_notifications_stay_silent() {
     assert_eq!(notice(&app), Some("New message from Ada"));
     assert!(!cmds.contains(&Cmd::Bell));
 }
+
+#[test]
+fn a_rating_of_1_or_2_on_a_chat_i_handled_is_announced() {
+    let mut app = desk_app();
+    app.notice = None;
+    let mut s = super::tests::chat("1", "Ada", None);
+    s.chat_active = false;
+    // A good rating, or a poor one on bola's chat: nothing.
+    let cmds = event(
+        &mut app,
+        2,
+        EventBody::CsatRated(s.clone(), 5, "ada".into()),
+    );
+    assert_eq!(notice(&app), None);
+    assert!(!cmds.contains(&Cmd::Bell));
+    event(
+        &mut app,
+        3,
+        EventBody::CsatRated(s.clone(), 1, "bola".into()),
+    );
+    assert_eq!(notice(&app), None);
+    // A 2 on ada's chat.
+    let cmds = event(&mut app, 4, EventBody::CsatRated(s, 2, "ada".into()));
+    assert_eq!(notice(&app), Some("Ada rated your chat 2/5"));
+    assert!(cmds.contains(&Cmd::Bell));
+}

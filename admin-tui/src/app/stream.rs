@@ -111,6 +111,18 @@ impl App {
                     }
                 }
             }
+            EventBody::CsatRated(s, rating, agent) => {
+                let s = self.corrected(s);
+                let name = s.name().to_string();
+                self.apply_summary(s);
+                // A poor rating (1 or 2) on a chat I handled.
+                if (1..=2).contains(&rating) && self.is_me(&agent) {
+                    self.notify(strings::low_rating(&name, rating), true);
+                    if self.settings.bell {
+                        cmds.push(Cmd::Bell);
+                    }
+                }
+            }
             EventBody::CannedChanged(shortcut, body) => {
                 let canned = &mut self.desk.canned;
                 canned.retain(|c| c.shortcut != shortcut);

@@ -223,6 +223,16 @@ pub fn event(e: &StoredEvent) -> pb::ChatEvent {
                 by: by.clone(),
             })
         }
+        EventKind::CsatRated {
+            session_id,
+            rating,
+            agent,
+        } => Event::CsatRated(pb::CsatRated {
+            conversation: conv,
+            chat_session_id: *session_id,
+            rating: i32::from(*rating),
+            agent: agent.clone().unwrap_or_default(),
+        }),
         EventKind::CannedChanged {
             shortcut,
             body,

@@ -289,6 +289,15 @@ pub enum EventKind {
         /// An agent's name, `operator` or `system`.
         by: String,
     },
+    /// A user rated an ended chat session.
+    CsatRated {
+        /// The rated session.
+        session_id: i64,
+        /// 1–5.
+        rating: u8,
+        /// The agent who handled the session.
+        agent: Option<String>,
+    },
     /// A canned response was saved or deleted (a desk-wide event: no conversation).
     CannedChanged {
         /// The shortcut.
