@@ -32,6 +32,7 @@ impl Scene {
             bell: false,
             nonce: "bench".into(),
             utc_offset: chrono::Offset::fix(&chrono::Utc),
+            alarms: crate::app::Alarms::default(),
         };
         let mut app = App::new(settings, now, (width, height));
         app.start();

@@ -37,15 +37,39 @@ pub struct Args {
     /// The name the daemon's certificate must carry (default: the address's host).
     #[arg(long)]
     pub tls_domain: Option<String>,
-    /// Ring the terminal bell when a new chat starts.
-    #[arg(long)]
+    /// Ring the terminal bell for notifications: a new chat, a chat assigned or transferred to
+    /// you, a new message in one of your chats, a rating of 1 or 2 on a chat you handled.
+    #[arg(long, env = "CHAT_SUPPORT_BELL")]
     pub bell: bool,
+    /// Minutes a chat may wait for its first agent reply before it shows amber.
+    #[arg(
+        long,
+        env = "CHAT_SUPPORT_WAIT_AMBER",
+        default_value_t = 2,
+        value_name = "MINUTES"
+    )]
+    pub wait_amber: u32,
+    /// Minutes a chat may wait for its first agent reply before it shows red.
+    #[arg(
+        long,
+        env = "CHAT_SUPPORT_WAIT_RED",
+        default_value_t = 5,
+        value_name = "MINUTES"
+    )]
+    pub wait_red: u32,
     /// Write a log to this file (nothing is ever logged to the terminal).
     #[arg(long)]
     pub log: Option<PathBuf>,
 }
 
 impl Args {
+    /// The waiting alarms' thresholds (red never before amber).
+    pub(crate) fn alarms(&self) -> crate::app::Alarms {
+        let amber = chrono::Duration::minutes(i64::from(self.wait_amber));
+        let red = chrono::Duration::minutes(i64::from(self.wait_red)).max(amber);
+        crate::app::Alarms { amber, red }
+    }
+
     /// The connection settings these options describe.
     pub(crate) fn net_config(&self) -> NetConfig {
         let addr = self.addr.trim();

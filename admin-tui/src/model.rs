@@ -328,6 +328,13 @@ pub(crate) enum EventBody {
     ContactUpdated(Summary),
     /// A private note was added.
     NoteAdded(Summary, Note),
+    /// The chat's assignee changed: the new assignee (empty: nobody), the action
+    /// (`claimed`, `assigned`, `transferred`, `takeover`, `auto_assigned`, …) and who did it.
+    AssignmentChanged(Summary, String, String, String),
+    /// A user rated a chat: the rating and the agent who handled it.
+    CsatRated(Summary, i32, String),
+    /// A canned response was saved (`Some(body)`) or deleted (`None`).
+    CannedChanged(String, Option<String>),
     /// Something this build cannot read; only its sequence counts.
     Unknown,
 }
@@ -553,7 +560,7 @@ pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
         }),
         // Assignment and priority changes carry the conversation as it now is.
         Some(Event::AssignmentChanged(a)) => a.conversation.map_or(EventBody::Unknown, |s| {
-            EventBody::ContactUpdated(summary(s))
+            EventBody::AssignmentChanged(summary(s), a.agent, a.action, a.by)
         }),
         Some(Event::PriorityChanged(p)) => p.conversation.map_or(EventBody::Unknown, |s| {
             EventBody::ContactUpdated(summary(s))
@@ -562,6 +569,13 @@ pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
             (Some(s), Some(note_)) => EventBody::NoteAdded(summary(s), note(note_)),
             _ => EventBody::Unknown,
         },
+        Some(Event::CsatRated(c)) => c.conversation.map_or(EventBody::Unknown, |s| {
+            EventBody::CsatRated(summary(s), c.rating, c.agent)
+        }),
+        Some(Event::CannedResponseChanged(c)) => EventBody::CannedChanged(
+            c.shortcut,
+            c.response.filter(|_| !c.deleted).map(|r| r.body),
+        ),
         None => EventBody::Unknown,
     };
     ChatEvent {

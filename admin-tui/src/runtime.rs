@@ -65,6 +65,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         bell: args.bell,
         nonce: format!("{:016x}", rand::random::<u64>()),
         utc_offset: chrono::Local::now().offset().fix(),
+        alarms: args.alarms(),
     };
     terminal::install_panic_hook();
     let (guard, mut term) = terminal::enter().context("setting up the terminal")?;

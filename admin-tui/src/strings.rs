@@ -131,6 +131,34 @@ pub(crate) fn waiting_only(waiting: usize) -> String {
     format!("{waiting} waiting")
 }
 
+/// The header's waiting alarm on a narrow screen: "oldest 6m".
+pub(crate) fn oldest_short(d: &str) -> String {
+    format!("oldest {d}")
+}
+
+/// The header's waiting alarm: "oldest waiting 6m".
+pub(crate) fn oldest_waiting(d: &str) -> String {
+    format!("oldest waiting {d}")
+}
+
+/// A chat someone else (or round-robin) gave to this console's agent.
+pub(crate) fn assigned_to_me(name: &str, action: &str) -> String {
+    match action {
+        "transferred" => format!("{name} was transferred to you"),
+        _ => format!("{name} was assigned to you"),
+    }
+}
+
+/// A poor satisfaction rating on a chat this agent handled.
+pub(crate) fn low_rating(name: &str, rating: i32) -> String {
+    format!("{name} rated your chat {rating}/5")
+}
+
+/// A user wrote in one of this agent's chats that the agent is not looking at.
+pub(crate) fn new_message_in_mine(name: &str) -> String {
+    format!("New message from {name}")
+}
+
 pub(crate) fn new_chat(name: &str) -> String {
     format!("New chat: {name}")
 }
@@ -268,6 +296,15 @@ pub(crate) const NO_CANNED_TITLE: &str = " Canned responses ";
 pub(crate) const NO_CANNED: &str = "No canned responses yet. The operator adds one with\n  bot-daemon admin canned add SHORTCUT \"BODY\"\n({name} and {agent} are filled in when it is inserted).";
 pub(crate) const PICKER_TITLE: &str = " Canned responses: ↑↓ choose · Enter inserts ";
 pub(crate) const AVAILABLE: &str = "available";
+
+/// An agent's load in the assign picker: "no open chats", "1 open chat", "3 open chats".
+pub(crate) fn open_chats(n: usize) -> String {
+    match n {
+        0 => "no open chats".to_string(),
+        1 => "1 open chat".to_string(),
+        n => format!("{n} open chats"),
+    }
+}
 pub(crate) const TAKEOVER_HINT: &str = " Ctrl-T sends and takes the chat over.";
 
 pub(crate) fn desk_load_failed(error: &str) -> String {

@@ -315,6 +315,16 @@ pub fn event_json(e: &pb::ChatEvent) -> Value {
             "priority_changed",
             json!({"conversation": conv(&p.conversation), "priority": priority(p.priority), "by": p.by}),
         ),
+        Some(Event::CsatRated(c)) => (
+            "csat_rated",
+            json!({"conversation": c.conversation.as_ref().map(summary_json), "chat_session_id": c.chat_session_id,
+                   "rating": c.rating, "agent": c.agent}),
+        ),
+        Some(Event::CannedResponseChanged(c)) => (
+            "canned_response_changed",
+            json!({"shortcut": c.shortcut, "deleted": c.deleted,
+                   "body": c.response.as_ref().map(|r| r.body.clone())}),
+        ),
         None => ("unknown", Value::Null),
     };
     let mut out = json!({"sequence": e.sequence, "timestamp": ts_json(&e.timestamp), "type": kind});
@@ -375,6 +385,16 @@ fn event_line(e: &pb::ChatEvent) -> String {
             priority(p.priority),
             p.by
         ),
+        Some(Event::CsatRated(c)) => format!(
+            "csat           {} rated {}/5 (agent {})",
+            who(&c.conversation),
+            c.rating,
+            if c.agent.is_empty() { "none" } else { &c.agent }
+        ),
+        Some(Event::CannedResponseChanged(c)) if c.deleted => {
+            format!("canned         /{} deleted", c.shortcut)
+        }
+        Some(Event::CannedResponseChanged(c)) => format!("canned         /{} saved", c.shortcut),
         None => "?".into(),
     };
     format!("#{:<6} {} {what}", e.sequence, ts(&e.timestamp))

@@ -431,12 +431,12 @@ impl std::fmt::Debug for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The TOML file could not be read.
-    #[error("reading config file {path}: {source}")]
+    #[error("reading config file {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not as a source, so the chain says it once).
+        cause: std::io::Error,
     },
     /// The TOML file is not valid.
     #[error("config file {path}: {message}")]
@@ -606,9 +606,9 @@ fn admin_token(given: Option<String>) -> Result<Option<String>, ConfigError> {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_path_buf(),
@@ -685,7 +685,7 @@ mod tests {
             admin_token: Some(" \t ".into()),
             ..Default::default()
         };
-        let e = Config::load(&blank).err().expect("a blank token is refused");
+        let e = Config::load(&blank).expect_err("a blank token is refused");
         assert!(e.to_string().contains("only whitespace"), "{e}");
     }
 
@@ -714,7 +714,7 @@ mod tests {
             "max_grpc_connections = 0",
         ] {
             std::fs::write(&file, format!("[limits]\n{bad}\n")).unwrap();
-            let e = Config::load(&args).err().expect("refused");
+            let e = Config::load(&args).expect_err("refused");
             assert!(e.to_string().contains("[limits]"), "{bad}: {e}");
         }
     }

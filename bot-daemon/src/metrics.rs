@@ -242,6 +242,21 @@ impl Metrics {
                 "Outbound messages given up (stored with Meta's error).",
                 g.outbox_failed,
             ),
+            (
+                "chat_support_queue_length",
+                "Open chats waiting for their first agent reply (GetStats.waiting_now).",
+                g.waiting,
+            ),
+            (
+                "chat_support_agents_available",
+                "Enabled agents marked available.",
+                g.agents_available,
+            ),
+            (
+                "chat_support_agents_connected",
+                "Agents with an open WatchChats stream (a console or admin watch).",
+                g.agents_connected,
+            ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
@@ -249,6 +264,11 @@ impl Metrics {
             s,
             "# HELP chat_support_outbox_oldest_age_seconds Age of the oldest unsent outbound message.\n# TYPE chat_support_outbox_oldest_age_seconds gauge\nchat_support_outbox_oldest_age_seconds {}",
             g.outbox_oldest_age_ms as f64 / 1000.0
+        );
+        let _ = writeln!(
+            s,
+            "# HELP chat_support_oldest_wait_seconds How long the longest-waiting open chat has waited for its first agent reply.\n# TYPE chat_support_oldest_wait_seconds gauge\nchat_support_oldest_wait_seconds {}",
+            g.oldest_wait_ms as f64 / 1000.0
         );
         s
     }

@@ -590,7 +590,10 @@ pub fn raise_fd_limit() -> Option<u64> {
                 }
             }
         }
-        Some(lim.rlim_cur as u64)
+        // rlim_t is u64 on Linux but not on every Unix.
+        #[allow(clippy::unnecessary_cast)]
+        let cur = lim.rlim_cur as u64;
+        Some(cur)
     }
     #[cfg(not(unix))]
     {

@@ -328,7 +328,7 @@ async fn cli(td: &TestDaemon, words: &[&str]) -> anyhow::Result<()> {
     let mut argv = vec!["admin", "--addr", &url, "--token", ADMIN_TOKEN];
     argv.extend_from_slice(words);
     let args = Cli::try_parse_from(argv)?.admin;
-    bot_daemon::admin_cli::run(td.config(), &args).await
+    Ok(bot_daemon::admin_cli::run(td.config(), &args).await?)
 }
 
 #[tokio::test]

@@ -226,5 +226,5 @@ async fn cli(
     let mut argv = vec!["admin", "--addr", url, "--token", token];
     argv.extend_from_slice(words);
     let args = Cli::try_parse_from(argv)?.admin;
-    bot_daemon::admin_cli::run(cfg, &args).await
+    Ok(bot_daemon::admin_cli::run(cfg, &args).await?)
 }

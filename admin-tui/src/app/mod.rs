@@ -17,6 +17,8 @@ pub(crate) mod tests;
 
 #[cfg(test)]
 pub(crate) mod desk_tests;
+#[cfg(test)]
+mod live_tests;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -178,6 +180,33 @@ pub(crate) struct Settings {
     pub(crate) nonce: String,
     /// Local time offset for display.
     pub(crate) utc_offset: FixedOffset,
+    /// Waiting alarms: a chat in the queue this long is amber, then red.
+    pub(crate) alarms: Alarms,
+}
+
+/// How long a chat may wait for its first agent reply before it is shown amber, then red.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Alarms {
+    pub(crate) amber: chrono::Duration,
+    pub(crate) red: chrono::Duration,
+}
+
+impl Default for Alarms {
+    /// Amber after 2 minutes, red after 5.
+    fn default() -> Alarms {
+        Alarms {
+            amber: chrono::Duration::minutes(2),
+            red: chrono::Duration::minutes(5),
+        }
+    }
+}
+
+/// How alarming a wait is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Alarm {
+    Calm,
+    Amber,
+    Red,
 }
 
 /// The whole console state.
@@ -275,6 +304,33 @@ impl App {
         self.queue_positions().get(s.address.as_str()).copied()
     }
 
+    /// How long a chat in the queue (active, no agent reply yet — the queue labels' and
+    /// `GetStats.waiting_now`'s definition) has waited since it started; `None` otherwise.
+    pub(crate) fn queue_wait(&self, s: &Summary) -> Option<chrono::Duration> {
+        if !s.chat_active || s.answered {
+            return None;
+        }
+        s.chat_started_at
+            .map(|t| (self.now - t).max(chrono::Duration::zero()))
+    }
+
+    /// The longest [`App::queue_wait`] among the active chats.
+    pub(crate) fn oldest_wait(&self) -> Option<chrono::Duration> {
+        self.chats.values().filter_map(|s| self.queue_wait(s)).max()
+    }
+
+    /// The alarm level of a wait, by the console's thresholds.
+    pub(crate) fn alarm(&self, waited: chrono::Duration) -> Alarm {
+        let a = self.settings.alarms;
+        if waited >= a.red {
+            Alarm::Red
+        } else if waited >= a.amber {
+            Alarm::Amber
+        } else {
+            Alarm::Calm
+        }
+    }
+
     /// [`App::queue_position`] of every waiting chat at once, by address.
     pub(crate) fn queue_positions(&self) -> std::collections::HashMap<&str, usize> {
         let mut waiting: Vec<&Summary> = self
@@ -358,6 +414,22 @@ impl App {
         if let Some(n) = &mut self.notice {
             n.until_connected = true;
         }
+    }
+
+    /// How many active chats are assigned to the agent `name` (live, from the stream).
+    pub(crate) fn open_chats_of(&self, name: &str) -> usize {
+        self.chats
+            .values()
+            .filter(|s| s.chat_active && s.assigned_agent.eq_ignore_ascii_case(name))
+            .count()
+    }
+
+    /// Whether `name` is this console's agent (never for the operator's token).
+    pub(crate) fn is_me(&self, name: &str) -> bool {
+        self.desk
+            .me
+            .as_ref()
+            .is_some_and(|m| !name.is_empty() && m.name.eq_ignore_ascii_case(name))
     }
 
     /// Rows of the list pane, in display order.

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use super::{App, Cmd, Dialog, Focus};
-use crate::model::{ChatEvent, EventBody, Message, Summary};
+use crate::model::{Canned, ChatEvent, EventBody, Message, Sender, Summary};
 use crate::strings;
 
 /// How many active chats' threads a snapshot prefetches.
@@ -55,6 +55,14 @@ impl App {
             EventBody::MessageAdded(s, m) => {
                 let address = s.address.clone();
                 let s = self.corrected(s);
+                let looking =
+                    self.open.as_deref() == Some(address.as_str()) && self.focus != Focus::List;
+                if m.sender == Sender::User && self.is_me(&s.assigned_agent) && !looking {
+                    self.notify(strings::new_message_in_mine(s.name()), false);
+                    if self.settings.bell {
+                        cmds.push(Cmd::Bell);
+                    }
+                }
                 self.apply_summary(s);
                 self.note_user_message(&address, &m);
                 self.add_message(&address, m);
@@ -90,6 +98,39 @@ impl App {
             EventBody::ContactUpdated(s) => {
                 let s = self.corrected(s);
                 self.apply_summary(s);
+            }
+            EventBody::AssignmentChanged(s, agent, action, by) => {
+                let s = self.corrected(s);
+                let name = s.name().to_string();
+                self.apply_summary(s);
+                // Someone else (or round-robin) gave me this chat: say so.
+                if self.is_me(&agent) && !self.is_me(&by) {
+                    self.notify(strings::assigned_to_me(&name, &action), false);
+                    if self.settings.bell {
+                        cmds.push(Cmd::Bell);
+                    }
+                }
+            }
+            EventBody::CsatRated(s, rating, agent) => {
+                let s = self.corrected(s);
+                let name = s.name().to_string();
+                self.apply_summary(s);
+                // A poor rating (1 or 2) on a chat I handled.
+                if (1..=2).contains(&rating) && self.is_me(&agent) {
+                    self.notify(strings::low_rating(&name, rating), true);
+                    if self.settings.bell {
+                        cmds.push(Cmd::Bell);
+                    }
+                }
+            }
+            EventBody::CannedChanged(shortcut, body) => {
+                let canned = &mut self.desk.canned;
+                canned.retain(|c| c.shortcut != shortcut);
+                if let Some(body) = body {
+                    canned.push(Canned { shortcut, body });
+                    canned.sort_by_key(|c| c.shortcut.to_lowercase());
+                }
+                self.picker = 0;
             }
             EventBody::NoteAdded(s, n) => {
                 let address = s.address.clone();

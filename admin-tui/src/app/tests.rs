@@ -25,6 +25,7 @@ pub(crate) fn settings() -> Settings {
         bell: true,
         nonce: "n".into(),
         utc_offset: FixedOffset::east_opt(0).unwrap(),
+        alarms: Alarms::default(),
     }
 }
 

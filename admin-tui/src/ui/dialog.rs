@@ -58,6 +58,10 @@ fn assign(app: &App, frame: &mut Frame, area: Rect, dialog: &Dialog) {
                     style::ok(),
                 ));
             }
+            spans.push(Span::styled(
+                format!(" · {}", strings::open_chats(app.open_chats_of(&a.name))),
+                style::dim(),
+            ));
             Line::from(spans)
         })
         .collect();

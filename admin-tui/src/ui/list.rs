@@ -157,13 +157,19 @@ fn row_lines(
         }
     }
     let mut right = Vec::new();
+    // The waiting alarm: a chat in the queue past the thresholds is amber, then red.
+    let queue_style = app
+        .queue_wait(s)
+        .map_or(style::bold(), |w| style::alarm(app.alarm(w)));
     if let Some(n) = queue_position {
-        right.push(Span::styled(strings::queue_position(n), style::bold()));
+        right.push(Span::styled(strings::queue_position(n), queue_style));
     }
     if s.chat_active {
         if let Some(since) = s.waiting_since {
             let waited = app.now - since;
-            let st = if waited.num_minutes() >= 10 {
+            let st = if app.queue_wait(s).is_some() {
+                queue_style
+            } else if waited.num_minutes() >= 10 {
                 style::urgent()
             } else {
                 style::bold()
@@ -190,7 +196,7 @@ fn row_lines(
     let spans_w = |v: &[Span<'_>]| v.iter().map(|x| super::width(&x.content)).sum::<usize>();
     if let Some(n) = queue_position {
         if spans_w(&left) + spans_w(&right) > width {
-            right[0] = Span::styled(strings::queue_position_short(n), style::bold());
+            right[0] = Span::styled(strings::queue_position_short(n), queue_style);
         }
     }
     // Still too narrow: the name gives way (down to a few letters) before the priority badge

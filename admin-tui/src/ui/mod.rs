@@ -137,6 +137,20 @@ pub(crate) mod style {
             .fg(Color::Yellow)
             .add_modifier(Modifier::BOLD)
     }
+    /// A chat waiting past the amber threshold.
+    pub(crate) fn amber() -> Style {
+        Style::default()
+            .fg(Color::Yellow)
+            .add_modifier(Modifier::BOLD)
+    }
+    /// The style of a wait at `alarm`: bold, amber or red.
+    pub(crate) fn alarm(alarm: crate::app::Alarm) -> Style {
+        match alarm {
+            crate::app::Alarm::Calm => bold(),
+            crate::app::Alarm::Amber => amber(),
+            crate::app::Alarm::Red => urgent(),
+        }
+    }
     pub(crate) fn high() -> Style {
         Style::default()
             .fg(Color::Yellow)

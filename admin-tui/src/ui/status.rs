@@ -39,7 +39,8 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         Span::raw(" "),
         tab("4", strings::TAB_UNASSIGNED, app.tab == Tab::Unassigned),
     ];
-    let counts = |with_active: bool| {
+    // The waiting alarm: "oldest waiting 6m", shortened to "oldest 6m" (0: left out) when tight.
+    let counts = |with_active: bool, oldest_form: u8| {
         let text = if with_active {
             strings::waiting_count(waiting, app.chats.len())
         } else {
@@ -50,7 +51,21 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         } else {
             style::dim()
         };
-        vec![Span::styled(text, st), Span::raw(" ")]
+        let mut spans = vec![Span::styled(text, st)];
+        if let Some(oldest) = app.oldest_wait().filter(|_| oldest_form > 0) {
+            let d = super::short_duration(oldest);
+            spans.push(Span::raw(" · "));
+            spans.push(Span::styled(
+                if oldest_form == 2 {
+                    strings::oldest_waiting(&d)
+                } else {
+                    strings::oldest_short(&d)
+                },
+                style::alarm(app.alarm(oldest)),
+            ));
+        }
+        spans.push(Span::raw(" "));
+        spans
     };
     let w = |spans: &[Span<'static>]| {
         spans
@@ -65,7 +80,7 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         Span::styled(format!(" {} ", strings::APP_NAME), style::bold()),
         Span::raw(" "),
     ];
-    let build = |with_name: bool, with_active: bool| {
+    let build = |with_name: bool, with_active: bool, oldest_form: u8| {
         let mut left = if with_name {
             name.clone()
         } else {
@@ -73,14 +88,19 @@ pub(super) fn header(app: &App, frame: &mut Frame, area: Rect) {
         };
         left.extend(tabs.iter().cloned());
         let mut right = me.clone();
-        right.extend(counts(with_active));
+        right.extend(counts(with_active, oldest_form));
         (left, right)
     };
-    let (left, right) = [(true, true), (false, true)]
-        .into_iter()
-        .map(|(n, a)| build(n, a))
-        .find(|(l, r)| w(l) + w(r) < width)
-        .unwrap_or_else(|| build(false, false));
+    let (left, right) = [
+        (true, true, 2),
+        (false, true, 2),
+        (false, false, 2),
+        (false, false, 1),
+    ]
+    .into_iter()
+    .map(|(n, a, o)| build(n, a, o))
+    .find(|(l, r)| w(l) + w(r) < width)
+    .unwrap_or_else(|| build(false, false, 0));
     frame.render_widget(Paragraph::new(fit(left, right, width)), area);
 }
 

@@ -141,8 +141,9 @@ fn demo_focus(w: u16, h: u16, actions: &[Action]) -> App {
 fn list_80x24() {
     let app = demo(80, 24);
     let s = draw(&app);
-    has(&s, "chat-support");
-    has(&s, "2 waiting · 3 active");
+    // At 80 columns the waiting alarm (the chats started 30 minutes ago and no agent has
+    // answered) stays; the product name and the active count make room for it.
+    has(&s, "2 waiting · oldest waiting 30m");
     has(&s, "Active chats (3)");
     has(&s, "Ada Okafor");
     has(&s, "waiting 4m · 2 unread");
@@ -864,4 +865,74 @@ fn a_narrow_list_keeps_the_assignee_and_shortens_the_queue_label() {
     // With room, the whole label.
     app.update(Msg::Resize(200, 40));
     has(&draw(&app), "#1 in queue · waiting 1m · 2 unread");
+}
+
+/// The foreground colour where `needle` first appears on screen.
+fn colour_of(app: &App, needle: &str) -> Option<ratatui::style::Color> {
+    let mut terminal = Terminal::new(TestBackend::new(app.size.0, app.size.1)).unwrap();
+    terminal.draw(|f| render(app, f)).unwrap();
+    let buf = terminal.backend().buffer();
+    for y in 0..buf.area.height {
+        let row: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+        let line: String = row.concat();
+        if let Some(byte) = line.find(needle) {
+            // Cells are one symbol each (ASCII before the needle in these rows).
+            let x = line[..byte].chars().count();
+            return buf[(u16::try_from(x).unwrap(), y)].fg.into();
+        }
+    }
+    None
+}
+
+#[test]
+fn waiting_alarms_colour_queued_chats_amber_then_red_and_the_header_names_the_oldest() {
+    use ratatui::style::Color;
+    let mut app = app_sized(160, 48);
+    // Three chats nobody has answered yet, started 1, 3 and 6 minutes ago.
+    let mut calm = chat("1", "Ada", None);
+    calm.chat_started_at = Some(at(-1));
+    let mut amber = chat("2", "Bola", None);
+    amber.chat_started_at = Some(at(-3));
+    let mut red = chat("3", "Chidi", None);
+    red.chat_started_at = Some(at(-6));
+    snapshot(&mut app, 1, vec![calm, amber, red]);
+    let s = draw(&app);
+    has(&s, "oldest waiting 6m");
+    assert_eq!(colour_of(&app, "oldest waiting 6m"), Some(Color::Red));
+    // Chidi is first in the queue (the oldest), Ada third.
+    assert_eq!(colour_of(&app, "#1 in queue"), Some(Color::Red));
+    assert_eq!(colour_of(&app, "#2 in queue"), Some(Color::Yellow));
+    assert_eq!(colour_of(&app, "#3 in queue"), Some(Color::Reset));
+
+    // Thresholds from the console's options (--wait-amber / --wait-red).
+    app.settings.alarms = crate::app::Alarms {
+        amber: chrono::Duration::minutes(1),
+        red: chrono::Duration::minutes(10),
+    };
+    assert_eq!(colour_of(&app, "#1 in queue"), Some(Color::Yellow));
+    assert_eq!(colour_of(&app, "#3 in queue"), Some(Color::Yellow));
+
+    // Once every chat has an agent reply nothing is waiting: no alarm in the header.
+    let mut answered = Vec::new();
+    for (a, n) in [("1", "Ada"), ("2", "Bola"), ("3", "Chidi")] {
+        let mut c = chat(a, n, None);
+        c.answered = true;
+        answered.push(c);
+    }
+    snapshot(&mut app, 2, answered);
+    lacks(&draw(&app), "oldest");
+}
+
+#[test]
+fn the_assign_picker_shows_each_agents_availability_and_open_chats() {
+    let mut app = crate::app::desk_tests::desk_app();
+    app.desk.agents[1].available = true;
+    // Chidi's chat goes to ada as well: two open chats.
+    let mut c = chat("3", "Chidi", Some(-7));
+    c.assigned_agent = "ada".into();
+    event(&mut app, 2, EventBody::ContactUpdated(c));
+    crate::app::tests::key(&mut app, Action::Transfer);
+    let s = draw(&app);
+    has(&s, "ada (Ada Obi) · 2 open chats");
+    has(&s, "bola (Bola Adeyemi) · available · 1 open chat");
 }

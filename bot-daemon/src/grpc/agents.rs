@@ -579,10 +579,11 @@ impl AdminService {
     ) -> Rpc<pb::DeleteCannedResponseResponse> {
         caller_of(&r)?;
         let shortcut = shortcut_of(&r.into_inner().shortcut)?;
+        let now = self.engine.now();
         let deleted = self
             .engine
             .store()
-            .write(move |tx| tx.delete_canned(&shortcut))
+            .write(move |tx| tx.delete_canned(&shortcut, now))
             .await?;
         Ok(Response::new(pb::DeleteCannedResponseResponse { deleted }))
     }

@@ -230,6 +230,29 @@ pub fn event(e: &StoredEvent) -> pb::ChatEvent {
                 by: by.clone(),
             })
         }
+        EventKind::CsatRated {
+            session_id,
+            rating,
+            agent,
+        } => Event::CsatRated(pb::CsatRated {
+            conversation: conv,
+            chat_session_id: *session_id,
+            rating: i32::from(*rating),
+            agent: agent.clone().unwrap_or_default(),
+        }),
+        EventKind::CannedChanged {
+            shortcut,
+            body,
+            updated_at,
+        } => Event::CannedResponseChanged(pb::CannedResponseChanged {
+            shortcut: shortcut.clone(),
+            response: body.as_ref().map(|b| pb::CannedResponse {
+                shortcut: shortcut.clone(),
+                body: b.clone(),
+                updated_at: Some(ts(*updated_at)),
+            }),
+            deleted: body.is_none(),
+        }),
     };
     pb::ChatEvent {
         sequence: e.seq.max(0) as u64,

@@ -249,6 +249,11 @@ impl SupportAdmin for AdminService {
     ) -> Result<Response<Self::WatchChatsStream>, Status> {
         // Resolves when this caller's token stops opening the desk (disabled, rotated).
         let revoked = self.auth.until_revoked(request.metadata())?;
+        // Counted as a connected agent (the metrics' `chat_support_agents_connected`) while open.
+        let watching = match request.extensions().get::<crate::desk::Caller>() {
+            Some(crate::desk::Caller::Agent(a)) => Some(self.engine.store().watching(a.id)),
+            _ => None,
+        };
         let after = i64::try_from(request.into_inner().after_sequence)
             .map_err(|_| Status::invalid_argument("after_sequence is out of range"))?;
         use std::sync::atomic::Ordering;
@@ -274,6 +279,7 @@ impl SupportAdmin for AdminService {
         // Subscribe before reading the log so nothing committed in between is missed.
         let live = engine.store().subscribe();
         tokio::spawn(async move {
+            let _watching = watching;
             let mut shutdown = shutdown;
             tokio::select! {
                 r = follow(engine, live, after, tx.clone()) => {

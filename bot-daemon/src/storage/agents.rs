@@ -536,6 +536,14 @@ impl Tx<'_> {
                  ON CONFLICT (shortcut) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
             )?
             .execute(params![shortcut, body, now])?;
+        self.emit_desk(
+            EventKind::CannedChanged {
+                shortcut: shortcut.to_string(),
+                body: Some(body.to_string()),
+                updated_at: now,
+            },
+            now,
+        )?;
         Ok(CannedResponse {
             shortcut: shortcut.to_string(),
             body: body.to_string(),
@@ -547,12 +555,23 @@ impl Tx<'_> {
     ///
     /// # Errors
     /// The database.
-    pub fn delete_canned(&self, shortcut: &str) -> Result<bool, StoreError> {
-        Ok(self
+    pub fn delete_canned(&self, shortcut: &str, now: Millis) -> Result<bool, StoreError> {
+        let deleted = self
             .conn()
             .prepare_cached("DELETE FROM canned_responses WHERE shortcut = ?1")?
             .execute([shortcut])?
-            > 0)
+            > 0;
+        if deleted {
+            self.emit_desk(
+                EventKind::CannedChanged {
+                    shortcut: shortcut.to_string(),
+                    body: None,
+                    updated_at: now,
+                },
+                now,
+            )?;
+        }
+        Ok(deleted)
     }
 
     /// Moves notes and audit rows to another contact (when two records of one person merge).

@@ -84,6 +84,25 @@ impl Tx<'_> {
                  WHERE contact_id = ?1 AND state = 'asked'",
             )?
             .execute(params![contact_id, rating, now])?;
+        if n > 0 {
+            let (session_id, agent): (i64, Option<String>) = self
+                .conn()
+                .prepare_cached(
+                    "SELECT s.id, a.name FROM csat_surveys v JOIN chat_sessions s ON s.id = v.session_id
+                     LEFT JOIN agents a ON a.id = s.agent_id
+                     WHERE v.contact_id = ?1 AND v.state = 'rated' ORDER BY v.id DESC LIMIT 1",
+                )?
+                .query_row([contact_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            self.emit(
+                contact_id,
+                super::EventKind::CsatRated {
+                    session_id,
+                    rating,
+                    agent,
+                },
+                now,
+            )?;
+        }
         Ok(n > 0)
     }
 

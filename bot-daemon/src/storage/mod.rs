@@ -296,6 +296,24 @@ pub enum EventKind {
         /// An agent's name, `operator` or `system`.
         by: String,
     },
+    /// A user rated an ended chat session.
+    CsatRated {
+        /// The rated session.
+        session_id: i64,
+        /// 1–5.
+        rating: u8,
+        /// The agent who handled the session.
+        agent: Option<String>,
+    },
+    /// A canned response was saved or deleted (a desk-wide event: no conversation).
+    CannedChanged {
+        /// The shortcut.
+        shortcut: String,
+        /// The body as saved; `None` when it was deleted.
+        body: Option<String>,
+        /// When it was saved.
+        updated_at: Millis,
+    },
 }
 
 /// One committed event with its sequence number and the conversation's summary at that point.
@@ -349,6 +367,30 @@ pub struct Store {
     outbox: Arc<Notify>,
     path: PathBuf,
     writable: Arc<AtomicBool>,
+    /// Open `WatchChats` streams per agent id (the operator's are not counted).
+    watchers: Watchers,
+}
+
+type Watchers = Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>;
+
+/// An agent's open `WatchChats` stream, counted while this lives (see [`Store::watching`]).
+#[derive(Debug)]
+pub struct Watching {
+    watchers: Watchers,
+    agent_id: i64,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Ok(mut w) = self.watchers.lock() {
+            if let Some(n) = w.get_mut(&self.agent_id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    w.remove(&self.agent_id);
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -472,6 +514,7 @@ impl Store {
             events,
             outbox,
             path: path.to_path_buf(),
+            watchers: Watchers::default(),
             writable,
         })
     }
@@ -544,6 +587,22 @@ impl Store {
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
             .map_err(|e| StoreError::Invalid(format!("read task failed: {e}")))?
+    }
+
+    /// Counts an agent as connected (an open `WatchChats` stream) until the guard drops.
+    pub fn watching(&self, agent_id: i64) -> Watching {
+        if let Ok(mut w) = self.watchers.lock() {
+            *w.entry(agent_id).or_insert(0) += 1;
+        }
+        Watching {
+            watchers: self.watchers.clone(),
+            agent_id,
+        }
+    }
+
+    /// How many agents have at least one open `WatchChats` stream.
+    pub fn agents_watching(&self) -> usize {
+        self.watchers.lock().map_or(0, |w| w.len())
     }
 
     /// New committed events, live.

@@ -140,6 +140,14 @@ pub struct Gauges {
     pub outbox_failed: i64,
     /// Age of the oldest open outbox row, 0 when empty.
     pub outbox_oldest_age_ms: i64,
+    /// Open chats waiting for their first agent reply (the same count as `GetStats.waiting_now`).
+    pub waiting: i64,
+    /// How long the longest of those has waited (since the chat started), 0 when none.
+    pub oldest_wait_ms: i64,
+    /// Enabled agents marked available.
+    pub agents_available: i64,
+    /// Agents with at least one open `WatchChats` stream (a console or `admin watch`).
+    pub agents_connected: i64,
 }
 
 /// A queued outbound message, due for an attempt.
@@ -475,7 +483,17 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let failed = c.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'failed'", [], |r| r.get(0))?;
+            let (waiting, oldest_wait): (i64, Option<Millis>) = c.query_row(
+                "SELECT COUNT(*), MIN(started_at) FROM chat_sessions WHERE ended_at IS NULL AND first_response_at IS NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let agents_available = c.query_row("SELECT COUNT(*) FROM agents WHERE enabled = 1 AND available = 1", [], |r| r.get(0))?;
             Ok(Gauges {
+                waiting,
+                oldest_wait_ms: oldest_wait.map_or(0, |t| (now - t).max(0)),
+                agents_available,
+                agents_connected: 0,
                 active_chats,
                 outbox_queued: queued,
                 outbox_in_flight: in_flight,
@@ -484,6 +502,10 @@ impl Store {
             })
         })
         .await
+        .map(|g| Gauges {
+            agents_connected: i64::try_from(self.agents_watching()).unwrap_or(i64::MAX),
+            ..g
+        })
     }
 }
 

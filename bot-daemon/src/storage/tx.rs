@@ -804,4 +804,25 @@ impl<'c> Tx<'c> {
         });
         Ok(())
     }
+
+    /// Appends a desk-wide event (no conversation, e.g. a canned response changed) to the log;
+    /// it is published to subscribers after the commit.
+    pub fn emit_desk(&self, kind: EventKind, now: Millis) -> Result<(), StoreError> {
+        let summary = None;
+        let payload = serde_json::to_string(&EventPayload {
+            summary: &summary,
+            kind: &kind,
+        })?;
+        self.conn
+            .prepare_cached("INSERT INTO events (at, contact_id, payload) VALUES (?1, NULL, ?2)")?
+            .execute(params![now, payload])?;
+        let seq = self.conn.last_insert_rowid();
+        self.events.borrow_mut().push(StoredEvent {
+            seq,
+            at: now,
+            summary,
+            kind,
+        });
+        Ok(())
+    }
 }
