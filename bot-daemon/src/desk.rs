@@ -143,6 +143,10 @@ pub struct DeskSettings {
     /// New chats go to the available agent who was assigned least recently.
     #[serde(default)]
     pub round_robin: bool,
+    /// The bot keeps acknowledging a user's chat messages ("✓ Your message has been sent to
+    /// support…") after an agent has replied in the chat; by default it stops then.
+    #[serde(default)]
+    pub ack_after_agent_reply: bool,
 }
 
 fn words(text: &str) -> Vec<String> {

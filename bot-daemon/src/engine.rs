@@ -207,6 +207,10 @@ fn machine_contact(
         && matches!(tx.last_outbound(c.id)?,
             Some((Sender::Bot, text, at, pending))
                 if text.starts_with(texts::CHAT_ACK) && (pending || now - at < ACK_QUIET_MS));
+    let agent_replied = match (in_chat, c.current_session_id) {
+        (true, Some(session)) => tx.session_answered(session)?,
+        _ => false,
+    };
     let survey = match tx.latest_survey(c.id)? {
         // A survey past its time is closed here too (the timer task may not have run yet).
         Some((_, asked_at, stage))
@@ -228,6 +232,7 @@ fn machine_contact(
         registered_name: c.registered_name.clone(),
         profile_name: c.profile_name.clone(),
         recently_acknowledged,
+        agent_replied,
         queue: None,
         closed_until: settings.hours.as_ref().and_then(|h| h.back_text(now)),
         survey,
@@ -664,8 +669,11 @@ impl Engine {
         }
     }
 
-    /// The same engine with the desk's settings (agent names, urgent keywords, round-robin).
+    /// The same engine with the desk's settings (agent names, urgent keywords, round-robin,
+    /// and whether the bot still acknowledges messages once an agent has replied, which the
+    /// state machine reads from its [`BotSettings`]).
     pub fn with_desk(mut self, desk: DeskSettings) -> Engine {
+        Arc::make_mut(&mut self.settings).ack_after_agent_reply = desk.ack_after_agent_reply;
         self.desk = Arc::new(desk);
         self
     }

@@ -109,6 +109,10 @@ pub struct BotSettings {
     pub csat_timeout_ms: Millis,
     /// Inactivity reminder and auto-end; `None`: off.
     pub inactivity: Option<Inactivity>,
+    /// Keep acknowledging the user's chat messages after an agent has replied in the chat
+    /// (`[support] ack_after_agent_reply`). Off by default: the user knows a person is there,
+    /// and every non-template message in the window is billed.
+    pub ack_after_agent_reply: bool,
 }
 
 impl Default for BotSettings {
@@ -122,6 +126,7 @@ impl Default for BotSettings {
             csat: true,
             csat_timeout_ms: 24 * 60 * 60 * 1000,
             inactivity: None,
+            ack_after_agent_reply: false,
         }
     }
 }
@@ -174,6 +179,8 @@ pub struct Contact {
     /// The bot acknowledged this user's chat messages moments ago and nothing was sent since:
     /// another acknowledgement would only flood the user (WhatsApp's pair rate limit).
     pub recently_acknowledged: bool,
+    /// An agent has replied in the open chat (its first response is stored).
+    pub agent_replied: bool,
     /// The queue: `None` when an agent has already answered the open chat.
     pub queue: Option<QueueInfo>,
     /// Outside business hours: when support is back ("Monday 08:00").
@@ -433,7 +440,10 @@ fn in_chat(contact: &Contact, content: &Content, settings: &BotSettings) -> Tran
             state: State::ChatSupportActive,
             actions: vec![bot(texts::queue_answer(waiting_line(contact, settings)))],
         }
-    } else if contact.recently_acknowledged {
+    } else if contact.recently_acknowledged
+        || (contact.agent_replied && !settings.ack_after_agent_reply)
+    {
+        // Once a person has answered, the acknowledgement tells the user nothing new.
         Transition {
             state: State::ChatSupportActive,
             actions: vec![],

@@ -173,6 +173,7 @@ fn start() -> impl Strategy<Value = Contact> {
         registered_name: student.then(|| "Ada Obi".to_string()),
         profile_name,
         recently_acknowledged: false,
+        agent_replied: false,
         queue: None,
         closed_until: None,
         survey: None,

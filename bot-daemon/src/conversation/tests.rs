@@ -11,6 +11,7 @@ pub(super) fn lead(state: State) -> Contact {
         registered_name: None,
         profile_name: Some("Ada".into()),
         recently_acknowledged: false,
+        agent_replied: false,
         queue: None,
         closed_until: None,
         survey: None,
@@ -24,6 +25,7 @@ fn student(state: State) -> Contact {
         registered_name: Some("Ada Obi".into()),
         profile_name: Some("Ada".into()),
         recently_acknowledged: false,
+        agent_replied: false,
         queue: None,
         closed_until: None,
         survey: None,
@@ -461,4 +463,45 @@ fn a_burst_of_chat_messages_gets_one_acknowledgement() {
     let t = step(&c, &text("done"), &settings());
     assert_eq!(t.state, State::Idle);
     assert_eq!(replies(&t).len(), 1);
+}
+
+#[test]
+fn acknowledgements_stop_once_an_agent_has_replied() {
+    let mut c = lead(State::ChatSupportActive);
+    // Before the first agent reply: the seed's acknowledgement.
+    let t = step(&c, &text("my fees are wrong"), &settings());
+    assert_eq!(replies(&t).len(), 1);
+    assert!(replies(&t)[0].body().starts_with(texts::CHAT_ACK));
+    // After it: messages (text, media) go to the agent without a bot reply.
+    c.agent_replied = true;
+    for event in [text("ok thanks"), image()] {
+        let t = step(&c, &event, &settings());
+        assert_eq!(t.state, State::ChatSupportActive);
+        assert!(
+            t.actions.is_empty(),
+            "no ack after an agent reply: {:?}",
+            t.actions
+        );
+    }
+    // Asking for the queue and ending the chat are still answered.
+    assert_eq!(replies(&step(&c, &text("queue"), &settings())).len(), 1);
+    let t = step(&c, &text("done"), &settings());
+    assert_eq!(t.state, State::Idle);
+    assert_eq!(replies(&t).len(), 1);
+}
+
+#[test]
+fn acknowledgements_after_an_agent_reply_can_be_turned_back_on() {
+    let mut c = lead(State::ChatSupportActive);
+    c.agent_replied = true;
+    let on = BotSettings {
+        ack_after_agent_reply: true,
+        ..settings()
+    };
+    let t = step(&c, &text("ok thanks"), &on);
+    assert_eq!(replies(&t).len(), 1);
+    assert!(replies(&t)[0].body().starts_with(texts::CHAT_ACK));
+    // The burst rule still holds.
+    c.recently_acknowledged = true;
+    assert!(step(&c, &text("and another"), &on).actions.is_empty());
 }

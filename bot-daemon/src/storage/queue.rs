@@ -34,6 +34,18 @@ impl Tx<'_> {
         Ok(Some(n.clamp(1, i64::from(u32::MAX)) as u32))
     }
 
+    /// Whether an agent has replied in the session (its first response is stored).
+    pub fn session_answered(&self, session_id: i64) -> Result<bool, StoreError> {
+        let answered: Option<bool> = self
+            .conn()
+            .prepare_cached(
+                "SELECT first_response_at IS NOT NULL FROM chat_sessions WHERE id = ?1",
+            )?
+            .query_row([session_id], |r| r.get(0))
+            .optional()?;
+        Ok(answered.unwrap_or(false))
+    }
+
     /// How many open chats wait for their first agent reply.
     pub fn waiting_count(&self) -> Result<u32, StoreError> {
         let n: i64 = self
