@@ -49,6 +49,7 @@ fn benches(c: &mut Criterion) {
         }),
         closed_until: None,
         survey: None,
+        agent_replied: false,
     };
     let idle = Contact {
         state: State::Idle,

@@ -390,6 +390,7 @@ fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -
             queue: None,
             closed_until: None,
             survey: None,
+            agent_replied: false,
         };
         let mut sessions_started = 0;
         for k in 0..n {
