@@ -685,7 +685,9 @@ mod tests {
             admin_token: Some(" \t ".into()),
             ..Default::default()
         };
-        let e = Config::load(&blank).err().expect("a blank token is refused");
+        let e = Config::load(&blank)
+            .err()
+            .expect("a blank token is refused");
         assert!(e.to_string().contains("only whitespace"), "{e}");
     }
 

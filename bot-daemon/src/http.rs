@@ -378,13 +378,22 @@ mod tests {
         let a = slots.acquire(SLOT_WAIT).await.unwrap();
         let b = slots.acquire(SLOT_WAIT).await.unwrap();
         assert_eq!(slots.busy(), 2);
-        assert!(slots.stuck_for(STUCK_AFTER).is_none(), "full, but only just");
+        assert!(
+            slots.stuck_for(STUCK_AFTER).is_none(),
+            "full, but only just"
+        );
         tokio::time::advance(STUCK_AFTER + Duration::from_secs(1)).await;
-        assert!(slots.stuck_for(STUCK_AFTER).is_some(), "full for 6 s: stuck");
+        assert!(
+            slots.stuck_for(STUCK_AFTER).is_some(),
+            "full for 6 s: stuck"
+        );
         // A third delivery waits its turn and gives up after SLOT_WAIT.
         assert!(slots.acquire(SLOT_WAIT).await.is_none());
         drop(a);
-        assert!(slots.stuck_for(STUCK_AFTER).is_none(), "a slot freed: not stuck");
+        assert!(
+            slots.stuck_for(STUCK_AFTER).is_none(),
+            "a slot freed: not stuck"
+        );
         assert_eq!(slots.busy(), 1);
         drop(b);
         assert_eq!(slots.busy(), 0);

@@ -521,10 +521,11 @@ async fn a_version_3_database_upgrades_to_the_desk_schema_and_lists_by_priority(
     // The list is still an index walk, not a sort.
     let conn = rusqlite::Connection::open(&path).unwrap();
     let sql = format!(
-        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE {} <= 3 ORDER BY {}, {}, id LIMIT 5",
+        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE {} <= 3 ORDER BY {}, {}, {}, id LIMIT 5",
         read::LIST_K1,
         read::LIST_K1,
-        read::LIST_K2
+        read::LIST_K2,
+        read::LIST_K3
     );
     let plan: Vec<String> = conn
         .prepare(&sql)
