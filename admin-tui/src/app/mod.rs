@@ -298,7 +298,8 @@ impl App {
     }
 
     /// Where an active chat stands in the queue for a first agent reply (1 = next): the active
-    /// chats no agent has answered, oldest start first. `None` once answered.
+    /// chats no agent has answered, in the daemon's one order (higher priority first, then the
+    /// oldest start, then the session id). `None` once answered.
     #[cfg(test)]
     pub(crate) fn queue_position(&self, s: &Summary) -> Option<usize> {
         self.queue_positions().get(s.address.as_str()).copied()
@@ -339,11 +340,13 @@ impl App {
             .filter(|c| c.chat_active && !c.answered)
             .collect();
         waiting.sort_by(|a, b| {
-            (a.chat_started_at, a.chat_session_id, &a.address).cmp(&(
-                b.chat_started_at,
-                b.chat_session_id,
-                &b.address,
-            ))
+            b.priority.cmp(&a.priority).then_with(|| {
+                (a.chat_started_at, a.chat_session_id, &a.address).cmp(&(
+                    b.chat_started_at,
+                    b.chat_session_id,
+                    &b.address,
+                ))
+            })
         });
         waiting
             .into_iter()
@@ -478,11 +481,11 @@ impl App {
         }
     }
 
-    /// Active chats whose user waits for an answer.
+    /// Active chats no agent has answered yet (as `GetStats.waiting_now` counts them).
     pub(crate) fn waiting_count(&self) -> usize {
         self.chats
             .values()
-            .filter(|s| s.waiting_since.is_some())
+            .filter(|s| s.chat_active && !s.answered)
             .count()
     }
 
@@ -632,8 +635,8 @@ impl App {
     }
 }
 
-/// Active chats first, highest priority first, longest-waiting first, then by latest activity
-/// (the daemon's order).
+/// Active chats first, highest priority first, longest-waiting first, then by session id, then
+/// by latest activity (the daemon's order).
 pub(crate) fn active_order(a: &Summary, b: &Summary) -> std::cmp::Ordering {
     let last = |s: &Summary| s.last_message.as_ref().and_then(|m| m.at);
     b.chat_active
@@ -650,6 +653,15 @@ pub(crate) fn active_order(a: &Summary, b: &Summary) -> std::cmp::Ordering {
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
+        })
+        // Chats that started in the same second keep their order (the session id, as the
+        // daemon's list and queue break ties).
+        .then_with(|| {
+            if a.chat_active && b.chat_active {
+                a.chat_session_id.cmp(&b.chat_session_id)
+            } else {
+                std::cmp::Ordering::Equal
+            }
         })
         .then_with(|| last(b).cmp(&last(a)))
         .then_with(|| a.address.cmp(&b.address))

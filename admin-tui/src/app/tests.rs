@@ -54,6 +54,8 @@ pub(crate) fn chat(address: &str, name: &str, waiting: Option<i64>) -> Summary {
     s.waiting_since = waiting.map(at);
     s.chat_started_at = Some(at(-30));
     s.last_inbound_at = waiting.map(at).or(Some(at(-30)));
+    // As the daemon keeps it: a chat waits from its start until an agent's first reply.
+    s.answered = waiting.is_none();
     s
 }
 

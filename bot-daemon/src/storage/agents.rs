@@ -478,6 +478,12 @@ impl Tx<'_> {
         self.conn()
             .prepare_cached("UPDATE contacts SET priority = ?2 WHERE id = ?1")?
             .execute(params![contact_id, priority.as_i64()])?;
+        // The open session carries it too: the queue position is a range of one index.
+        self.conn()
+            .prepare_cached(
+                "UPDATE chat_sessions SET priority = ?2 WHERE contact_id = ?1 AND ended_at IS NULL",
+            )?
+            .execute(params![contact_id, priority.as_i64()])?;
         match by {
             Some(c) => self.audit(contact_id, c, "priority", priority.as_str(), now)?,
             None => self.audit_system(contact_id, "priority_raised", priority.as_str(), now)?,

@@ -1,5 +1,6 @@
 //! The support queue and the inactivity timers, as [`Tx`] operations: a session waits in the
-//! queue from its start until its first agent reply (`chat_sessions.first_response_at`).
+//! queue from its start until its first agent reply (`chat_sessions.first_response_at`), in the
+//! desk's one order: priority, then waiting since (the start), then the session id.
 
 use rusqlite::{params, OptionalExtension};
 
@@ -8,29 +9,33 @@ use crate::domain::Millis;
 
 impl Tx<'_> {
     /// The session's place in the queue (1 = next), `None` once an agent answered or it ended.
-    /// Earlier starts go first; equal starts by session id.
+    /// The desk's one order of waiting chats: higher priority first, then the longest waiting
+    /// (a waiting chat waits from its start), then the session id.
     pub fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError> {
-        let me: Option<(Millis, i64)> = self
+        let me: Option<(i64, Millis, i64)> = self
             .conn()
             .prepare_cached(
-                "SELECT started_at, id FROM chat_sessions
+                "SELECT priority, started_at, id FROM chat_sessions
                  WHERE id = ?1 AND ended_at IS NULL AND first_response_at IS NULL",
             )?
-            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([session_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((started_at, id)) = me else {
+        let Some((priority, started_at, id)) = me else {
             return Ok(None);
         };
-        // A range of the `chat_sessions_waiting` index, counted without touching the table
-        // (an `OR` of the two orderings made SQLite scan the whole queue: docs/benchmarks.md).
+        // Two ranges of the `chat_sessions_queue` index (priority, started_at, id), counted
+        // without touching the table: the higher priorities, then mine up to me (an `OR` of
+        // the orderings made SQLite scan the whole queue: docs/benchmarks.md).
         let n: i64 = self
             .conn()
             .prepare_cached(
-                "SELECT COUNT(*) FROM chat_sessions
-                 WHERE ended_at IS NULL AND first_response_at IS NULL
-                   AND (started_at, id) <= (?1, ?2)",
+                "SELECT (SELECT COUNT(*) FROM chat_sessions
+                         WHERE ended_at IS NULL AND first_response_at IS NULL AND priority > ?1)
+                      + (SELECT COUNT(*) FROM chat_sessions
+                         WHERE ended_at IS NULL AND first_response_at IS NULL
+                           AND priority = ?1 AND (started_at, id) <= (?2, ?3))",
             )?
-            .query_row(params![started_at, id], |r| r.get(0))?;
+            .query_row(params![priority, started_at, id], |r| r.get(0))?;
         Ok(Some(n.clamp(1, i64::from(u32::MAX)) as u32))
     }
 

@@ -167,19 +167,22 @@ pub struct OutboxItem {
 
 // Sort key: active chats first, highest priority first (rank 0 urgent .. 3 low; everyone else
 // 4), then longest-waiting first (answered ones after the waiting ones), then everyone else by
-// most recent activity; the id breaks ties so pages are stable.
-// Migration 4 indexes exactly these expressions (`contacts_list_order`): keep them identical.
+// most recent activity; among active chats the session id, then the id, break ties so pages
+// are stable. Migration 7 indexes exactly these expressions (`contacts_list_order`): keep them identical.
 pub(super) const LIST_K1: &str = "(CASE WHEN chat_support_active = 1 THEN 3 - priority ELSE 4 END)";
 /// Ranks at or below this are active chats.
 const LIST_ACTIVE_MAX: i64 = 3;
 pub(super) const LIST_K2: &str = "(CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0)) \
     ELSE -COALESCE(last_message_at, 0) END)";
+/// Equal waits (chats started in the same second) go by session id, as in the queue.
+pub(super) const LIST_K3: &str =
+    "(CASE WHEN chat_support_active = 1 THEN COALESCE(current_session_id, 0) ELSE 0 END)";
 
-fn encode_token(k1: i64, k2: i64, id: i64) -> String {
-    hex::encode(format!("v2:{k1}:{k2}:{id}"))
+fn encode_token(k1: i64, k2: i64, k3: i64, id: i64) -> String {
+    hex::encode(format!("v3:{k1}:{k2}:{k3}:{id}"))
 }
 
-fn decode_token(token: &str) -> Result<(i64, i64, i64), StoreError> {
+fn decode_token(token: &str) -> Result<(i64, i64, i64, i64), StoreError> {
     let bad = || {
         StoreError::Invalid(format!(
             "page_token {token:?} is not a token this server issued"
@@ -188,12 +191,12 @@ fn decode_token(token: &str) -> Result<(i64, i64, i64), StoreError> {
     let raw = hex::decode(token).map_err(|_| bad())?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
     let mut it = s.split(':');
-    if it.next() != Some("v2") {
+    if it.next() != Some("v3") {
         return Err(bad());
     }
     let mut num =
         || -> Result<i64, StoreError> { it.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
-    Ok((num()?, num()?, num()?))
+    Ok((num()?, num()?, num()?, num()?))
 }
 
 fn escape_like(q: &str) -> String {
@@ -219,14 +222,18 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let digits: String = pattern.chars().filter(char::is_ascii_digit).collect();
     // Only the conditions that apply are in the statement, so SQLite walks `contacts_list_order`
     // in order and stops after the page (a condition like `?1 = 0 OR ...` would defeat it).
-    let mut sql = format!("SELECT {CONTACT_COLS}, {LIST_K1}, {LIST_K2} FROM contacts WHERE 1");
+    let mut sql =
+        format!("SELECT {CONTACT_COLS}, {LIST_K1}, {LIST_K2}, {LIST_K3} FROM contacts WHERE 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if q.active_only {
         sql.push_str(&format!(" AND {LIST_K1} <= {LIST_ACTIVE_MAX}"));
     }
     match q.assignment {
         AssignmentFilter::All => {}
-        AssignmentFilter::Unassigned => sql.push_str(" AND assigned_agent_id IS NULL"),
+        // Unassigned means active chats with no agent (not idle contacts), everywhere.
+        AssignmentFilter::Unassigned => sql.push_str(&format!(
+            " AND assigned_agent_id IS NULL AND {LIST_K1} <= {LIST_ACTIVE_MAX}"
+        )),
         AssignmentFilter::Agent(id) => {
             sql.push_str(" AND assigned_agent_id = ?");
             args.push(id.into());
@@ -245,11 +252,15 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
         }
         sql.push(')');
     }
-    if let Some((a1, a2, a3)) = after {
-        sql.push_str(&format!(" AND ({LIST_K1}, {LIST_K2}, id) > (?, ?, ?)"));
-        args.extend([a1.into(), a2.into(), a3.into()]);
+    if let Some((a1, a2, a3, a4)) = after {
+        sql.push_str(&format!(
+            " AND ({LIST_K1}, {LIST_K2}, {LIST_K3}, id) > (?, ?, ?, ?)"
+        ));
+        args.extend([a1.into(), a2.into(), a3.into(), a4.into()]);
     }
-    sql.push_str(&format!(" ORDER BY {LIST_K1}, {LIST_K2}, id LIMIT ?"));
+    sql.push_str(&format!(
+        " ORDER BY {LIST_K1}, {LIST_K2}, {LIST_K3}, id LIMIT ?"
+    ));
     args.push((i64::from(q.page_size) + 1).into());
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
@@ -257,13 +268,17 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let mut keys = Vec::new();
     while let Some(r) = rows.next()? {
         items.push(summary_from_row(r)?);
-        keys.push((r.get::<_, i64>(23)?, r.get::<_, i64>(24)?));
+        keys.push((
+            r.get::<_, i64>(23)?,
+            r.get::<_, i64>(24)?,
+            r.get::<_, i64>(25)?,
+        ));
     }
     let mut next_token = String::new();
     if items.len() > q.page_size as usize {
         items.truncate(q.page_size as usize);
         if let (Some(last), Some(k)) = (items.last(), keys.get(q.page_size as usize - 1)) {
-            next_token = encode_token(k.0, k.1, last.contact_id);
+            next_token = encode_token(k.0, k.1, k.2, last.contact_id);
         }
     }
     Ok(Page { items, next_token })

@@ -221,6 +221,30 @@ DROP INDEX early_statuses_wamid;
 CREATE UNIQUE INDEX early_statuses_key ON early_statuses (wamid, status);
 CREATE INDEX early_statuses_at ON early_statuses (at);
 "#,
+    // 7 (issue 14): one order of waiting chats, defined once: priority, then waiting since (the
+    // chat's start), then the session id. The session carries its chat's priority so the queue
+    // position is a range of one index; the list breaks ties by the session id too
+    // (`LIST_K3` in read.rs), and a waiting chat waits from its start.
+    r#"
+ALTER TABLE chat_sessions ADD COLUMN priority INTEGER NOT NULL DEFAULT 1 CHECK (priority BETWEEN 0 AND 3);
+UPDATE chat_sessions SET priority = COALESCE(
+    (SELECT c.priority FROM contacts c WHERE c.current_session_id = chat_sessions.id), 1)
+    WHERE ended_at IS NULL;
+UPDATE contacts SET waiting_since = chat_started_at
+    WHERE chat_support_active = 1 AND chat_started_at IS NOT NULL AND current_session_id IN (
+        SELECT id FROM chat_sessions WHERE ended_at IS NULL AND first_response_at IS NULL);
+DROP INDEX chat_sessions_waiting;
+CREATE INDEX chat_sessions_queue ON chat_sessions (priority, started_at, id)
+    WHERE ended_at IS NULL AND first_response_at IS NULL;
+DROP INDEX contacts_list_order;
+CREATE INDEX contacts_list_order ON contacts (
+    (CASE WHEN chat_support_active = 1 THEN 3 - priority ELSE 4 END),
+    (CASE WHEN chat_support_active = 1 THEN COALESCE(waiting_since, 4000000000000000 + COALESCE(chat_started_at, 0))
+          ELSE -COALESCE(last_message_at, 0) END),
+    (CASE WHEN chat_support_active = 1 THEN COALESCE(current_session_id, 0) ELSE 0 END),
+    id
+);
+"#,
 ];
 
 /// The schema version this code writes.

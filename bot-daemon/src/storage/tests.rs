@@ -208,7 +208,7 @@ async fn summary_tracks_waiting_unread_and_last_message() {
         .await
         .unwrap();
     assert!(s.chat_active);
-    assert_eq!(s.waiting_since, Some(100));
+    assert_eq!(s.waiting_since, Some(5), "a chat waits from its start");
     assert_eq!(s.unread_count, 2);
     assert_eq!(s.message_count, 2);
     assert_eq!(
@@ -357,10 +357,10 @@ async fn list_pages_are_stable_and_ordered() {
             .write(move |tx| {
                 let c = tx.upsert_contact(&who(&format!("23480000000{i}")), 1)?;
                 if i % 2 == 0 {
-                    let sid = tx.start_session(c.id, 1)?;
+                    let sid = tx.start_session(c.id, 1000 - i)?; // later contacts waited longer
                     tx.set_state(c.id, State::ChatSupportActive, 1)?;
                     let mut m = msg(c.id, Some(sid), Sender::User, "help");
-                    m.timestamp = 1000 - i; // later contacts waited longer
+                    m.timestamp = 1000 - i;
                     tx.insert_message(&m, 1)?;
                 }
                 Ok(())
@@ -521,10 +521,11 @@ async fn a_version_3_database_upgrades_to_the_desk_schema_and_lists_by_priority(
     // The list is still an index walk, not a sort.
     let conn = rusqlite::Connection::open(&path).unwrap();
     let sql = format!(
-        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE {} <= 3 ORDER BY {}, {}, id LIMIT 5",
+        "EXPLAIN QUERY PLAN SELECT id FROM contacts WHERE {} <= 3 ORDER BY {}, {}, {}, id LIMIT 5",
         read::LIST_K1,
         read::LIST_K1,
-        read::LIST_K2
+        read::LIST_K2,
+        read::LIST_K3
     );
     let plan: Vec<String> = conn
         .prepare(&sql)

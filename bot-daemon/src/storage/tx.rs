@@ -277,7 +277,8 @@ impl<'c> Tx<'c> {
         Ok(())
     }
 
-    /// Opens a chat session; fails if one is open (sessions never overlap).
+    /// Opens a chat session; fails if one is open (sessions never overlap). The chat waits
+    /// from its start (`waiting_since`), so its place in the list never moves when it writes.
     pub fn start_session(&self, contact_id: i64, at: Millis) -> Result<i64, StoreError> {
         // Meta's timestamp can lag the server clock that ended the previous session (a retried
         // webhook, or "done" then "support" in one batch): never start before that end.
@@ -287,12 +288,15 @@ impl<'c> Tx<'c> {
             .query_row([contact_id], |r| r.get(0))?;
         let at = last_end.map_or(at, |end| at.max(end));
         self.conn
-            .prepare_cached("INSERT INTO chat_sessions (contact_id, started_at) VALUES (?1, ?2)")?
+            .prepare_cached(
+                "INSERT INTO chat_sessions (contact_id, started_at, priority)
+                 VALUES (?1, ?2, (SELECT priority FROM contacts WHERE id = ?1))",
+            )?
             .execute(params![contact_id, at])?;
         let id = self.conn.last_insert_rowid();
         self.conn
             .prepare_cached(
-                "UPDATE contacts SET current_session_id = ?2, chat_started_at = ?3, waiting_since = NULL,
+                "UPDATE contacts SET current_session_id = ?2, chat_started_at = ?3, waiting_since = ?3,
                      unread_count = 0, chat_last_message_time = ?3 WHERE id = ?1",
             )?
             .execute(params![contact_id, id, at])?;
