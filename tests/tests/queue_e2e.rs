@@ -611,6 +611,7 @@ async fn simulate_walks_a_chat_with_the_queue_to_a_rating() {
         username: None,
         button: button.map(str::to_string),
         list: list.map(str::to_string),
+        media: Default::default(),
         url: Some(td.webhook_url()),
         text: text.map(str::to_string),
     };

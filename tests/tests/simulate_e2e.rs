@@ -13,6 +13,7 @@ fn args(td: &TestDaemon) -> SimulateArgs {
         username: None,
         button: None,
         list: None,
+        media: Default::default(),
         url: Some(td.webhook_url()),
         text: None,
     }

@@ -33,7 +33,9 @@ use crate::{
 pub use crate::domain::Identity;
 pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, NoteRecord};
 pub use csat::SurveyRecord;
-pub use read::{replies_after_wamid, Gauges, ListQuery, OutboxItem, Page};
+pub use read::{
+    recent_outbound_payloads, replies_after_wamid, Gauges, ListQuery, OutboxItem, Page,
+};
 pub use tx::{NewMessage, Tx, EARLY_STATUSES_CAP, EARLY_STATUSES_PRUNE_EVERY};
 
 impl From<rusqlite::Error> for StoreError {

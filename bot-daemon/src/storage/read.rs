@@ -596,3 +596,26 @@ impl Store {
         .await
     }
 }
+
+/// The Cloud API bodies of the last `limit` messages sent to the contact with this phone number
+/// or BSUID, newest first; read from the file directly (the simulator, to pick a list row by the
+/// title the bot sent). No such contact: none.
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn recent_outbound_payloads(
+    db: &std::path::Path,
+    phone: Option<&str>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut stmt = conn.prepare(
+        "SELECT o.payload FROM outbox o JOIN contacts c ON c.id = o.contact_id
+         WHERE o.kind = 'message' AND (c.phone = ?1 OR c.user_id = ?2)
+         ORDER BY o.id DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![phone, user_id, limit], |r| r.get(0))?;
+    Ok(rows.collect::<Result<Vec<String>, _>>()?)
+}
