@@ -10,6 +10,7 @@
 //! - [`http`]: webhook, health, readiness and metrics endpoints.
 //! - [`server`]: the listeners' connections: caps, header/body/idle timeouts, shutdown.
 //! - [`health`]: a listener that stops turns readiness red and ends the process.
+//! - [`throttle`]: a repeated error logged once per interval with a count.
 //! - [`grpc`]: the agents' API (`chatsupport.v1.SupportAdmin`), reflection and health.
 //! - [`rest`]: the seed's REST admin endpoints.
 //! - [`hours`]: business hours and holidays in a time zone.
@@ -39,6 +40,7 @@ pub mod simulate;
 pub mod stats;
 pub mod storage;
 pub mod students;
+pub mod throttle;
 pub mod webhook;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

@@ -42,7 +42,7 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::{config::Limits, metrics::Metrics};
+use crate::{config::Limits, metrics::Metrics, throttle::ErrorThrottle};
 
 /// Decrements a gauge when dropped.
 struct Open<'a>(&'a AtomicU64);
@@ -150,31 +150,41 @@ impl AsyncRead for Tracked {
     }
 }
 
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
+/// Writes go straight to the socket in `self.inner`; only reads are watched.
+macro_rules! write_through {
+    ($t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.inner).poll_write(cx, buf)
+            }
+            fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.inner).poll_flush(cx)
+            }
+            fn poll_shutdown(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+            ) -> Poll<io::Result<()>> {
+                Pin::new(&mut self.inner).poll_shutdown(cx)
+            }
+            fn poll_write_vectored(
+                mut self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+            }
+            fn is_write_vectored(&self) -> bool {
+                self.inner.is_write_vectored()
+            }
+        }
+    };
 }
+
+write_through!(Tracked);
 
 /// The error a request body yields when it has not arrived by its deadline.
 #[derive(Debug, thiserror::Error)]
@@ -245,7 +255,7 @@ pub async fn serve_http(
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_http_connections));
     let mut conns = JoinSet::new();
-    let mut accept_errors = RateLimited::new(Duration::from_secs(10));
+    let mut accept_errors = ErrorThrottle::new(Duration::from_secs(10));
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => match p {
@@ -258,7 +268,7 @@ pub async fn serve_http(
             r = listener.accept() => match r {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    if let Some(repeats) = accept_errors.allow() {
+                    if let Some(repeats) = accept_errors.check(&e.to_string(), std::time::Instant::now()) {
                         tracing::warn!(error = %e, repeats, "accepting an HTTP connection failed");
                     }
                     // A full descriptor table frees up as connections time out.
@@ -380,40 +390,6 @@ async fn sleep_until_some(deadline: Option<Instant>) {
     }
 }
 
-/// Lets one of a run of repeated events through per `every`, counting the ones held back.
-#[derive(Debug)]
-pub struct RateLimited {
-    every: Duration,
-    last: Option<Instant>,
-    held: u64,
-}
-
-impl RateLimited {
-    /// At most one per `every`.
-    pub fn new(every: Duration) -> RateLimited {
-        RateLimited {
-            every,
-            last: None,
-            held: 0,
-        }
-    }
-
-    /// `Some(n)` when this one should be told, with `n` held back since the last one told.
-    pub fn allow(&mut self) -> Option<u64> {
-        let now = Instant::now();
-        match self.last {
-            Some(t) if now.duration_since(t) < self.every => {
-                self.held += 1;
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                Some(std::mem::take(&mut self.held))
-            }
-        }
-    }
-}
-
 /// The gRPC listener's connections for tonic: capped at `max`, each closed if it sends nothing
 /// within `silent_limit` (no HTTP/2 preface, no TLS hello).
 pub struct GrpcIncoming {
@@ -432,7 +408,7 @@ impl GrpcIncoming {
         let (tx, rx) = mpsc::channel(1);
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(max));
-            let mut accept_errors = RateLimited::new(Duration::from_secs(10));
+            let mut accept_errors = ErrorThrottle::new(Duration::from_secs(10));
             loop {
                 let permit = tokio::select! {
                     p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -443,7 +419,7 @@ impl GrpcIncoming {
                     r = listener.accept() => match r {
                         Ok((s, _)) => s,
                         Err(e) => {
-                            if let Some(repeats) = accept_errors.allow() {
+                            if let Some(repeats) = accept_errors.check(&e.to_string(), std::time::Instant::now()) {
                                 tracing::warn!(error = %e, repeats, "accepting a gRPC connection failed");
                             }
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -539,31 +515,7 @@ impl AsyncRead for CappedStream {
     }
 }
 
-impl AsyncWrite for CappedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
+write_through!(CappedStream);
 
 /// Raises the soft descriptor limit to the hard one (as Go's runtime does) and returns the
 /// limit in force, so the connection caps can be checked against it.
@@ -598,22 +550,5 @@ pub fn raise_fd_limit() -> Option<u64> {
     #[cfg(not(unix))]
     {
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn repeated_events_are_told_once_per_period_with_a_count() {
-        let mut r = RateLimited::new(Duration::from_secs(30));
-        assert_eq!(r.allow(), Some(0));
-        for _ in 0..149 {
-            assert_eq!(r.allow(), None);
-        }
-        tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(r.allow(), Some(149), "the next one says how many were held");
-        assert_eq!(r.allow(), None);
     }
 }

@@ -891,10 +891,13 @@ fn waiting_alarms_colour_queued_chats_amber_then_red_and_the_header_names_the_ol
     // Three chats nobody has answered yet, started 1, 3 and 6 minutes ago.
     let mut calm = chat("1", "Ada", None);
     calm.chat_started_at = Some(at(-1));
+    calm.answered = false;
     let mut amber = chat("2", "Bola", None);
     amber.chat_started_at = Some(at(-3));
+    amber.answered = false;
     let mut red = chat("3", "Chidi", None);
     red.chat_started_at = Some(at(-6));
+    red.answered = false;
     snapshot(&mut app, 1, vec![calm, amber, red]);
     let s = draw(&app);
     has(&s, "oldest waiting 6m");
