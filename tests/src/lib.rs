@@ -883,6 +883,10 @@ pub fn test_config(db: &Path, fake: &FakeCloudApi) -> Config {
     // that follows an end is on in production and has its own tests (`queue_e2e`), which turn
     // it on with `cfg.bot.csat = true`.
     cfg.bot.csat = false;
+    // Likewise the seed's journey acknowledges every chat message; production stops the acks
+    // after an agent's first reply (issue 14, item 10), tested in `desk_truth_e2e`, which
+    // turns this back off.
+    cfg.desk.ack_after_agent_reply = true;
     cfg
 }
 

@@ -65,7 +65,10 @@ async fn chat_with_an_agent_reply(td: &TestDaemon) {
 
 #[tokio::test]
 async fn no_acknowledgement_once_an_agent_has_replied() {
-    let td = TestDaemon::start().await;
+    let td = TestDaemon::start_with(FakeCloudApi::start().await, |c| {
+        c.desk.ack_after_agent_reply = false;
+    })
+    .await;
     chat_with_an_agent_reply(&td).await;
     say(&td, "wamid.D3", 20, "ok thanks").await;
     // The message reaches the agent's thread…

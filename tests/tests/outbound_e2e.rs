@@ -212,13 +212,7 @@ fn requests_to(fake: &FakeCloudApi, digits: &str) -> Vec<RecordedRequest> {
 #[tokio::test]
 async fn an_outage_delivers_every_queued_message_once_and_in_order_per_user() {
     let fake = FakeCloudApi::start().await;
-    // The seed's acknowledgement of every chat message (the count below has two per user);
-    // by default acks stop after an agent's first reply (issue 14, item 10).
-    let td = TestDaemon::start_with(fake.clone(), |c| {
-        fast(c);
-        c.desk.ack_after_agent_reply = true;
-    })
-    .await;
+    let td = TestDaemon::start_with(fake.clone(), fast).await;
     let users = [
         ("2348020000001", "Ada"),
         ("2348020000002", "Bola"),
