@@ -1502,6 +1502,20 @@ pub fn text_from(
     )
 }
 
+/// A user with a phone number taps the main menu's 💬 Chat Support button at `ts` (unix
+/// seconds): the way most tests open a chat.
+pub fn chat_support_tap(phone: &str, name: &str, wamid: &str, ts: i64) -> Value {
+    button_from(
+        phone,
+        None,
+        name,
+        wamid,
+        ts,
+        "chat_support",
+        "💬 Chat Support",
+    )
+}
+
 /// A reply-button tap (`interactive.button_reply {id, title}`) answering one of the bot's
 /// messages (`context`), from a user with a phone number and optionally a BSUID.
 pub fn button_from(

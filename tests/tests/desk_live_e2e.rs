@@ -40,14 +40,11 @@ async fn add_agent(op: &mut Client, name: &str) -> String {
 }
 
 async fn start_chat(td: &TestDaemon, phone: &str, name: &str, at: i64) {
-    td.deliver(&button_from(
+    td.deliver(&chat_support_tap(
         phone,
-        None,
         name,
         &format!("wamid.{phone}.{at}"),
         at,
-        "chat_support",
-        "💬 Chat Support",
     ))
     .await;
 }

@@ -44,14 +44,11 @@ async fn say(td: &TestDaemon, clock: &TestClock, digits: &str, body: &str) {
 }
 
 async fn start_chat(td: &TestDaemon, clock: &TestClock, digits: &str) {
-    td.deliver(&button_from(
+    td.deliver(&chat_support_tap(
         digits,
-        None,
         "User",
         &wamid(),
         clock.now_secs(),
-        "chat_support",
-        "💬 Chat Support",
     ))
     .await;
 }

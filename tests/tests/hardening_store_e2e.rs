@@ -24,16 +24,8 @@ fn t(n: i64) -> i64 {
 }
 
 async fn start_chat(td: &TestDaemon, phone_digits: &str, name: &str, wamid: &str) {
-    td.deliver(&button_from(
-        phone_digits,
-        None,
-        name,
-        wamid,
-        t(500),
-        "chat_support",
-        "💬 Chat Support",
-    ))
-    .await;
+    td.deliver(&chat_support_tap(phone_digits, name, wamid, t(500)))
+        .await;
 }
 
 /// Rows in `early_statuses`, read from the database file as an operator would.

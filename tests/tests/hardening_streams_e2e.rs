@@ -13,16 +13,8 @@ const CHIDI: &str = "2348023456789";
 
 /// The user at `phone` taps Chat Support.
 async fn start_chat(td: &TestDaemon, phone: &str, name: &str, wamid: &str) {
-    td.deliver(&button_from(
-        phone,
-        None,
-        name,
-        wamid,
-        now_secs() - 60,
-        "chat_support",
-        "💬 Chat Support",
-    ))
-    .await;
+    td.deliver(&chat_support_tap(phone, name, wamid, now_secs() - 60))
+        .await;
 }
 
 /// The operator adds an agent; returns its token.
