@@ -15,8 +15,8 @@ use std::{
 use proto::v1 as pb;
 use serde_json::Value;
 use tests::{
-    button_from, client, phone, queue_line, queued_ack, text_from, Client, FakeCloudApi, TestClock,
-    TestDaemon, WAIT,
+    chat_support_tap, client, phone, queue_line, queued_ack, text_from, Client, FakeCloudApi,
+    TestClock, TestDaemon, WAIT,
 };
 
 // Contact ids follow first contact: ADA writes first, so ADA's contact id is lower than
