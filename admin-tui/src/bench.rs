@@ -61,6 +61,7 @@ impl Scene {
             event: ChatEvent {
                 sequence: 1,
                 body: EventBody::Snapshot(list),
+                activity: None,
             },
         }));
         if let Some(address) = top {
@@ -107,6 +108,7 @@ impl Scene {
                     id: i64::try_from(k).unwrap_or(0) + 1,
                     text: format!("note {k}: checked the portal, escalating"),
                     agent_name: "Bola".into(),
+                    activity: false,
                     at: Some(
                         start + Duration::seconds(i64::try_from(k * 100).unwrap_or(0) * 10 + 5),
                     ),

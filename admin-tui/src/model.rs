@@ -119,14 +119,39 @@ pub(crate) struct Desk {
     pub(crate) canned: Vec<Canned>,
 }
 
-/// A private note (never sent to WhatsApp).
+/// A private note (never sent to WhatsApp), or an activity line of the thread (claimed,
+/// transferred, priority, rated, ...: issue 14).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Note {
+    /// The note's id; for activity the audit entry's id (negative for one the console built
+    /// from a live event or a survey, until the next page brings the server's).
     pub(crate) id: i64,
+    /// The note's text; for activity the whole line.
     pub(crate) text: String,
-    /// Empty for the operator.
+    /// Empty for the operator (and for activity).
     pub(crate) agent_name: String,
     pub(crate) at: Option<Time>,
+    /// An activity line rather than a note.
+    pub(crate) activity: bool,
+}
+
+impl Note {
+    /// Where it goes among the others: by time (none: last), notes before activity at the
+    /// same time, then by id.
+    pub(crate) fn order(&self) -> (bool, Option<Time>, bool, i64) {
+        (self.at.is_none(), self.at, self.activity, self.id)
+    }
+
+    /// An activity line at `at`.
+    pub(crate) fn activity(id: i64, text: String, at: Option<Time>) -> Note {
+        Note {
+            id,
+            text,
+            agent_name: String::new(),
+            at,
+            activity: true,
+        }
+    }
 }
 
 /// Student or lead.
@@ -275,7 +300,7 @@ pub(crate) struct ThreadPage {
     pub(crate) messages: Vec<Message>,
     /// Pass as `before` for the next older page; 0 when there is none.
     pub(crate) next_before: i64,
-    /// The private notes (with the newest page only).
+    /// The private notes and activity lines, by time (with the newest page only).
     pub(crate) notes: Vec<Note>,
     /// The latest satisfaction survey, in a few words (issue 9).
     pub(crate) csat: Option<String>,
@@ -295,6 +320,8 @@ pub(crate) struct SentAck {
     pub(crate) at: Option<Time>,
     /// Outside the 24-hour window the daemon sends this template instead of the text.
     pub(crate) template_used: String,
+    /// The contact was not in a chat: this message opened one.
+    pub(crate) chat_started: bool,
 }
 
 /// One item of the `WatchChats` stream.
@@ -302,6 +329,8 @@ pub(crate) struct SentAck {
 pub(crate) struct ChatEvent {
     pub(crate) sequence: u64,
     pub(crate) body: EventBody,
+    /// The activity line the event adds to its thread (assignment, priority, rating).
+    pub(crate) activity: Option<Note>,
 }
 
 /// What happened.
@@ -411,7 +440,29 @@ pub(crate) fn note(n: pb::Note) -> Note {
         agent_name: n.agent_name,
         at: time(n.timestamp.as_ref()),
         text: n.text,
+        activity: false,
     }
+}
+
+/// An audit entry as an activity line.
+pub(crate) fn activity(a: &pb::AuditEntry) -> Note {
+    let who = proto::activity::actor(&a.agent_name, &a.actor);
+    Note::activity(
+        a.id,
+        proto::activity::describe(&who, &a.action, &a.detail),
+        time(a.at.as_ref()),
+    )
+}
+
+/// A rated survey as an activity line (its id: minus the chat session's).
+fn rated(c: &pb::CsatAnswer) -> Option<Note> {
+    (c.rating > 0).then(|| {
+        Note::activity(
+            -c.chat_session_id,
+            proto::activity::rated(c.rating, &c.comment),
+            time(c.rated_at.as_ref()),
+        )
+    })
 }
 
 pub(crate) fn agent(a: pb::Agent) -> Agent {
@@ -510,7 +561,13 @@ pub(crate) fn thread_page(c: pb::Conversation) -> ThreadPage {
         summary: c.summary.map(summary),
         messages: c.messages.into_iter().map(message).collect(),
         next_before: c.next_before,
-        notes: c.notes.into_iter().map(note).collect(),
+        notes: {
+            let mut notes: Vec<Note> = c.notes.into_iter().map(note).collect();
+            notes.extend(c.activity.iter().map(activity));
+            notes.extend(c.csat.iter().filter_map(rated));
+            notes.sort_by_key(Note::order);
+            notes
+        },
         csat: c.csat.first().map(csat_line),
     }
 }
@@ -534,6 +591,35 @@ pub(crate) fn list_page(r: pb::ListConversationsResponse) -> ListPage {
 
 pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
     use pb::chat_event::Event;
+    let at = time(e.timestamp.as_ref());
+    // Built with the same words as the page's audit entries; the id only has to be unique
+    // until the next page replaces it.
+    let line = |text: String| Some(Note::activity(-(e.sequence as i64), text, at));
+    let activity = match &e.event {
+        Some(Event::AssignmentChanged(a)) => {
+            let detail = match a.action.as_str() {
+                "takeover" => format!("from {}", a.previous_agent),
+                "auto_assigned" => a.agent.clone(),
+                "unassigned" | "claimed" => String::new(),
+                _ => format!("to {}", a.agent),
+            };
+            line(proto::activity::describe(&a.by, &a.action, &detail))
+        }
+        Some(Event::PriorityChanged(p)) => {
+            let level = priority(p.priority).label();
+            let action = if p.by == "system" {
+                "priority_raised"
+            } else {
+                "priority"
+            };
+            line(proto::activity::describe(&p.by, action, level))
+        }
+        Some(Event::CsatRated(c)) => u32::try_from(c.rating)
+            .ok()
+            .filter(|r| *r > 0)
+            .and_then(|r| line(proto::activity::rated(r, ""))),
+        _ => None,
+    };
     let body = match e.event {
         Some(Event::Snapshot(s)) => {
             EventBody::Snapshot(s.active_chats.into_iter().map(summary).collect())
@@ -581,6 +667,7 @@ pub(crate) fn event(e: pb::ChatEvent) -> ChatEvent {
     ChatEvent {
         sequence: e.sequence,
         body,
+        activity,
     }
 }
 

@@ -275,6 +275,7 @@ async fn call(ctx: &Ctx, cmd: NetCmd) -> Option<NetEvent> {
                     message_id: r.message_id,
                     at: model::time(r.timestamp.as_ref()),
                     template_used: r.template_used,
+                    chat_started: r.chat_started,
                 }),
             }
         }

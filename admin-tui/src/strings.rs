@@ -228,6 +228,15 @@ pub(crate) fn template_sent(template: &str) -> String {
     format!("Outside the 24-hour window: WhatsApp only allows templates, so “{template}” was sent instead.")
 }
 
+/// An agent's message to a contact outside a chat opened one.
+pub(crate) fn chat_opened(name: &str, assigned_to_me: bool) -> String {
+    if assigned_to_me {
+        format!("Opened a chat with {name}, assigned to you: their answer comes here.")
+    } else {
+        format!("Opened a chat with {name}: their answer comes to the desk.")
+    }
+}
+
 pub(crate) fn ended_with_template(name: &str, template: &str) -> String {
     format!("Chat with {name} ended; outside the 24-hour window “{template}” was sent instead of the closing message.")
 }

@@ -253,7 +253,14 @@ pub fn conversation_json(r: &pb::Conversation) -> Value {
         "next_before": r.next_before,
         "notes": r.notes.iter().map(note_json).collect::<Vec<_>>(),
         "csat": r.csat.iter().map(csat_json).collect::<Vec<_>>(),
+        "activity": r.activity.iter().map(audit_json).collect::<Vec<_>>(),
     })
+}
+
+/// An audit (activity) entry as JSON: the `AuditEntry` fields.
+pub fn audit_json(e: &pb::AuditEntry) -> Value {
+    json!({"id": e.id, "at": ts_json(&e.at), "actor": e.actor, "agent_name": e.agent_name,
+           "agent_id": e.agent_id, "action": e.action, "detail": e.detail})
 }
 
 fn one_line(s: &str, max: usize) -> String {
@@ -462,7 +469,41 @@ pub fn show_lines(r: &pb::Conversation) -> Vec<String> {
     if r.next_before != 0 {
         out.push(format!("(older: --before {})", r.next_before));
     }
+    // One thread in time order: the messages in their order (commit order: a user's message
+    // carries WhatsApp's whole-second time), each note, activity entry and rating just before
+    // the first message written after it.
+    let key = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
+    let mut others: Vec<(Option<(i64, i32)>, String)> = Vec::new();
+    for n in &r.notes {
+        let by = if n.agent_name.is_empty() {
+            "operator"
+        } else {
+            &n.agent_name
+        };
+        others.push((
+            key(&n.timestamp),
+            format!("{} 📝 note by {by}: {}", ts(&n.timestamp), n.text),
+        ));
+    }
+    for a in &r.activity {
+        let who = proto::activity::actor(&a.agent_name, &a.actor);
+        let line = proto::activity::describe(&who, &a.action, &a.detail);
+        others.push((key(&a.at), format!("{} · {line}", ts(&a.at))));
+    }
+    for c in r.csat.iter().filter(|c| c.rating > 0) {
+        let line = proto::activity::rated(c.rating, &c.comment);
+        others.push((key(&c.rated_at), format!("{} · {line}", ts(&c.rated_at))));
+    }
+    // Stable: at the same time notes come before activity, as they were pushed. Undated last.
+    others.sort_by_key(|(at, _)| (at.is_none(), *at));
+    let mut others = others.into_iter().peekable();
     for m in &r.messages {
+        let at = key(&m.timestamp);
+        while let Some((_, line)) =
+            others.next_if(|(t, _)| matches!((t, at), (Some(t), Some(m)) if *t < m))
+        {
+            out.push(line);
+        }
         let err = if m.error_message.is_empty() {
             String::new()
         } else {
@@ -481,14 +522,7 @@ pub fn show_lines(r: &pb::Conversation) -> Vec<String> {
             m.text
         ));
     }
-    for n in &r.notes {
-        let by = if n.agent_name.is_empty() {
-            "operator"
-        } else {
-            &n.agent_name
-        };
-        out.push(format!("{} 📝 note by {by}: {}", ts(&n.timestamp), n.text));
-    }
+    out.extend(others.map(|(_, line)| line));
     out
 }
 
@@ -649,7 +683,7 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> Result<(), CliError> {
                 .into_inner();
             if args.json {
                 emit(
-                    json!({"phone_number": r.phone_number, "message_sent": r.message_sent, "timestamp": ts_json(&r.timestamp), "message_id": r.message_id, "template_used": r.template_used}),
+                    json!({"phone_number": r.phone_number, "message_sent": r.message_sent, "timestamp": ts_json(&r.timestamp), "message_id": r.message_id, "template_used": r.template_used, "chat_started": r.chat_started, "chat_session_id": r.chat_session_id}),
                 )?;
             } else {
                 emit(format!(
@@ -658,6 +692,12 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> Result<(), CliError> {
                     ts(&r.timestamp),
                     r.message_id
                 ))?;
+                if r.chat_started {
+                    emit(format!(
+                        "opened chat session {}: {} was not in a chat, so their answer now comes to the desk",
+                        r.chat_session_id, r.phone_number
+                    ))?;
+                }
                 if !r.template_used.is_empty() {
                     emit(format!(
                         "note: outside WhatsApp's 24-hour window, so the approved template {:?} was sent instead of your text",

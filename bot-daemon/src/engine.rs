@@ -63,6 +63,8 @@ pub struct AgentSent {
     /// What the agent wrote: this call's text, or the first call's when the idempotency key
     /// was used before (the two are then the same, or the call is refused).
     pub text: String,
+    /// The message opened a chat session (the contact was not in one): its id.
+    pub chat_started: Option<i64>,
 }
 
 /// What an agent's end did.
@@ -401,8 +403,18 @@ fn apply_transition(
     if t.actions.contains(&Action::StartSession) {
         let at = inbound.map_or(now, |m| m.timestamp_ms);
         session = Some(tx.start_session(contact.id, at)?);
-        if ctx.desk.round_robin {
-            tx.auto_assign(contact.id, now)?;
+        if inbound.is_none() {
+            tx.audit(contact.id, ctx.caller, "chat_opened", "", now)?;
+        }
+        match ctx.caller.agent() {
+            // An agent who opens a chat (writing to a contact outside one) holds it.
+            Some(me) if inbound.is_none() => {
+                tx.claim(contact.id, me, now)?;
+            }
+            _ if ctx.desk.round_robin => {
+                tx.auto_assign(contact.id, now)?;
+            }
+            _ => {}
         }
     }
     if let Some(m) = inbound {
@@ -785,6 +797,8 @@ impl Engine {
                             message: previous,
                             template_used,
                             text,
+                            // A replay reports the message, not whether it opened the chat.
+                            chat_started: None,
                         });
                     }
                 }
@@ -827,6 +841,11 @@ impl Engine {
                     .into_iter()
                     .next()
                     .ok_or_else(|| StoreError::Invalid("nothing to send".into()))?;
+                let chat_started = t
+                    .actions
+                    .contains(&Action::StartSession)
+                    .then_some(message.session_id)
+                    .flatten();
                 tx.audit(
                     contact.id,
                     &caller,
@@ -839,6 +858,7 @@ impl Engine {
                     message,
                     template_used,
                     text,
+                    chat_started,
                 })
             })
             .await

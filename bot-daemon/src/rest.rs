@@ -307,6 +307,10 @@ async fn send(
             if let Some(t) = sent.template_used {
                 data["template_used"] = json!(t);
             }
+            if let Some(session) = sent.chat_started {
+                data["chat_started"] = json!(true);
+                data["chat_session_id"] = json!(session);
+            }
             success("Message sent to user", data)
         }
         Err(e) => store_error(e),

@@ -489,3 +489,62 @@ async fn logs_have_no_colour_codes_off_a_terminal_and_are_json_on_request() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_show_prints_messages_notes_and_activity_in_time_order() {
+    let desk = start().await;
+    desk.chat(1).await;
+    for args in [
+        &["admin", "agents", "add", "bola"][..],
+        &["admin", "priority", ADA, "urgent"],
+        &["admin", "assign", ADA, "bola", "--note", "fees desk"],
+        &["admin", "note", ADA, "paid twice, see receipt"],
+        &["admin", "send", ADA, "Let me check"],
+    ] {
+        let out = desk.run(args).await;
+        assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
+    }
+    let ok = desk
+        .run(&["simulate", "--from", ADA, "--name", "Ada", "thanks"])
+        .await;
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+    let ended = desk.run(&["admin", "end", ADA]).await;
+    assert_eq!(ended.code, Some(0), "{ended:?}");
+
+    let show = desk.run(&["admin", "show", ADA]).await;
+    assert_eq!(show.code, Some(0), "{show:?}");
+    let lines: Vec<&str> = show.stdout.lines().collect();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not in\n{}", show.stdout))
+    };
+    let order = [
+        "message 0: I can't upload my homework",
+        "· operator set the priority to urgent",
+        "· operator assigned the chat to bola",
+        "📝 note by operator: paid twice, see receipt",
+        "Let me check",
+        "thanks",
+        "Thank you for contacting support",
+        "· operator ended the chat",
+    ];
+    let found: Vec<usize> = order.iter().map(|n| at(n)).collect();
+    assert!(
+        found.windows(2).all(|w| w[0] < w[1]),
+        "out of time order:\n{}",
+        show.stdout
+    );
+    // The operator's send into bola's chat is a message, not a second activity line.
+    assert!(!show.stdout.contains("sent a message"), "{}", show.stdout);
+    let json = desk.run(&["admin", "--json", "show", ADA]).await.json();
+    let actions: Vec<&str> = json["activity"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["priority", "assigned", "chat_ended"], "{json}");
+    desk.daemon.shutdown().await;
+}

@@ -1,6 +1,9 @@
 //! The `chatsupport.v1` gRPC contract: generated message types, the `SupportAdmin` client and
 //! server, and the encoded file descriptor set that the daemon serves through reflection.
-//! No logic lives here; conversions to domain types happen in the daemon.
+//! Besides the generated code, only what both front ends (the admin CLI and the console) must
+//! say the same way: [`activity`] lines. Conversions to domain types happen in the daemon.
+
+pub mod activity;
 
 /// Package `chatsupport.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]

@@ -1,12 +1,13 @@
 //! End-to-end tests of issue 14's desk items on the real listeners against the fake Cloud API:
 //! the bot stops acknowledging a user's messages once an agent has replied in the chat (and a
-//! setting brings the acknowledgements back).
+//! setting brings the acknowledgements back); an agent's message to a contact outside a chat
+//! opens one, so the user's answer reaches the desk instead of the bot's menu.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::LazyLock;
 
 use bot_daemon::conversation::texts;
-use proto::v1 as pb;
+use proto::v1::{self as pb, chat_event::Event};
 use serde_json::Value;
 use tests::*;
 
@@ -93,6 +94,203 @@ async fn acknowledgements_after_an_agent_reply_when_configured() {
     assert!(
         body(&sent[3]).starts_with(texts::CHAT_ACK),
         "the setting keeps the acknowledgements: {sent:#?}"
+    );
+    td.shutdown().await;
+}
+
+async fn next_event(stream: &mut tonic::Streaming<pb::ChatEvent>) -> pb::ChatEvent {
+    tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("no event within the wait")
+        .expect("stream error")
+        .expect("stream ended")
+}
+
+#[tokio::test]
+async fn an_agent_message_to_an_ended_chat_reopens_it_assigned_to_that_agent() {
+    let td = TestDaemon::start_with(FakeCloudApi::start().await, |c| {
+        c.desk.ack_after_agent_reply = false;
+    })
+    .await;
+    let mut op = client(&td).await;
+    let token = op
+        .add_agent(pb::AddAgentRequest {
+            name: "bola".into(),
+            display_name: "Bola".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .token;
+    let mut bola = client_with(&td, Some(&format!("Bearer {token}"))).await;
+    chat_with_an_agent_reply(&td).await;
+    let first = op
+        .end_chat(pb::EndChatRequest {
+            phone_number: ADA.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.session_ended.is_some());
+    td.fake().wait_for_sent(4, WAIT).await;
+    let ended = td
+        .store()
+        .find_conversation(phone(ADA))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!ended.chat_active);
+    let old_session = ended.chat_session_id.unwrap();
+
+    let mut stream = bola
+        .watch_chats(pb::WatchChatsRequest { after_sequence: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    next_event(&mut stream).await; // the snapshot
+                                   // Bola remembers something and writes to the ended chat.
+    let sent = bola
+        .send_message(pb::SendMessageRequest {
+            phone_number: ADA.into(),
+            message: "One more thing: your receipt is ready.".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(sent.chat_started, "the reply says it opened a chat");
+    assert!(sent.chat_session_id > old_session);
+    let sent_out = td.fake().wait_for_sent(5, WAIT).await;
+    assert_eq!(
+        body(&sent_out[4]),
+        "🎧 Support Team: One more thing: your receipt is ready."
+    );
+    // The event stream says so: a new chat, assigned to Bola.
+    let started = loop {
+        if let Some(Event::ChatStarted(e)) = next_event(&mut stream).await.event {
+            break e;
+        }
+    };
+    assert_eq!(started.chat_session_id, sent.chat_session_id);
+    let conv = started.conversation.unwrap();
+    assert!(conv.chat_active);
+    let summary = loop {
+        match next_event(&mut stream).await.event {
+            Some(Event::AssignmentChanged(a)) => {
+                assert_eq!(a.agent, "bola");
+                assert_eq!(a.action, "claimed");
+                break a.conversation.unwrap();
+            }
+            Some(Event::MessageAdded(_)) => panic!("the chat is Bola's before her message"),
+            _ => {}
+        }
+    };
+    assert_eq!(summary.assigned_agent, "bola");
+
+    // Ada's answer lands in that chat; the bot stays quiet (no menu).
+    say(&td, "wamid.D9", 3000, "ok thanks, what was that about?").await;
+    let (summary, thread) = td.wait_for_thread(phone(ADA), 8, WAIT).await;
+    assert!(summary.chat_active);
+    let answer = thread.last().unwrap();
+    assert_eq!(answer.text, "ok thanks, what was that about?");
+    assert_eq!(answer.session_id, Some(sent.chat_session_id));
+    td.fake().wait_for_exactly(5, WAIT).await;
+    let view = bola
+        .get_conversation(pb::GetConversationRequest {
+            phone_number: ADA.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let s = view.summary.unwrap();
+    assert_eq!(s.assigned_agent, "bola");
+    assert_eq!(s.chat_session_id, sent.chat_session_id);
+    assert!(s.waiting_since.is_some(), "Ada's answer waits for Bola");
+    assert!(
+        s.first_response_at.is_some(),
+        "not in the queue: an agent spoke first"
+    );
+    // Bola's "Mine" list has it.
+    let mine = bola
+        .list_conversations(pb::ListConversationsRequest {
+            active_only: true,
+            assignment: pb::AssignmentFilter::Mine as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(mine.conversations.len(), 1);
+    // The activity trail records who opened it.
+    let audit = op
+        .list_audit(pb::ListAuditRequest {
+            phone_number: ADA.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<&str> = audit
+        .entries
+        .iter()
+        .rev()
+        .map(|e| e.action.as_str())
+        .collect();
+    assert!(
+        actions.ends_with(&["chat_opened", "claimed", "message_sent"]),
+        "{actions:?}"
+    );
+    td.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_operator_reaching_out_opens_an_unassigned_chat_that_is_not_in_the_queue() {
+    let td = TestDaemon::start().await;
+    // Ada wrote once (the menu) and never asked for a person.
+    say(&td, "wamid.R1", 0, "hi").await;
+    td.fake().wait_for_sent(1, WAIT).await;
+    let mut op = client(&td).await;
+    let sent = op
+        .send_message(pb::SendMessageRequest {
+            phone_number: ADA.into(),
+            message: "Your admission letter is ready.".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(sent.chat_started);
+    td.fake().wait_for_sent(2, WAIT).await;
+    let s = td
+        .store()
+        .find_conversation(phone(ADA))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.chat_active);
+    assert_eq!(s.assigned_agent, None);
+    // The answer lands in the chat (acknowledged, as the harness keeps the seed's acks on),
+    // and the chat never entered the queue.
+    say(&td, "wamid.R2", 100, "thank you, when can I pick it up?").await;
+    let (summary, thread) = td.wait_for_thread(phone(ADA), 4, WAIT).await;
+    assert!(summary.chat_active);
+    assert_eq!(thread[3].text, "thank you, when can I pick it up?");
+    assert_eq!(thread[3].session_id, Some(sent.chat_session_id));
+    let sent = td.fake().wait_for_sent(3, WAIT).await;
+    assert!(
+        body(&sent[2]).starts_with(texts::CHAT_ACK),
+        "an acknowledgement, not the menu: {sent:#?}"
+    );
+    let stats = op
+        .get_stats(pb::GetStatsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stats.waiting_now, 0,
+        "an agent spoke first: not in the queue"
     );
     td.shutdown().await;
 }

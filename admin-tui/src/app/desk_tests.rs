@@ -197,6 +197,7 @@ fn notes_are_written_in_a_dialog_and_arrive_live_in_the_thread() {
         text: "paid twice".into(),
         agent_name: "ada".into(),
         at: None,
+        activity: false,
     };
     event(
         &mut app,

@@ -131,8 +131,14 @@ impl App {
         match result {
             Ok(ack) => {
                 thread.confirm(local_id, &ack);
+                let name = thread
+                    .summary
+                    .as_ref()
+                    .map_or_else(|| address.to_string(), |s| s.name().to_string());
                 if !ack.template_used.is_empty() {
                     self.notify(strings::template_sent(&ack.template_used), false);
+                } else if ack.chat_started {
+                    self.notify(strings::chat_opened(&name, self.desk.me.is_some()), false);
                 }
             }
             Err(mut e) => {

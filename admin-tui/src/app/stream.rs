@@ -30,6 +30,11 @@ impl App {
             return Vec::new();
         }
         self.last_seq = self.last_seq.max(event.sequence);
+        if let (Some(n), Some(address)) = (event.activity, activity_address(&body)) {
+            if let Some(t) = self.threads.get_mut(address) {
+                t.add_note(n);
+            }
+        }
         let mut cmds = Vec::new();
         match body {
             EventBody::Snapshot(_) | EventBody::Unknown => {}
@@ -230,5 +235,15 @@ impl App {
         } else {
             self.chats.remove(&s.address);
         }
+    }
+}
+
+/// The conversation an event's activity line belongs to.
+fn activity_address(body: &EventBody) -> Option<&str> {
+    match body {
+        EventBody::AssignmentChanged(s, ..)
+        | EventBody::ContactUpdated(s)
+        | EventBody::CsatRated(s, ..) => Some(&s.address),
+        _ => None,
     }
 }

@@ -82,7 +82,11 @@ pub(crate) fn event(app: &mut App, sequence: u64, body: EventBody) -> Vec<Cmd> {
     let gen = app.watch_gen;
     app.update(Msg::Net(NetEvent::Event {
         gen,
-        event: ChatEvent { sequence, body },
+        event: ChatEvent {
+            sequence,
+            body,
+            activity: None,
+        },
     }))
 }
 
@@ -288,6 +292,7 @@ fn items_of_a_replaced_stream_are_ignored() {
         event: ChatEvent {
             sequence: 2,
             body: EventBody::ChatStarted(chat("1", "Ada", Some(0)), 1),
+            activity: None,
         },
     }));
     assert!(app.chats.is_empty());
@@ -472,6 +477,7 @@ fn a_reply_goes_pending_then_confirmed_then_delivered_and_read() {
             message_id: 6,
             at: Some(at(1)),
             template_used: String::new(),
+            chat_started: false,
         }),
     );
     let t = &app.threads["1"];
@@ -505,6 +511,7 @@ fn the_stream_may_confirm_a_reply_before_the_call_returns() {
             message_id: 6,
             at: Some(at(1)),
             template_used: String::new(),
+            chat_started: false,
         }),
     );
     let t = &app.threads["1"];
@@ -1076,6 +1083,7 @@ fn a_template_sent_instead_is_announced() {
             message_id: 6,
             at: Some(at(1)),
             template_used: "reengage_v1".into(),
+            chat_started: false,
         }),
     );
     let notice = app.notice.as_ref().unwrap();

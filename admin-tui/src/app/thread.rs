@@ -39,7 +39,7 @@ pub(crate) struct Thread {
     pub(crate) outgoing: Vec<Outgoing>,
     /// Lines scrolled up from the newest message (0 follows new messages).
     pub(crate) scroll: ThreadScroll,
-    /// Private notes, by id (shown among the messages by time).
+    /// Private notes and activity lines, in time order (shown among the messages by time).
     pub(crate) notes: Vec<Note>,
 }
 
@@ -70,17 +70,29 @@ impl Thread {
         }
     }
 
-    /// Adds a note unless it is known.
+    /// Adds a note or activity line unless it is known, keeping time order (a thread holds
+    /// at most a few hundred of them).
     pub(crate) fn add_note(&mut self, n: Note) {
-        if let Err(i) = self.notes.binary_search_by_key(&n.id, |x| x.id) {
-            self.notes.insert(i, n);
+        if self
+            .notes
+            .iter()
+            .any(|x| x.id == n.id && x.activity == n.activity)
+        {
+            return;
         }
+        let i = self.notes.partition_point(|x| x.order() <= n.order());
+        self.notes.insert(i, n);
     }
 
     /// Merges a page: newest page (`before == 0`) or an older one.
     pub(crate) fn merge_page(&mut self, before: i64, page: ThreadPage) {
         if page.summary.is_some() {
             self.summary = page.summary;
+        }
+        if before == 0 {
+            // The newest page carries the whole recent activity: it replaces what live events
+            // added meanwhile (which has no server id).
+            self.notes.retain(|n| !n.activity);
         }
         for n in page.notes {
             self.add_note(n);

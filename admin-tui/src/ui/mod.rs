@@ -132,6 +132,12 @@ pub(crate) mod style {
     pub(crate) fn note() -> Style {
         Style::default().fg(Color::Yellow)
     }
+    /// An activity line of the thread (claimed, transferred, rated, ...).
+    pub(crate) fn activity() -> Style {
+        Style::default()
+            .fg(Color::Magenta)
+            .add_modifier(Modifier::ITALIC)
+    }
     pub(crate) fn note_head() -> Style {
         Style::default()
             .fg(Color::Yellow)

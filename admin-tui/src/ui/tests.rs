@@ -628,6 +628,7 @@ fn thread_with_notes_and_agent_names_80x24() {
         text: "Bursary confirms the double payment".into(),
         agent_name: "bola".into(),
         at: Some(at(-7)),
+        activity: false,
     };
     event(
         &mut app,
@@ -648,6 +649,122 @@ fn thread_with_notes_and_agent_names_80x24() {
     );
     assert!(user < noted && noted < reply, "{s}");
     insta::assert_snapshot!(s);
+}
+
+/// A wire timestamp `minutes` from the tests' reference time.
+fn wire(minutes: i64) -> Option<prost_types::Timestamp> {
+    let t = at(minutes);
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    })
+}
+
+#[test]
+fn activity_lines_sit_among_the_messages_in_time_order_80x24() {
+    use proto::v1 as pb;
+    let mut app = desk_80x24();
+    let mut m1 = msg(1, Sender::User, "I paid my fees twice", -20);
+    m1.session_id = 1;
+    let mut m2 = msg(2, Sender::Agent, "Let me check", -5);
+    m2.session_id = 1;
+    m2.agent_name = "ada".into();
+    // The page as the daemon sends it: the audit trail's activity and a rated survey.
+    let audit = |id: i64, minute: i64, agent: &str, action: &str, detail: &str| pb::AuditEntry {
+        id,
+        at: wire(minute),
+        actor: if agent.is_empty() {
+            "operator"
+        } else {
+            "agent"
+        }
+        .into(),
+        agent_name: agent.into(),
+        action: action.into(),
+        detail: detail.into(),
+        ..Default::default()
+    };
+    let mut page = crate::model::thread_page(pb::Conversation {
+        activity: vec![
+            audit(7, -15, "ada", "claimed", ""),
+            audit(8, -10, "", "priority", "urgent"),
+            audit(9, -2, "ada", "transferred", "to bola: refund desk"),
+        ],
+        csat: vec![pb::CsatAnswer {
+            chat_session_id: 1,
+            rating: 2,
+            comment: "too slow".into(),
+            rated_at: wire(-1),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    page.summary = app.summary("1").cloned();
+    page.messages = vec![m1, m2];
+    app.update(Msg::Net(NetEvent::Thread {
+        address: "1".into(),
+        before: 0,
+        result: Ok(page),
+    }));
+    crate::app::tests::key(&mut app, Action::Down);
+    crate::app::tests::key(&mut app, Action::Open);
+    // A live event adds its line at once.
+    let live = crate::model::event(pb::ChatEvent {
+        sequence: 40,
+        timestamp: wire(0),
+        event: Some(pb::chat_event::Event::AssignmentChanged(
+            pb::AssignmentChanged {
+                conversation: Some(pb::ConversationSummary {
+                    phone_number: "1".into(),
+                    display_name: "Ada".into(),
+                    chat_active: true,
+                    assigned_agent: "ada".into(),
+                    chat_started_at: wire(-30),
+                    last_inbound_at: wire(-20),
+                    ..Default::default()
+                }),
+                agent: "ada".into(),
+                previous_agent: "bola".into(),
+                action: "takeover".into(),
+                by: "ada".into(),
+            },
+        )),
+    });
+    let gen = app.watch_gen;
+    app.update(Msg::Net(NetEvent::Event { gen, event: live }));
+    let s = draw(&app);
+    let order = [
+        "I paid my fees twice",
+        "· ada claimed the chat",
+        "· operator set the priority to urgent",
+        "Let me check",
+        "· ada transferred the chat to bola: refund desk",
+        "· the user rated the chat 2/5: “too slow”",
+        "· ada took the chat over from bola",
+    ];
+    let found: Vec<usize> = order
+        .iter()
+        .map(|n| s.find(n).unwrap_or_else(|| panic!("{n:?} not in\n{s}")))
+        .collect();
+    assert!(found.windows(2).all(|w| w[0] < w[1]), "out of order:\n{s}");
+    insta::assert_snapshot!(s);
+    // A reload (R, a reconnect) brings the server's entry for the takeover: one line, not two.
+    let mut again = crate::model::thread_page(pb::Conversation {
+        activity: vec![
+            audit(7, -15, "ada", "claimed", ""),
+            audit(10, 0, "ada", "takeover", "from bola"),
+        ],
+        ..Default::default()
+    });
+    again.summary = app.summary("1").cloned();
+    app.update(Msg::Net(NetEvent::Thread {
+        address: "1".into(),
+        before: 0,
+        result: Ok(again),
+    }));
+    let s = draw(&app);
+    assert_eq!(s.matches("took the chat over from bola").count(), 1, "{s}");
+    assert_eq!(s.matches("claimed the chat").count(), 1, "{s}");
 }
 
 #[test]

@@ -220,9 +220,28 @@ fn note(text: String, st: ratatui::style::Style, width: usize) -> Vec<Line<'stat
         .collect()
 }
 
-/// A private note: who wrote it, then its text, all in the note colour.
+/// A private note: who wrote it, then its text, all in the note colour. An activity line:
+/// "· ada claimed the chat", in its own colour, wrapped under itself.
 fn note_lines(app: &App, n: &Note, width: usize, out: &mut Vec<Line<'static>>) {
     let time = n.at.map(|t| clock(app, t)).unwrap_or_default();
+    if n.activity {
+        let text = format!("· {}", clean(&n.text));
+        for (k, l) in wrap(&text, width.saturating_sub(6).max(8))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if k == 0 {
+                format!("{time:<5} ")
+            } else {
+                " ".repeat(6)
+            };
+            out.push(Line::from(vec![
+                Span::styled(lead, style::dim()),
+                Span::styled(l, style::activity()),
+            ]));
+        }
+        return;
+    }
     out.push(Line::from(vec![
         Span::styled(format!("{time:<5} "), style::dim()),
         Span::styled(strings::note_by(&clean(&n.agent_name)), style::note_head()),
@@ -476,6 +495,7 @@ mod tests {
             text: format!("note {id}"),
             agent_name: "bola".into(),
             at: minute.map(at),
+            activity: false,
         };
         let notes = vec![
             note(1, Some(-5 * 24 * 60)),

@@ -222,7 +222,7 @@ impl Contact {
 pub enum Event {
     /// The user sent something.
     User(Content),
-    /// An agent sends a message (allowed in any state).
+    /// An agent sends a message (allowed in any state; outside a chat it opens one).
     AgentMessage {
         /// The agent's text, without the prefix.
         text: String,
@@ -311,13 +311,30 @@ fn bot(message: Outgoing) -> Action {
 /// an [`Action::Reject`].
 pub fn step(contact: &Contact, event: &Event, settings: &BotSettings) -> Transition {
     match event {
-        Event::AgentMessage { text } => Transition {
-            state: contact.state,
-            actions: vec![Action::Reply {
+        Event::AgentMessage { text } => {
+            let reply = Action::Reply {
                 sender: Sender::Admin,
                 message: texts::agent_message(text),
-            }],
-        },
+            };
+            if contact.state == State::ChatSupportActive {
+                return Transition {
+                    state: contact.state,
+                    actions: vec![reply],
+                };
+            }
+            // An agent writing to a contact outside a chat (one that ended, or reaching out)
+            // opens one, so the user's answer reaches the desk instead of the bot's menu.
+            let mut actions = Vec::new();
+            if contact.survey.is_some_and(SurveyStage::is_open) {
+                actions.push(Action::CloseSurvey);
+            }
+            actions.push(Action::StartSession);
+            actions.push(reply);
+            Transition {
+                state: State::ChatSupportActive,
+                actions,
+            }
+        }
         Event::AgentEnd { message } => {
             if contact.state == State::ChatSupportActive {
                 let mut actions = vec![

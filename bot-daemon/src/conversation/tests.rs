@@ -214,26 +214,62 @@ fn sentences_containing_end_words_do_not_end_the_chat() {
 }
 
 #[test]
-fn agent_message_is_prefixed_and_changes_no_state() {
-    for state in [State::ChatSupportActive, State::Idle, State::Registered] {
+fn agent_message_in_a_chat_is_prefixed_and_changes_no_state() {
+    let t = step(
+        &lead(State::ChatSupportActive),
+        &Event::AgentMessage {
+            text: "How can I help?".into(),
+        },
+        &settings(),
+    );
+    assert_eq!(t.state, State::ChatSupportActive);
+    assert_eq!(
+        t.actions,
+        vec![Action::Reply {
+            sender: Sender::Admin,
+            message: Outgoing::Text {
+                body: "🎧 Support Team: How can I help?".into()
+            }
+        }]
+    );
+}
+
+#[test]
+fn agent_message_outside_a_chat_opens_one_so_the_answer_reaches_the_desk() {
+    for state in [
+        State::Idle,
+        State::Registered,
+        State::Faq,
+        State::AwaitingName,
+    ] {
         let t = step(
             &lead(state),
             &Event::AgentMessage {
-                text: "How can I help?".into(),
+                text: "About your fees".into(),
             },
             &settings(),
         );
-        assert_eq!(t.state, state);
+        assert_eq!(t.state, State::ChatSupportActive, "from {state:?}");
         assert_eq!(
             t.actions,
-            vec![Action::Reply {
-                sender: Sender::Admin,
-                message: Outgoing::Text {
-                    body: "🎧 Support Team: How can I help?".into()
+            vec![
+                Action::StartSession,
+                Action::Reply {
+                    sender: Sender::Admin,
+                    message: Outgoing::Text {
+                        body: "🎧 Support Team: About your fees".into()
+                    }
                 }
-            }]
+            ],
+            "from {state:?}"
         );
     }
+    // The last chat's open survey gives way to the new chat.
+    let mut c = lead(State::Idle);
+    c.survey = Some(SurveyStage::AwaitingRating);
+    let t = step(&c, &Event::AgentMessage { text: "Hi".into() }, &settings());
+    assert_eq!(t.actions.first(), Some(&Action::CloseSurvey));
+    assert_eq!(t.actions.get(1), Some(&Action::StartSession));
 }
 
 #[test]

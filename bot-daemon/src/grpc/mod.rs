@@ -160,10 +160,14 @@ impl SupportAdmin for AdminService {
             .store()
             .get_conversation(addr, size, r.before)
             .await?;
-        let notes = if r.before == 0 {
-            self.engine.store().notes(summary.contact_id).await?
+        let (notes, activity) = if r.before == 0 {
+            let store = self.engine.store();
+            (
+                store.notes(summary.contact_id).await?,
+                store.activity(summary.contact_id).await?,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let csat = self.engine.store().surveys(summary.contact_id, 20).await?;
         Ok(Response::new(pb::Conversation {
@@ -172,6 +176,7 @@ impl SupportAdmin for AdminService {
             next_before,
             notes: notes.iter().map(convert::note).collect(),
             csat: csat.iter().map(stats::csat_answer).collect(),
+            activity: activity.iter().map(convert::audit).collect(),
         }))
     }
 
@@ -198,6 +203,8 @@ impl SupportAdmin for AdminService {
             timestamp: Some(convert::ts(sent.message.timestamp)),
             message_id: sent.message.id,
             template_used: sent.template_used.unwrap_or_default(),
+            chat_started: sent.chat_started.is_some(),
+            chat_session_id: sent.message.session_id.unwrap_or_default(),
         }))
     }
 

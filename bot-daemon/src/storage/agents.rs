@@ -631,7 +631,47 @@ pub(super) fn notes(conn: &Connection, contact_id: i64) -> Result<Vec<NoteRecord
     Ok(out)
 }
 
+const AUDIT_SELECT: &str = "SELECT id, at, actor, agent_id,
+        (SELECT a.name FROM agents a WHERE a.id = audit.agent_id), action, detail FROM audit";
+
+fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        agent_id: r.get(3)?,
+        agent_name: r.get(4)?,
+        action: r.get(5)?,
+        detail: r.get(6)?,
+    })
+}
+
+/// The audit actions a thread shows as activity lines: the messages and notes they record
+/// are in the thread already.
+const NOT_ACTIVITY: &str = "('message_sent', 'note_added')";
+
 impl Store {
+    /// A conversation's newest 500 activity entries (its audit trail without the messages
+    /// and notes, which the thread shows itself), oldest first.
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn activity(&self, contact_id: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |c| {
+            let sql = format!(
+                "{AUDIT_SELECT} WHERE contact_id = ?1 AND action NOT IN {NOT_ACTIVITY}
+                 ORDER BY id DESC LIMIT 500"
+            );
+            let mut rows = c
+                .prepare_cached(&sql)?
+                .query_map([contact_id], audit_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.reverse();
+            Ok(rows)
+        })
+        .await
+    }
+
     /// The agent called `name` (any case), enabled or not.
     ///
     /// # Errors
@@ -731,25 +771,14 @@ impl Store {
     ) -> Result<(Vec<AuditRecord>, i64), StoreError> {
         self.read(move |c| {
             let contact_id = contact_id_of(c, &address)?;
-            let mut stmt = c.prepare_cached(
-                "SELECT id, at, actor, agent_id, (SELECT a.name FROM agents a WHERE a.id = audit.agent_id),
-                        action, detail
-                 FROM audit WHERE contact_id = ?1 AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3",
-            )?;
-            let mut rows = stmt
+            let sql = format!(
+                "{AUDIT_SELECT} WHERE contact_id = ?1 AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3"
+            );
+            let mut rows = c
+                .prepare_cached(&sql)?
                 .query_map(
                     params![contact_id, before, i64::from(page_size) + 1],
-                    |r| {
-                        Ok(AuditRecord {
-                            id: r.get(0)?,
-                            at: r.get(1)?,
-                            actor: r.get(2)?,
-                            agent_id: r.get(3)?,
-                            agent_name: r.get(4)?,
-                            action: r.get(5)?,
-                            detail: r.get(6)?,
-                        })
-                    },
+                    audit_from_row,
                 )?
                 .collect::<Result<Vec<_>, _>>()?;
             let more = rows.len() > page_size as usize;
