@@ -233,7 +233,7 @@ pub fn parse_address(input: &str) -> Result<Address, String> {
             ' ' | '-' | '(' | ')' | '.' => {}
             _ => {
                 return Err(format!(
-                    "phone_number {s:?} is neither a phone number (digits, optional leading '+') nor a WhatsApp user id (like NG.1502576394655843)"
+                    "phone_number {s:?} is neither a phone number (digits, optional leading '+'), a WhatsApp user id (like NG.1502576394655843) nor a @username"
                 ))
             }
         }
@@ -245,6 +245,40 @@ pub fn parse_address(input: &str) -> Result<Address, String> {
         ));
     }
     Ok(Address::Phone(digits))
+}
+
+/// How an agent or script names a contact: an [`Address`], or the WhatsApp username the
+/// console shows (`@uche.k`), which the engine resolves to the contact's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRef {
+    /// A phone number or BSUID.
+    Address(Address),
+    /// A username without its `@` (compared case-insensitively).
+    Username(String),
+}
+
+/// Parses what an agent or script typed to name a contact: `@username`, or what
+/// [`parse_address`] takes.
+///
+/// # Errors
+/// A reason naming what is wrong, for an `INVALID_ARGUMENT` answer.
+pub fn parse_contact(input: &str) -> Result<ContactRef, String> {
+    let s = input.trim();
+    let Some(name) = s.strip_prefix('@') else {
+        return parse_address(s).map(ContactRef::Address);
+    };
+    let ok = !name.is_empty()
+        && name.chars().count() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(ContactRef::Username(name.to_string()))
+    } else {
+        Err(format!(
+            "phone_number {s:?} is not a WhatsApp username (@ then letters, digits, '.', '_' or '-')"
+        ))
+    }
 }
 
 /// Whether `s` has the BSUID shape: two uppercase letters, a dot, then dot-separated
@@ -491,6 +525,29 @@ mod tests {
         assert!(parse_address("123456789012345678901234567890").is_err());
         assert!(parse_address("   ").is_err());
         assert!(parse_address("12+345678").is_err());
+    }
+
+    #[test]
+    fn a_contact_is_named_by_phone_bsuid_or_username() {
+        assert_eq!(
+            parse_contact(" @Uche.K "),
+            Ok(ContactRef::Username("Uche.K".into()))
+        );
+        assert_eq!(
+            parse_contact("+234 801 234 5678"),
+            Ok(ContactRef::Address(Address::Phone("2348012345678".into())))
+        );
+        assert_eq!(
+            parse_contact("NG.1502576394655843"),
+            Ok(ContactRef::Address(Address::UserId(
+                "NG.1502576394655843".into()
+            )))
+        );
+        for bad in ["@", "@two words", "@semi;colon"] {
+            let e = parse_contact(bad).unwrap_err();
+            assert!(e.contains("username"), "{bad}: {e}");
+        }
+        assert!(parse_contact("uche").unwrap_err().contains("@username"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{
         SurveyStage, Template, Transition,
     },
     desk::{self, Caller, DeskSettings, Priority},
-    domain::{Address, DeliveryStatus, Millis, Sender, State},
+    domain::{Address, ContactRef, DeliveryStatus, Millis, Sender, State},
     outbound::payload,
     storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
     webhook::{Delivery, InboundMessage},
@@ -744,6 +744,27 @@ impl Engine {
     ) -> Result<AgentSent, EngineError> {
         self.agent_send_as(Caller::Operator, address, text, idempotency_key, false)
             .await
+    }
+
+    /// The contact a request names: an address as it is, a `@username` looked up (the one
+    /// place usernames are resolved, for gRPC, REST and the command line).
+    ///
+    /// # Errors
+    /// `NotFound` when no contact has the username; `FailedPrecondition` when two do (a
+    /// username given up and taken by another user): the phone number or BSUID is needed.
+    pub async fn resolve_contact(&self, who: ContactRef) -> Result<Address, EngineError> {
+        let name = match who {
+            ContactRef::Address(a) => return Ok(a),
+            ContactRef::Username(name) => name,
+        };
+        let mut found = self.store.addresses_by_username(&name).await?;
+        match (found.pop(), found.is_empty()) {
+            (None, _) => Err(StoreError::NotFound(format!("@{name}"))),
+            (Some(a), true) => Ok(a),
+            (Some(_), false) => Err(StoreError::FailedPrecondition(format!(
+                "more than one contact has had the username @{name}; name them by phone number or WhatsApp user id"
+            ))),
+        }
     }
 
     /// [`Engine::agent_send`] attributed to `caller`. An agent sending into a chat assigned to

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::{
-    domain::{parse_address, Address, Millis},
+    domain::{parse_contact, Address, Millis},
     engine::Engine,
     grpc::{DEFAULT_LIST_PAGE, DEFAULT_THREAD_PAGE, MAX_PAGE},
     storage::{ListQuery, MessageRecord, StoreError, Summary},
@@ -159,8 +159,10 @@ fn message_json(m: &MessageRecord) -> Value {
     })
 }
 
-fn address(raw: &str) -> Result<Address, Response> {
-    parse_address(raw).map_err(|e| fail(StatusCode::BAD_REQUEST, e))
+/// The contact a path names: phone, BSUID or `@username` (resolved by the engine).
+async fn address(s: &RestState, raw: &str) -> Result<Address, Response> {
+    let who = parse_contact(raw).map_err(|e| fail(StatusCode::BAD_REQUEST, e))?;
+    s.engine.resolve_contact(who).await.map_err(store_error)
 }
 
 fn page(value: Option<u32>, default: u32) -> Result<u32, Response> {
@@ -229,7 +231,7 @@ async fn show(
             "invalid query parameters (page_size=1..500, before=<message id>)",
         );
     };
-    let addr = match address(&phone) {
+    let addr = match address(&s, &phone).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -283,7 +285,7 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let addr = match address(&phone) {
+    let addr = match address(&s, &phone).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -318,7 +320,7 @@ async fn send(
 }
 
 async fn end(State(s): State<RestState>, Path(phone): Path<String>, body: Bytes) -> Response {
-    let addr = match address(&phone) {
+    let addr = match address(&s, &phone).await {
         Ok(a) => a,
         Err(r) => return r,
     };

@@ -294,3 +294,124 @@ async fn the_operator_reaching_out_opens_an_unassigned_chat_that_is_not_in_the_q
     );
     td.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_call_that_takes_a_number_takes_the_username_the_console_shows() {
+    let td = TestDaemon::start().await;
+    const UCHE: &str = "NG.1502576394655843";
+    td.deliver(&username_only_text(
+        UCHE, "uche.k", "Uche", "wamid.U1", *BASE, "support",
+    ))
+    .await;
+    td.fake().wait_for_sent(1, WAIT).await;
+    let mut op = client(&td).await;
+    // Any case, with the @ the console shows.
+    let conv = op
+        .get_conversation(pb::GetConversationRequest {
+            phone_number: "@Uche.K".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let s = conv.summary.unwrap();
+    assert_eq!(s.user_id, UCHE);
+    assert_eq!(s.username, "uche.k");
+    op.set_priority(pb::SetPriorityRequest {
+        phone_number: "@uche.k".into(),
+        priority: pb::Priority::High as i32,
+    })
+    .await
+    .unwrap();
+    op.add_note(pb::AddNoteRequest {
+        phone_number: "@uche.k".into(),
+        text: "asked twice".into(),
+    })
+    .await
+    .unwrap();
+    let sent = op
+        .send_message(pb::SendMessageRequest {
+            phone_number: "@uche.k".into(),
+            message: "Hello Uche".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(sent.phone_number, UCHE, "answered with the address");
+    let out = td.fake().wait_for_sent(2, WAIT).await;
+    assert_eq!(
+        out[1]["recipient"], UCHE,
+        "delivered to the BSUID: {out:#?}"
+    );
+    assert_eq!(body(&out[1]), "🎧 Support Team: Hello Uche");
+    // The seed's REST path takes it too.
+    let resp = td
+        .client()
+        .get(format!("{}/api/admin/conversations/@uche.k", td.base_url()))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The list's search finds "@uche" as well as "uche".
+    let found = op
+        .list_conversations(pb::ListConversationsRequest {
+            query: "@uche".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.conversations.len(), 1);
+
+    // Nobody has it: NOT_FOUND naming it; not a username: INVALID_ARGUMENT.
+    let e = op
+        .get_conversation(pb::GetConversationRequest {
+            phone_number: "@nobody".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::NotFound);
+    assert!(e.message().contains("@nobody"), "{}", e.message());
+    let e = op
+        .end_chat(pb::EndChatRequest {
+            phone_number: "@two words".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("username"), "{}", e.message());
+    let resp = td
+        .client()
+        .get(format!("{}/api/admin/conversations/@nobody", td.base_url()))
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    // Uche gave the name up and another user took it: ambiguous, so the call is refused.
+    td.deliver(&username_only_text(
+        "NG.99887766554433",
+        "uche.k",
+        "Another Uche",
+        "wamid.U2",
+        *BASE + 5,
+        "hi",
+    ))
+    .await;
+    td.fake().wait_for_sent(3, WAIT).await;
+    let e = op
+        .get_conversation(pb::GetConversationRequest {
+            phone_number: "@uche.k".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("phone number"), "{}", e.message());
+    td.shutdown().await;
+}

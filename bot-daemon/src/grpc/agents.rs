@@ -16,7 +16,7 @@ use proto::v1 as pb;
 use subtle::ConstantTimeEq;
 use tonic::{metadata::MetadataMap, Request, Response, Status};
 
-use super::{address, convert, page_size, AdminService};
+use super::{convert, page_size, AdminService};
 use crate::{
     desk::{self, AgentRef, Caller},
     domain::{Address, State},
@@ -412,7 +412,9 @@ impl AdminService {
     ) -> Rpc<pb::ConversationSummary> {
         let caller = caller_of(&r)?;
         let me = agent_only(&caller, "claim chats (assign them instead)")?.clone();
-        let addr = address("phone_number", &r.into_inner().phone_number)?;
+        let addr = self
+            .contact("phone_number", &r.into_inner().phone_number)
+            .await?;
         let now = self.engine.now();
         self.summary_after(move |tx| {
             let c = active_contact(tx, &addr)?;
@@ -428,7 +430,7 @@ impl AdminService {
     ) -> Rpc<pb::ConversationSummary> {
         let caller = caller_of(&r)?;
         let r = r.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         let to = match r.agent.trim() {
             "" => None,
             n => Some(agent_name("agent", n)?),
@@ -466,7 +468,7 @@ impl AdminService {
     ) -> Rpc<pb::ConversationSummary> {
         let caller = caller_of(&r)?;
         let r = r.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         let to = agent_name("agent", &r.agent)?;
         text_field("note", &r.note)?;
         let note = r.note.trim().to_string();
@@ -507,7 +509,7 @@ impl AdminService {
     ) -> Rpc<pb::ConversationSummary> {
         let caller = caller_of(&r)?;
         let r = r.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         let priority = convert::priority_from(r.priority).ok_or_else(|| {
             Status::invalid_argument("priority must be PRIORITY_LOW, _NORMAL, _HIGH or _URGENT")
         })?;
@@ -525,7 +527,7 @@ impl AdminService {
     pub(super) async fn add_note_impl(&self, r: Request<pb::AddNoteRequest>) -> Rpc<pb::Note> {
         let caller = caller_of(&r)?;
         let r = r.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         text_field("text", &r.text)?;
         let now = self.engine.now();
         let note = self
@@ -606,7 +608,7 @@ impl AdminService {
         let name = if r.phone_number.trim().is_empty() {
             "{name}".to_string()
         } else {
-            let addr = address("phone_number", &r.phone_number)?;
+            let addr = self.contact("phone_number", &r.phone_number).await?;
             self.engine
                 .store()
                 .find_conversation(addr.clone())
@@ -628,7 +630,7 @@ impl AdminService {
     ) -> Rpc<pb::ListAuditResponse> {
         caller_of(&r)?;
         let r = r.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         if r.before < 0 {
             return Err(Status::invalid_argument(
                 "before must be an entry id (>= 0)",

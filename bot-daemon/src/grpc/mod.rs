@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     desk::{AssignmentFilter, Caller},
-    domain::{parse_address, Address},
+    domain::{parse_contact, Address},
     engine::Engine,
     storage::{ListQuery, StoreError, StoredEvent},
 };
@@ -50,8 +50,14 @@ impl From<StoreError> for Status {
     }
 }
 
-fn address(field: &str, value: &str) -> Result<Address, Status> {
-    parse_address(value).map_err(|e| Status::invalid_argument(e.replacen("phone_number", field, 1)))
+impl AdminService {
+    /// The contact a request's `field` names: phone, BSUID or `@username` (resolved by the
+    /// engine: NOT_FOUND when nobody has the username).
+    async fn contact(&self, field: &str, value: &str) -> Result<Address, Status> {
+        let who = parse_contact(value)
+            .map_err(|e| Status::invalid_argument(e.replacen("phone_number", field, 1)))?;
+        Ok(self.engine.resolve_contact(who).await?)
+    }
 }
 
 fn page_size(value: u32, default: u32) -> Result<u32, Status> {
@@ -148,7 +154,7 @@ impl SupportAdmin for AdminService {
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let r = request.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         if r.before < 0 {
             return Err(Status::invalid_argument(
                 "before must be a message id (>= 0)",
@@ -186,7 +192,7 @@ impl SupportAdmin for AdminService {
     ) -> Result<Response<pb::SendMessageResponse>, Status> {
         let caller = agents::caller_of(&request)?;
         let r = request.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         if r.idempotency_key.chars().count() > 200 {
             return Err(Status::invalid_argument(
                 "idempotency_key must be at most 200 characters",
@@ -214,7 +220,7 @@ impl SupportAdmin for AdminService {
     ) -> Result<Response<pb::EndChatResponse>, Status> {
         let caller = agents::caller_of(&request)?;
         let r = request.into_inner();
-        let addr = address("phone_number", &r.phone_number)?;
+        let addr = self.contact("phone_number", &r.phone_number).await?;
         let message = Some(r.message).filter(|m| !m.trim().is_empty());
         let ended = self
             .engine
@@ -231,7 +237,9 @@ impl SupportAdmin for AdminService {
         &self,
         request: Request<pb::MarkReadRequest>,
     ) -> Result<Response<pb::MarkReadResponse>, Status> {
-        let addr = address("phone_number", &request.into_inner().phone_number)?;
+        let addr = self
+            .contact("phone_number", &request.into_inner().phone_number)
+            .await?;
         let (summary, marked) = self.engine.mark_read(addr).await?;
         Ok(Response::new(pb::MarkReadResponse {
             phone_number: summary.address(),

@@ -218,7 +218,9 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     } else {
         Some(decode_token(&q.page_token)?)
     };
+    // "@uche" finds the username the console shows as @uche.k.
     let pattern = q.query.trim();
+    let pattern = pattern.strip_prefix('@').unwrap_or(pattern);
     let digits: String = pattern.chars().filter(char::is_ascii_digit).collect();
     // Only the conditions that apply are in the statement, so SQLite walks `contacts_list_order`
     // in order and stops after the page (a condition like `?1 = 0 OR ...` would defeat it).
@@ -282,6 +284,39 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
         }
     }
     Ok(Page { items, next_token })
+}
+
+impl Store {
+    /// The addresses of the contacts whose WhatsApp username is `name` (any case): none, one,
+    /// or — when Meta gave a username up and another user took it — two (never more are read).
+    ///
+    /// # Errors
+    /// The database.
+    pub async fn addresses_by_username(&self, name: &str) -> Result<Vec<Address>, StoreError> {
+        let name = name.to_string();
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT phone, user_id FROM contacts WHERE username = ?1 COLLATE NOCASE
+                 ORDER BY last_message_at DESC LIMIT 2",
+            )?;
+            let rows = stmt.query_map([name], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                match row? {
+                    (Some(p), _) => out.push(Address::Phone(p)),
+                    (None, Some(u)) => out.push(Address::UserId(u)),
+                    (None, None) => {}
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 fn find(conn: &Connection, address: &Address) -> Result<Option<Summary>, StoreError> {

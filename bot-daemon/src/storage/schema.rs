@@ -245,6 +245,10 @@ CREATE INDEX contacts_list_order ON contacts (
     id
 );
 "#,
+    // 8 (issue 14): agents name contacts by the WhatsApp username the console shows.
+    r#"
+CREATE INDEX contacts_username ON contacts (username COLLATE NOCASE) WHERE username IS NOT NULL;
+"#,
 ];
 
 /// The schema version this code writes.
