@@ -1284,6 +1284,17 @@ async fn agent_send_racing_agent_end_both_succeed_in_one_order() {
         // A message is allowed in any state, so both calls succeed whatever the order.
         let sent = sent.unwrap().into_inner();
         ended.unwrap();
+        if sent.chat_started {
+            // Ended first: the message opened a new chat (issue 14) so the user's answer
+            // would reach the desk; end that one silently to check the whole history.
+            b.end_chat(pb::EndChatRequest {
+                phone_number: phone.clone(),
+                skip_closing_message: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
         assert_consistent(&td, &phone).await;
         let out = texts_to(&td, &phone);
         assert_eq!(
@@ -1293,13 +1304,18 @@ async fn agent_send_racing_agent_end_both_succeed_in_one_order() {
         );
         let (_, messages) = td.conversation(tests::phone(&phone)).await;
         let agent_msg = messages.iter().find(|m| m.id == sent.message_id).unwrap();
-        // Sent first: inside the session; ended first: after it, outside any session.
+        let welcome_session = messages.first().and_then(|m| m.session_id);
+        assert!(welcome_session.is_some(), "{messages:?}");
+        // Sent first: inside the session; ended first: in the chat it opened.
         let first = if out[1] == format!("🎧 Support Team: {text}") {
-            assert!(agent_msg.session_id.is_some(), "{agent_msg:?}");
+            assert!(!sent.chat_started);
+            assert_eq!(agent_msg.session_id, welcome_session, "{agent_msg:?}");
             "send first"
         } else {
             assert_eq!(out[2], format!("🎧 Support Team: {text}"));
-            assert_eq!(agent_msg.session_id, None, "{agent_msg:?}");
+            assert!(sent.chat_started, "{sent:?}");
+            assert!(agent_msg.session_id > welcome_session, "{agent_msg:?}");
+            assert_eq!(agent_msg.session_id, Some(sent.chat_session_id));
             "end first"
         };
         *order.entry(first).or_insert(0) += 1;
