@@ -1,10 +1,10 @@
-//! Command-line options, and where the daemon and its admin token are.
+//! Command-line options, and where the daemon and its admin token are (as the shared
+//! [`proto::client`] settings).
 
 use std::path::PathBuf;
 
 use clap::Parser;
-
-use crate::net::{NetConfig, TokenSource};
+use proto::client::{ClientConfig, Timeouts, TokenSource};
 
 /// The support agents' live terminal console for chat-support.
 ///
@@ -70,35 +70,16 @@ impl Args {
         crate::app::Alarms { amber, red }
     }
 
-    /// The connection settings these options describe.
-    pub(crate) fn net_config(&self) -> NetConfig {
-        let addr = self.addr.trim();
-        let tls = self.tls || self.tls_ca.is_some();
-        let url = if addr.starts_with("http://") || addr.starts_with("https://") {
-            addr.to_string()
-        } else if tls {
-            format!("https://{addr}")
-        } else {
-            format!("http://{addr}")
-        };
-        let url = if tls && url.starts_with("http://") {
-            url.replacen("http://", "https://", 1)
-        } else {
-            url
-        };
-        let token = match self.token.as_deref().map(str::trim) {
-            Some(t) if !t.is_empty() => TokenSource::Given(t.to_string()),
-            _ => {
-                let mut name = self.db.as_os_str().to_owned();
-                name.push(".admin-token");
-                TokenSource::File(PathBuf::from(name))
-            }
-        };
-        NetConfig {
-            url,
-            ca: self.tls_ca.clone(),
-            domain: self.tls_domain.clone(),
-            token,
+    /// The connection settings these options describe: the token from `--token` /
+    /// `CHAT_SUPPORT_ADMIN_TOKEN`, else `<db>.admin-token`; the console's timeouts.
+    pub(crate) fn net_config(&self) -> ClientConfig {
+        let token = TokenSource::discover(self.token.as_deref(), None, &self.db);
+        ClientConfig {
+            tls: self.tls,
+            tls_ca: self.tls_ca.clone(),
+            tls_domain: self.tls_domain.clone(),
+            timeouts: Timeouts::LONG_LIVED,
+            ..ClientConfig::new(self.addr.clone(), token)
         }
     }
 }
@@ -120,7 +101,7 @@ mod tests {
             "10.0.0.2:50051",
         ]);
         let cfg = a.net_config();
-        assert_eq!(cfg.url, "http://10.0.0.2:50051");
+        assert_eq!(cfg.url(), "http://10.0.0.2:50051");
         if std::env::var_os("CHAT_SUPPORT_ADMIN_TOKEN").is_none() {
             assert_eq!(
                 cfg.token,
@@ -130,6 +111,6 @@ mod tests {
         let a = parse(&["--token", "abc", "--tls-ca", "ca.pem"]);
         let cfg = a.net_config();
         assert_eq!(cfg.token, TokenSource::Given("abc".into()));
-        assert!(cfg.url.starts_with("https://"));
+        assert!(cfg.url().starts_with("https://"));
     }
 }

@@ -5,7 +5,8 @@
 //! - [`input`]: every key binding, as data; terminal events to `Msg`s.
 //! - [`ui`]: `render(&App, &mut Frame)`, a function of the state that writes back only the
 //!   geometry it measured ([`scroll`]); [`layout`] places panes on a `Rect`.
-//! - [`net`]: the task owning the tonic client; `Cmd`s in, `Msg`s out, over channels.
+//! - [`net`]: the task owning the gRPC client (`proto::client`); `Cmd`s in, `Msg`s out, over
+//!   channels. [`cli`]: the options, as the client's settings.
 //! - [`model`]: the console's types, converted from protobuf at the network edge.
 //! - [`editor`]: the multi-line text field; [`strings`]: every user-facing string.
 //! - [`terminal`]: raw mode in and out (panics included); [`runtime`]: the event loop.

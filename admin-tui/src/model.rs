@@ -65,14 +65,9 @@ impl Priority {
         }
     }
 
-    /// `low`, `normal`, `high`, `urgent`.
+    /// `low`, `normal`, `high`, `urgent` (the contract's words, as `bot-daemon admin` prints).
     pub(crate) fn label(self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Urgent => "urgent",
-        }
+        proto::words::priority(self.to_pb() as i32)
     }
 
     /// On the wire.

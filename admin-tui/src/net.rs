@@ -1,4 +1,5 @@
-//! The network task: the only owner of the tonic client. It receives [`NetCmd`]s from the UI
+//! The network task: the only owner of the gRPC client (the shared [`proto::client`], set up
+//! from the options in `cli.rs`; the token is read again at every attempt). It receives [`NetCmd`]s from the UI
 //! loop and answers with [`NetEvent`]s over a channel; only converted types (`model.rs`) cross
 //! over. The `WatchChats` stream runs in its own task (one at a time; a new `Watch` replaces the
 //! old one); each unary call runs in a task of its own, so a slow call never blocks the others.
@@ -6,16 +7,14 @@
 //! Adding an RPC (as `MarkRead` was): a `NetCmd` variant, a `NetEvent` variant for its
 //! answer, and one arm in [`call`].
 
-use std::{future::Future, path::PathBuf, time::Duration};
+use std::{future::Future, time::Duration};
 
-use proto::v1::{self as pb, support_admin_client::SupportAdminClient};
-use tokio::{sync::mpsc, task::JoinHandle};
-use tonic::{
-    metadata::{Ascii, MetadataValue},
-    service::{interceptor::InterceptedService, Interceptor},
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
-    Code, Request, Status,
+use proto::{
+    client::{root_cause as innermost, Client, ClientConfig, ClientError},
+    v1 as pb,
 };
+use tokio::{sync::mpsc, task::JoinHandle};
+use tonic::{transport::Channel, Code, Status};
 
 use crate::app::{Failure, Msg, NetCmd, NetEvent, LIST_PAGE, THREAD_PAGE};
 use crate::model;
@@ -26,115 +25,22 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// The longest the stream may take to answer.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Errors setting up the connection (before the terminal is touched).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum NetError {
-    #[error("invalid daemon address {0:?}: {1}")]
-    Address(String, String),
-    #[error("reading the TLS CA certificate {0}: {1}")]
-    CaFile(PathBuf, std::io::Error),
-    #[error("TLS setup: {0}")]
-    Tls(String),
-}
-
-/// Where the admin token comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TokenSource {
-    /// `--token` or `CHAT_SUPPORT_ADMIN_TOKEN`.
-    Given(String),
-    /// The file the daemon writes beside its database (read at every attempt, so a daemon
-    /// started after the console is picked up).
-    File(PathBuf),
-}
-
-impl TokenSource {
-    /// The token, or why there is none.
-    pub(crate) fn read(&self) -> Result<String, String> {
-        match self {
-            TokenSource::Given(t) => Ok(t.trim().to_string()),
-            TokenSource::File(path) => match std::fs::read_to_string(path) {
-                Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-                Ok(_) => Err(format!("{} is empty", path.display())),
-                Err(e) => Err(format!(
-                    "cannot read {} ({e}); set --token or CHAT_SUPPORT_ADMIN_TOKEN, or --db / CHAT_SUPPORT_DB to the daemon's database",
-                    path.display()
-                )),
-            },
-        }
-    }
-}
-
-/// How to reach the daemon.
-#[derive(Debug, Clone)]
-pub(crate) struct NetConfig {
-    /// `http://host:port` or `https://host:port`.
-    pub(crate) url: String,
-    /// A PEM CA certificate to trust (TLS with a self-signed daemon certificate).
-    pub(crate) ca: Option<PathBuf>,
-    /// The name to check the daemon's certificate against.
-    pub(crate) domain: Option<String>,
-    pub(crate) token: TokenSource,
-}
-
-/// A lazily connecting channel to the daemon (nothing is dialled until the first call).
-///
-/// # Errors
-/// A malformed address or unusable TLS settings.
-pub(crate) fn channel(cfg: &NetConfig) -> Result<Channel, NetError> {
-    let bad = |e: &dyn std::fmt::Display| NetError::Address(cfg.url.clone(), e.to_string());
-    let mut endpoint = Endpoint::from_shared(cfg.url.clone())
-        .map_err(|e| bad(&e))?
-        .connect_timeout(Duration::from_secs(5))
-        .http2_keep_alive_interval(Duration::from_secs(15))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true);
-    if cfg.url.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new().with_native_roots();
-        if let Some(path) = &cfg.ca {
-            let pem = std::fs::read(path).map_err(|e| NetError::CaFile(path.clone(), e))?;
-            tls = tls.ca_certificate(Certificate::from_pem(pem));
-        }
-        if let Some(d) = &cfg.domain {
-            tls = tls.domain_name(d.clone());
-        }
-        endpoint = endpoint
-            .tls_config(tls)
-            .map_err(|e| NetError::Tls(e.to_string()))?;
-    }
-    Ok(endpoint.connect_lazy())
-}
-
-/// Adds `authorization: Bearer <token>` to every call.
-#[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        req.metadata_mut().insert("authorization", self.0.clone());
-        Ok(req)
-    }
-}
-
-type Client = SupportAdminClient<InterceptedService<Channel, Bearer>>;
-
-/// What every task needs: the channel, the token, the way back to the UI.
+/// What every task needs: the channel, where the token is, the way back to the UI.
 #[derive(Clone)]
 struct Ctx {
     channel: Channel,
-    token: TokenSource,
+    cfg: ClientConfig,
     tx: mpsc::UnboundedSender<Msg>,
 }
 
 impl Ctx {
+    /// A client with the token as it is now (the file is read again at every attempt, so a
+    /// daemon started after the console is picked up).
     fn client(&self) -> Result<Client, String> {
-        let token = self.token.read()?;
-        let value: MetadataValue<Ascii> = format!("Bearer {token}")
-            .parse()
-            .map_err(|_| "the admin token has characters a header cannot carry".to_string())?;
-        Ok(SupportAdminClient::with_interceptor(
-            self.channel.clone(),
-            Bearer(value),
-        ))
+        self.cfg.client(self.channel.clone()).map_err(|e| match e {
+            ClientError::NoToken(why) => why.to_string(),
+            other => other.to_string(),
+        })
     }
 
     /// Sends to the UI; false once it has gone.
@@ -147,11 +53,11 @@ impl Ctx {
 /// dropped.
 pub(crate) fn spawn(
     channel: Channel,
-    token: TokenSource,
+    cfg: ClientConfig,
     tx: mpsc::UnboundedSender<Msg>,
 ) -> mpsc::UnboundedSender<NetCmd> {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let ctx = Ctx { channel, token, tx };
+    let ctx = Ctx { channel, cfg, tx };
     tokio::spawn(run(ctx, cmd_rx));
     cmd_tx
 }
@@ -520,13 +426,7 @@ fn classify(status: &Status, established: bool) -> Failure {
 
 /// The innermost error under a transport failure ("Connection refused (os error 111)").
 fn root_cause(status: &Status) -> String {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
-    let mut last = None;
-    while let Some(c) = cause {
-        last = Some(c.to_string());
-        cause = c.source();
-    }
-    last.unwrap_or_else(|| status.message().to_string())
+    innermost(status).unwrap_or_else(|| status.message().to_string())
 }
 
 /// A failed call in words.
@@ -554,18 +454,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_file_errors_say_where_and_what_to_do() {
-        let missing = TokenSource::File(PathBuf::from("/nonexistent/chat-support.db.admin-token"));
-        let e = missing.read().unwrap_err();
-        assert!(
-            e.contains("/nonexistent/chat-support.db.admin-token"),
-            "{e}"
-        );
-        assert!(e.contains("CHAT_SUPPORT_ADMIN_TOKEN"), "{e}");
-        assert_eq!(TokenSource::Given(" t \n".into()).read().unwrap(), "t");
-    }
-
-    #[test]
     fn failures_are_classified_for_the_status_bar() {
         assert!(matches!(
             classify(&Status::unauthenticated("invalid token"), false),
@@ -588,16 +476,5 @@ mod tests {
             describe(&Status::failed_precondition("no active chat")),
             "no active chat"
         );
-    }
-
-    #[test]
-    fn bad_addresses_are_refused_before_anything_starts() {
-        let cfg = NetConfig {
-            url: "http://exa mple:1".into(),
-            ca: None,
-            domain: None,
-            token: TokenSource::Given("t".into()),
-        };
-        assert!(matches!(channel(&cfg), Err(NetError::Address(..))));
     }
 }

@@ -57,11 +57,12 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         init_logging(path)?;
     }
     let cfg = args.net_config();
-    let channel = net::channel(&cfg)?;
+    let channel = cfg.channel_lazy()?;
     let (msg_tx, msg_rx) = mpsc::unbounded_channel();
-    let net_tx = net::spawn(channel, cfg.token.clone(), msg_tx);
+    let server = cfg.url();
+    let net_tx = net::spawn(channel, cfg, msg_tx);
     let settings = Settings {
-        server: cfg.url.clone(),
+        server: server.clone(),
         bell: args.bell,
         nonce: format!("{:016x}", rand::random::<u64>()),
         utc_offset: chrono::Local::now().offset().fix(),
@@ -71,7 +72,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let (guard, mut term) = terminal::enter().context("setting up the terminal")?;
     let size = term.size().map(|s| (s.width, s.height)).unwrap_or((80, 24));
     let app = App::new(settings, Utc::now(), size);
-    tracing::info!(server = %cfg.url, "started");
+    tracing::info!(server = %server, "started");
     let result = event_loop(
         &mut term,
         app,

@@ -15,13 +15,11 @@
 //! - [`rest`]: the seed's REST admin endpoints.
 //! - [`hours`]: business hours and holidays in a time zone.
 //! - [`stats`]: the support lead's figures (`GetStats`).
-//! - [`config`], [`metrics`], [`simulate`], [`students`], [`admin_cli`], [`admin_desk`],
-//!   [`admin_stats`], [`cli_output`]: the edges.
+//! - [`admin_cli`]: `bot-daemon admin …`, over the shared `proto::client`.
+//! - [`config`], [`metrics`], [`simulate`], [`students`], [`cli_output`]: the edges.
 #![warn(missing_docs)]
 
 pub mod admin_cli;
-pub mod admin_desk;
-pub mod admin_stats;
 pub mod cli_output;
 pub mod config;
 pub mod conversation;
@@ -152,7 +150,7 @@ pub fn resolve_admin_token(
     match &cfg.admin_token {
         Some(t) => Ok((t.clone(), None)),
         None => {
-            let (t, path) = secret_beside_db(&cfg.db, "admin-token")?;
+            let (t, path) = secret_beside_db(&cfg.db, proto::client::TOKEN_FILE_SUFFIX)?;
             Ok((t, Some(path)))
         }
     }

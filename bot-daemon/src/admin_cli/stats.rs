@@ -2,14 +2,44 @@
 //! and the range flags (`--from`, `--to` as dates or RFC 3339 times, `--days`).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use proto::v1 as pb;
+use proto::{client::Client, v1 as pb};
 use serde_json::{json, Value};
+
+use super::output::{ts_json, Output};
+use crate::cli_output::CliError;
+
+/// `admin stats`: the figures for the range the flags give, of `agent`'s chats if given.
+pub(crate) async fn stats(
+    c: &mut Client,
+    from: Option<&str>,
+    to: Option<&str>,
+    days: Option<u32>,
+    agent: Option<&str>,
+    json: bool,
+) -> Result<Output, CliError> {
+    let req = request(from, to, days, agent).map_err(CliError::Usage)?;
+    let r = c
+        .get_stats(req)
+        .await
+        .map_err(CliError::from_status)?
+        .into_inner();
+    Ok(render_stats(&r, agent, json))
+}
+
+/// `admin stats`'s answer: [`to_table`] or [`to_json`].
+pub(crate) fn render_stats(r: &pb::GetStatsResponse, agent: Option<&str>, json: bool) -> Output {
+    if json {
+        Output::Json(to_json(r))
+    } else {
+        Output::line(to_table(r, agent))
+    }
+}
 
 /// A `--from`/`--to` value: `2026-11-01` (midnight UTC) or an RFC 3339 time.
 ///
 /// # Errors
 /// Neither form.
-pub fn parse_time(s: &str) -> Result<prost_types::Timestamp, String> {
+pub(crate) fn parse_time(s: &str) -> Result<prost_types::Timestamp, String> {
     let t = match DateTime::parse_from_rfc3339(s.trim()) {
         Ok(t) => t.with_timezone(&Utc),
         Err(_) => NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
@@ -28,7 +58,7 @@ pub fn parse_time(s: &str) -> Result<prost_types::Timestamp, String> {
 ///
 /// # Errors
 /// A time that does not parse.
-pub fn request(
+pub(crate) fn request(
     from: Option<&str>,
     to: Option<&str>,
     days: Option<u32>,
@@ -63,7 +93,7 @@ fn time(t: &Option<prost_types::Timestamp>) -> String {
 }
 
 /// "4m 05s", "1h 02m", "12s"; "–" without data.
-pub fn duration(ms: i64, count: u32) -> String {
+pub(crate) fn duration(ms: i64, count: u32) -> String {
     if count == 0 {
         return "–".into();
     }
@@ -82,9 +112,9 @@ fn durations_json(d: &Option<pb::DurationStats>) -> Value {
 
 /// The figures as one JSON document: the `GetStatsResponse` fields, RFC 3339 UTC times, and
 /// `null` for a median, p90 or average without data.
-pub fn to_json(r: &pb::GetStatsResponse) -> Value {
+pub(crate) fn to_json(r: &pb::GetStatsResponse) -> Value {
     json!({
-        "from": crate::admin_cli::ts_json(&r.from), "to": crate::admin_cli::ts_json(&r.to),
+        "from": ts_json(&r.from), "to": ts_json(&r.to),
         "timezone": r.timezone,
         "chats_started": r.chats_started, "chats_ended": r.chats_ended,
         "ended_by_user": r.ended_by_user, "ended_by_agent": r.ended_by_agent,
@@ -103,7 +133,7 @@ pub fn to_json(r: &pb::GetStatsResponse) -> Value {
 }
 
 /// The figures as a table; `agent` names the filter in the title.
-pub fn to_table(r: &pb::GetStatsResponse, agent: Option<&str>) -> String {
+pub(crate) fn to_table(r: &pb::GetStatsResponse, agent: Option<&str>) -> String {
     let mut out = Vec::new();
     let whose = agent.map_or_else(String::new, |a| format!(" · chats of agent {a}"));
     out.push(format!(
@@ -239,5 +269,70 @@ mod tests {
         assert_eq!(j["csat_average"], 4.5);
         assert_eq!(j["csat_count"], 2);
         assert_eq!(j["wait_time"]["median_ms"], Value::Null);
+    }
+}
+
+#[cfg(test)]
+mod render_tests {
+    use super::super::output::at;
+    use super::*;
+
+    #[test]
+    fn the_stats_table_is_what_a_support_lead_reads() {
+        let mut hours = vec![0; 24];
+        hours[9] = 4;
+        let r = pb::GetStatsResponse {
+            from: at(1_793_491_200, 0),
+            to: at(1_793_491_200 + 7 * 86_400, 0),
+            timezone: "UTC".into(),
+            chats_started: 5,
+            chats_ended: 4,
+            ended_by_user: 2,
+            ended_by_agent: 1,
+            ended_by_system: 1,
+            unanswered: 1,
+            waiting_now: 1,
+            first_response: Some(pb::DurationStats {
+                count: 2,
+                median_ms: 60_000,
+                p90_ms: 245_000,
+            }),
+            csat_count: 1,
+            csat_average: 4.0,
+            csat_distribution: vec![0, 0, 0, 1, 0],
+            busiest_hours: hours,
+            top_first_message_words: vec![pb::WordCount {
+                word: "homework".into(),
+                chats: 3,
+            }],
+            ..Default::default()
+        };
+        let expected = [
+            "Support stats 2026-11-01 00:00 UTC → 2026-11-08 00:00 UTC · chats of agent ada",
+            "  chats started              5",
+            "  chats ended                4",
+            "    by user / agent / system 2 / 1 / 1",
+            "    never answered           1",
+            "  waiting now                1",
+            "                                median       p90  chats",
+            "  first response                1m 00s    4m 05s      2",
+            "  wait time                          –         –      0",
+            "  handle time                        –         –      0",
+            "  CSAT                       4.00 / 5 from 1 rating(s)",
+            "                             1★ 0  2★ 0  3★ 0  4★ 1  5★ 0",
+            "  busiest hours (UTC)        09:00 (4)",
+            "    00h … 23h                |         █              |",
+            "  first-message words        homework (3)",
+            "",
+        ]
+        .join("\n");
+        assert_eq!(render_stats(&r, Some("ada"), false).text(), expected);
+        let j = match render_stats(&r, None, true) {
+            Output::Json(j) => j,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(j["from"], "2026-11-01T00:00:00Z");
+        assert_eq!(j["first_response"]["p90_ms"], 245_000);
+        assert_eq!(j["handle_time"]["median_ms"], Value::Null);
     }
 }
