@@ -1072,6 +1072,30 @@ fn a_chat_can_be_ended_without_writing_to_the_user() {
 }
 
 #[test]
+fn a_message_that_opened_a_chat_says_so() {
+    let mut app = composing();
+    type_text(&mut app, "One more thing about your fees");
+    let (local_id, _, _) = send_cmd(&key(&mut app, Action::Send));
+    sent(
+        &mut app,
+        local_id,
+        Ok(SentAck {
+            message_id: 6,
+            at: Some(at(1)),
+            template_used: String::new(),
+            chat_started: true,
+        }),
+    );
+    let notice = app.notice.as_ref().unwrap();
+    assert!(
+        notice.text.starts_with("Opened a chat with "),
+        "{}",
+        notice.text
+    );
+    assert!(notice.text.contains("answer comes"), "{}", notice.text);
+}
+
+#[test]
 fn a_template_sent_instead_is_announced() {
     let mut app = composing();
     type_text(&mut app, "hello again");
