@@ -369,6 +369,11 @@ fn guard_assignment(
     Ok(())
 }
 
+/// The Cloud API body of a mark-as-read call, as the outbox stores it.
+fn read_body(wamid: &str) -> String {
+    payload::mark_read_body(wamid).to_string()
+}
+
 /// What applying a transition produced.
 struct Applied {
     replies: Vec<MessageRecord>,
@@ -856,7 +861,7 @@ impl Engine {
                     desk: &desk,
                 };
                 let applied = apply_transition(tx, &contact, &t, None, &ctx, now)?;
-                tx.queue_mark_read(contact.id, now)?;
+                tx.queue_mark_read(contact.id, &read_body, now)?;
                 let message = applied
                     .replies
                     .into_iter()
@@ -984,7 +989,7 @@ impl Engine {
         self.store
             .write(move |tx| {
                 let contact = existing_contact(tx, &address)?;
-                let marked = tx.queue_mark_read(contact.id, now)?;
+                let marked = tx.queue_mark_read(contact.id, &read_body, now)?;
                 Ok((tx.summary(contact.id)?, marked))
             })
             .await

@@ -31,11 +31,11 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State as AxState, routing::post, Json, Router};
+use bot_daemon::storage::inspect::{Count, Inspector};
 use bot_daemon::{
     conversation::{self, BotSettings, Contact, Event},
     domain::{ContactKind, Content, State},
 };
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::{json, Value};
 
 const APP_SECRET: &str = "crash-secret";
@@ -317,22 +317,12 @@ async fn run_user(shared: Arc<Shared>, u: usize, base_ts: i64, max: usize) -> us
 // ---------------------------------------------------------------------------------------------
 // The checks.
 
-fn open_ro(db: &Path) -> Connection {
-    Connection::open_with_flags(
-        db,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .unwrap()
+fn open_ro(db: &Path) -> Inspector {
+    Inspector::open(db).unwrap()
 }
 
 fn open_outbox(db: &Path) -> i64 {
-    open_ro(db)
-        .query_row(
-            "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
+    open_ro(db).count(Count::UnsentOutbox).unwrap()
 }
 
 struct Figures {
@@ -344,35 +334,29 @@ struct Figures {
 
 fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -> Figures {
     let c = open_ro(db);
-    let integrity: String = c
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(integrity, "ok");
+    assert!(c.integrity_ok().unwrap(), "integrity check");
     let settings = BotSettings::default();
     let mut inbound_total = 0usize;
     for (u, &n) in sent_counts.iter().enumerate() {
         let phone = phone_of(u);
-        let contact: Option<(i64, String, bool, Option<i64>)> = c
-            .query_row(
-                "SELECT id, state, chat_support_active, current_session_id FROM contacts WHERE phone = ?1",
-                [&phone],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .unwrap();
+        let contact = c.contact_by_phone(&phone).unwrap();
         if n == 0 {
             continue;
         }
-        let (id, state, active, current) = contact.unwrap_or_else(|| panic!("user {u} missing"));
+        let contact = contact.unwrap_or_else(|| panic!("user {u} missing"));
+        let (id, state, active, current) = (
+            contact.id,
+            contact.state.clone(),
+            contact.chat_active,
+            contact.current_session_id,
+        );
+        let messages = c.messages(Some(id)).unwrap();
         // Inbound messages: exactly the ones sent, each once, in sending order.
-        let mut stmt = c
-            .prepare("SELECT wamid, session_id FROM messages WHERE contact_id = ?1 AND direction = 'in' ORDER BY id")
-            .unwrap();
-        let inbound: Vec<(String, Option<i64>)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let inbound: Vec<(String, Option<i64>)> = messages
+            .iter()
+            .filter(|m| m.inbound)
+            .map(|m| (m.wamid.clone().unwrap_or_default(), m.session_id))
+            .collect();
         let expected: Vec<String> = (0..n).map(|k| user_message(u, k, base_ts).0).collect();
         let got: Vec<String> = inbound.iter().map(|(w, _)| w.clone()).collect();
         assert_eq!(
@@ -417,12 +401,11 @@ fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -
             "user {u}: chat_support_active"
         );
         let sessions: Vec<(i64, Option<i64>, i64)> = c
-            .prepare("SELECT id, ended_at, contact_id FROM chat_sessions WHERE contact_id = ?1 ORDER BY id")
+            .sessions(id)
             .unwrap()
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+            .into_iter()
+            .map(|s| (s.id, s.ended_at, s.contact_id))
+            .collect();
         assert_eq!(sessions.len(), sessions_started, "user {u}: chat sessions");
         let open: Vec<i64> = sessions
             .iter()
@@ -451,49 +434,23 @@ fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -
                 );
             }
         }
-        let count: i64 = c
-            .query_row(
-                "SELECT COUNT(*) FROM messages WHERE contact_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let stored_count: i64 = c
-            .query_row(
-                "SELECT message_count FROM contacts WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let count = messages.len() as i64;
+        let stored_count = contact.message_count;
         assert_eq!(count, stored_count, "user {u}: message_count");
     }
-    let all_in: i64 = c
-        .query_row(
-            "SELECT COUNT(*) FROM messages WHERE direction = 'in'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let all_in = c.count(Count::InboundMessages).unwrap();
     assert_eq!(all_in as usize, inbound_total, "stray inbound messages");
-    let processed: i64 = c
-        .query_row("SELECT COUNT(*) FROM processed_updates", [], |r| r.get(0))
-        .unwrap();
+    let processed = c.count(Count::ProcessedUpdates).unwrap();
     assert_eq!(processed as usize, inbound_total, "processed_updates");
 
     // Outbound: every row done with the wamid the fake gave for exactly its body; extra copies
     // at the fake only for rows attempted more than once, at most one extra each.
     let rows: Vec<(i64, String, String, i64, Option<String>)> = c
-        .prepare(
-            "SELECT o.id, o.state, o.payload, o.attempts, m.wamid FROM outbox o
-             JOIN messages m ON m.id = o.message_id WHERE o.kind = 'message' ORDER BY o.id",
-        )
+        .outbox_messages()
         .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .map(|o| (o.id, o.state, o.payload, o.attempts, o.wamid))
+        .collect();
     let sent = fake.sent.lock().unwrap().clone();
     let by_wamid: HashMap<&str, &Value> = sent.iter().map(|(w, b)| (w.as_str(), b)).collect();
     let mut claimed: HashSet<String> = HashSet::new();

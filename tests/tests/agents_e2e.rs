@@ -279,30 +279,18 @@ async fn agents_have_their_own_tokens_and_every_send_and_end_is_attributed() {
     assert!(!s.chat_active);
     assert_eq!(s.assigned_agent, "", "assignment belongs to the chat");
     // Stored for analytics: agent_id on messages and on the session end (NULL = operator).
-    let db = rusqlite::Connection::open_with_flags(
-        &td.config().db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let db = bot_daemon::storage::inspect::Inspector::open(&td.config().db).unwrap();
     let by: Vec<(String, Option<String>)> = db
-        .prepare(
-            "SELECT m.text, a.name FROM messages m LEFT JOIN agents a ON a.id = m.agent_id
-             WHERE m.sender = 'admin' ORDER BY m.id",
-        )
+        .messages(None)
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .filter(|m| m.sender == "admin")
+        .map(|m| (m.text, m.agent))
+        .collect();
     assert_eq!(by[0], ("Hello from Ada".into(), Some("ada".into())));
     assert_eq!(by[1], ("Operator here".into(), None));
-    let ended_by: Option<String> = db
-        .query_row(
-            "SELECT a.name FROM chat_sessions s JOIN agents a ON a.id = s.agent_id",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let contact = db.contacts().unwrap()[0].id;
+    let ended_by = db.sessions(contact).unwrap()[0].ended_by_agent.clone();
     assert_eq!(ended_by.as_deref(), Some("bola"));
     td.shutdown().await;
 }

@@ -28,12 +28,12 @@ async fn start_chat(td: &TestDaemon, phone_digits: &str, name: &str, wamid: &str
         .await;
 }
 
-/// Rows in `early_statuses`, read from the database file as an operator would.
+/// Statuses kept for unknown messages, read from the database file as an operator would.
 fn early_statuses(db: &Path) -> i64 {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("opening the database read-only");
-    conn.query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))
+    use bot_daemon::storage::inspect::{Count, Inspector};
+    Inspector::open(db)
+        .expect("opening the database read-only")
+        .count(Count::EarlyStatuses)
         .expect("counting early statuses")
 }
 

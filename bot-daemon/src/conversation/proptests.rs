@@ -301,20 +301,25 @@ proptest! {
 // The engine on a real store.
 
 mod engine_level {
-    use std::sync::{
-        atomic::{AtomicI64, Ordering},
-        Arc,
+    use std::{
+        collections::HashSet,
+        sync::{
+            atomic::{AtomicI64, Ordering},
+            Arc,
+        },
     };
 
     use proptest::prelude::*;
-    use rusqlite::{Connection, OpenFlags};
 
     use super::content;
     use crate::{
         conversation::BotSettings,
         domain::{Address, Content},
         engine::Engine,
-        storage::{Store, StoreError},
+        storage::{
+            inspect::{Count, Inspector},
+            Store, StoreError,
+        },
         webhook::{Delivery, InboundMessage, UserRef},
     };
 
@@ -365,31 +370,20 @@ mod engine_level {
 
     /// Every invariant, straight from the database file.
     fn check_db(path: &std::path::Path, check_times: bool) -> Result<(), TestCaseError> {
-        let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let contacts: Vec<(i64, String, bool, Option<i64>, Option<i64>)> = c
-            .prepare("SELECT id, state, chat_support_active, current_session_id, chat_started_at FROM contacts")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for (id, state, active, current, started) in contacts {
-            let sessions: Vec<(i64, i64, Option<i64>)> = c
-                .prepare("SELECT id, started_at, ended_at FROM chat_sessions WHERE contact_id = ?1 ORDER BY id")
-                .unwrap()
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+        let db = Inspector::open(path).unwrap();
+        let all_messages = db.messages(None).unwrap();
+        for contact in db.contacts().unwrap() {
+            let (id, active) = (contact.id, contact.chat_active);
+            let sessions = db.sessions(id).unwrap();
             let open: Vec<i64> = sessions
                 .iter()
-                .filter(|s| s.2.is_none())
-                .map(|s| s.0)
+                .filter(|s| s.ended_at.is_none())
+                .map(|s| s.id)
                 .collect();
             prop_assert!(open.len() <= 1, "contact {}: open sessions {:?}", id, open);
             prop_assert_eq!(
                 active,
-                state == "CHAT_SUPPORT_ACTIVE",
+                contact.state == "CHAT_SUPPORT_ACTIVE",
                 "contact {}: flag vs state",
                 id
             );
@@ -399,10 +393,15 @@ mod engine_level {
                 "contact {}: flag vs open session",
                 id
             );
-            prop_assert_eq!(active, started.is_some(), "contact {}: chat_started_at", id);
+            prop_assert_eq!(
+                active,
+                contact.chat_started_at.is_some(),
+                "contact {}: chat_started_at",
+                id
+            );
             if active {
                 prop_assert_eq!(
-                    current,
+                    contact.current_session_id,
                     open.first().copied(),
                     "contact {}: current session",
                     id
@@ -410,23 +409,21 @@ mod engine_level {
             }
             // Only the last session may be open, and each ends before the next starts.
             for w in sessions.windows(2) {
-                prop_assert!(
-                    w[0].2.is_some(),
-                    "contact {}: an earlier session is open",
-                    id
-                );
-                if check_times && w[0].2.unwrap() > w[1].1 {
+                let Some(end) = w[0].ended_at else {
+                    prop_assert!(false, "contact {}: an earlier session is open", id);
+                    continue;
+                };
+                if check_times && end > w[1].started_at {
                     prop_assert!(false, "contact {}: session times overlap {:?}", id, w);
                 }
             }
-            let stray: i64 = c
-                .query_row(
-                    "SELECT COUNT(*) FROM messages m WHERE m.contact_id = ?1 AND m.session_id IS NOT NULL
-                     AND NOT EXISTS (SELECT 1 FROM chat_sessions s WHERE s.id = m.session_id AND s.contact_id = ?1)",
-                    [id],
-                    |r| r.get(0),
-                )
-                .unwrap();
+            let own: HashSet<i64> = sessions.iter().map(|s| s.id).collect();
+            let stray = db
+                .messages(Some(id))
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.session_id.is_some_and(|s| !own.contains(&s)))
+                .count();
             prop_assert_eq!(
                 stray,
                 0,
@@ -434,13 +431,12 @@ mod engine_level {
                 id
             );
         }
-        let dup_wamids: i64 = c
-            .query_row(
-                "SELECT COUNT(*) FROM (SELECT wamid FROM messages WHERE wamid IS NOT NULL GROUP BY wamid HAVING COUNT(*) > 1)",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let mut seen = HashSet::new();
+        let dup_wamids = all_messages
+            .iter()
+            .filter_map(|m| m.wamid.as_deref())
+            .filter(|w| !seen.insert(*w))
+            .count();
         prop_assert_eq!(dup_wamids, 0);
         Ok(())
     }
@@ -538,13 +534,9 @@ mod engine_level {
                 }
                 check_db(&path, check_times)?;
             }
-            let c = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-            let stored: i64 = c
-                .query_row(
-                    "SELECT COUNT(*) FROM messages WHERE direction = 'in'",
-                    [],
-                    |r| r.get(0),
-                )
+            let stored = Inspector::open(&path)
+                .unwrap()
+                .count(Count::InboundMessages)
                 .unwrap();
             prop_assert_eq!(
                 stored,

@@ -6,6 +6,7 @@
 
 mod agents;
 mod csat;
+pub mod inspect;
 mod queue;
 mod read;
 mod schema;

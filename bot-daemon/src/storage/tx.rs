@@ -669,8 +669,15 @@ impl<'c> Tx<'c> {
     }
 
     /// Queues a mark-as-read call for the newest inbound message not yet marked, and clears
-    /// the unread count. Returns false when everything was already marked.
-    pub fn queue_mark_read(&self, contact_id: i64, now: Millis) -> Result<bool, StoreError> {
+    /// the unread count. Returns false when everything was already marked. `body` builds the
+    /// call's wire body from the message's wamid (the outbound adapter knows the format; the
+    /// store keeps it as given).
+    pub fn queue_mark_read(
+        &self,
+        contact_id: i64,
+        body: &dyn Fn(&str) -> String,
+        now: Millis,
+    ) -> Result<bool, StoreError> {
         let newest: Option<(i64, String)> = self
             .conn
             .prepare_cached(
@@ -689,7 +696,7 @@ impl<'c> Tx<'c> {
                 "UPDATE contacts SET read_upto_message_id = ?2, unread_count = 0 WHERE id = ?1",
             )?
             .execute(params![contact_id, id])?;
-        let payload = crate::outbound::payload::mark_read_body(&wamid).to_string();
+        let payload = body(&wamid);
         self.conn
             .prepare_cached(
                 "INSERT INTO outbox (kind, message_id, contact_id, payload, state, next_attempt_at, created_at, updated_at)
