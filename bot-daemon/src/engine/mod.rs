@@ -3,21 +3,28 @@
 //! outbox rows, and only after the commit does anything leave the process (the outbound sender
 //! and the event stream are woken by the commit).
 
+mod desk;
+
 use std::sync::Arc;
+
+use desk::{agent_prefix, guard_assignment};
+pub use desk::{IssuedToken, MAX_DISPLAY_NAME, MAX_NOTE};
 
 use crate::{
     conversation::{
         self, texts, Action, BotSettings, Contact, Event, Outgoing, QueueInfo, Rejection,
         SurveyStage, Template, Transition,
     },
-    desk::{self, Caller, DeskSettings, Priority},
+    desk::{has_urgent_keyword, Caller, DeskSettings, Priority},
     domain::{Address, ContactRef, DeliveryStatus, Millis, Sender, State},
     outbound::payload,
     storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
     webhook::{Delivery, InboundMessage},
 };
 
-/// Engine errors are the store's: `NotFound`, `FailedPrecondition`, `Invalid`, or storage.
+/// Engine errors are the store's neutral kinds: `NotFound`, `FailedPrecondition`, `Invalid`,
+/// `Missing`, `AlreadyExists`, `PermissionDenied` (the desk's operator-only actions), or
+/// storage. Front ends map them to their own codes.
 pub type EngineError = StoreError;
 
 /// The most characters WhatsApp accepts in a text body.
@@ -319,56 +326,6 @@ struct Ctx<'a> {
     desk: &'a DeskSettings,
 }
 
-/// The prefix an agent's messages carry on WhatsApp: "🎧 Support Team: ", or "🎧 {first name}: "
-/// with `show_agent_name`.
-fn agent_prefix(desk: &DeskSettings, caller: &Caller) -> String {
-    match caller.agent() {
-        Some(a) if desk.show_agent_name => {
-            format!("🎧 {}: ", desk::first_name(&a.display_name))
-        }
-        _ => texts::AGENT_PREFIX.to_string(),
-    }
-}
-
-/// An agent acting on a chat assigned to another agent needs `takeover` (which reassigns the
-/// chat to them, audited). With `claim_unassigned`, acting on an unassigned active chat claims
-/// it (an agent's first reply takes the chat, as support desks do). The operator passes.
-fn guard_assignment(
-    tx: &Tx<'_>,
-    contact: &ContactRecord,
-    caller: &Caller,
-    takeover: bool,
-    claim_unassigned: bool,
-    now: Millis,
-) -> Result<(), StoreError> {
-    let Some(me) = caller.agent() else {
-        return Ok(());
-    };
-    match tx.assignee(contact.id)? {
-        Some(holder) if holder.id != me.id => {
-            if !takeover {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "this chat is assigned to {}; set takeover to act on it anyway (it becomes yours)",
-                    holder.name
-                )));
-            }
-            tx.reassign(
-                contact.id,
-                Some(me),
-                caller,
-                "takeover",
-                &format!("from {}", holder.name),
-                now,
-            )?;
-        }
-        None if claim_unassigned && contact.state == State::ChatSupportActive => {
-            tx.claim(contact.id, me, now)?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// What applying a transition produced.
 struct Applied {
     replies: Vec<MessageRecord>,
@@ -421,7 +378,7 @@ fn apply_transition(
         let text = m.content.display_text();
         // Urgent keywords raise a chat to high, never lower what an agent set.
         if session.is_some()
-            && desk::has_urgent_keyword(&text, &ctx.desk.urgent_keywords)
+            && has_urgent_keyword(&text, &ctx.desk.urgent_keywords)
             && tx.priority(contact.id)? < Priority::High
         {
             tx.set_priority(contact.id, Priority::High, None, now)?;

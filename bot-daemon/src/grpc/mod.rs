@@ -41,6 +41,7 @@ impl From<StoreError> for Status {
             StoreError::Invalid(m) => Status::invalid_argument(m),
             StoreError::Missing(m) => Status::not_found(m),
             StoreError::AlreadyExists(m) => Status::already_exists(m),
+            StoreError::PermissionDenied(m) => Status::permission_denied(m),
             StoreError::Closed => Status::unavailable("the daemon is shutting down"),
             other => {
                 tracing::error!(error = %other, "internal error in a gRPC call");
