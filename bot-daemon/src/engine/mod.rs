@@ -4,6 +4,8 @@
 //! and the event stream are woken by the commit).
 
 mod desk;
+#[cfg(test)]
+mod proptests;
 
 use std::sync::Arc;
 
@@ -15,11 +17,11 @@ use crate::{
         self, texts, Action, BotSettings, Contact, Event, Outgoing, QueueInfo, Rejection,
         SurveyStage, Template, Transition,
     },
+    core::payload,
     desk::{has_urgent_keyword, Caller, DeskSettings, Priority},
     domain::{Address, ContactRef, DeliveryStatus, Millis, Sender, State},
-    outbound::payload,
+    inbound::{Delivery, InboundMessage},
     storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
-    webhook::{Delivery, InboundMessage},
 };
 
 /// Engine errors are the store's neutral kinds: `NotFound`, `FailedPrecondition`, `Invalid`,
@@ -32,10 +34,10 @@ pub const MAX_TEXT: usize = 4096;
 /// The most characters in an interactive message's body (closing messages carry a button).
 pub const MAX_INTERACTIVE: usize = 1024;
 
-/// Where the time comes from (tests inject a fixed clock).
-pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+/// Where the time comes from (tests inject a fixed clock); the type lives in the core.
+pub use crate::domain::Clock;
 
-/// The system clock in unix milliseconds.
+/// The system clock in unix milliseconds: the one place the daemon reads the time.
 pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }

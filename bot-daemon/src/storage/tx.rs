@@ -689,7 +689,7 @@ impl<'c> Tx<'c> {
                 "UPDATE contacts SET read_upto_message_id = ?2, unread_count = 0 WHERE id = ?1",
             )?
             .execute(params![contact_id, id])?;
-        let payload = crate::outbound::payload::mark_read_body(&wamid).to_string();
+        let payload = crate::core::payload::mark_read_body(&wamid).to_string();
         self.conn
             .prepare_cached(
                 "INSERT INTO outbox (kind, message_id, contact_id, payload, state, next_attempt_at, created_at, updated_at)

@@ -810,7 +810,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let limits = crate::config::Limits::default();
+    let limits = crate::server::Limits::default();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let server =
         GrpcServer::prepare(engine, token, tls, limits.header_timeout, shutdown.clone()).await?;

@@ -350,10 +350,7 @@ impl AdminService {
         r: Request<pb::DeleteCannedResponseRequest>,
     ) -> Rpc<pb::DeleteCannedResponseResponse> {
         caller_of(&r)?;
-        let deleted = self
-            .engine
-            .delete_canned(&r.into_inner().shortcut)
-            .await?;
+        let deleted = self.engine.delete_canned(&r.into_inner().shortcut).await?;
         Ok(Response::new(pb::DeleteCannedResponseResponse { deleted }))
     }
 
