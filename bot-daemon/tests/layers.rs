@@ -2,6 +2,7 @@
 //! layer or one below it. From the bottom: `core/` (pure), `storage/`, `engine/`, `adapters/`,
 //! `config.rs`, `cli/`, and `lib.rs`/`main.rs` on top. The short names `lib.rs` re-exports
 //! (`crate::domain`, `crate::grpc`, …) count as the layer their module lives in.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 

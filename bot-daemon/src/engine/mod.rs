@@ -1,7 +1,9 @@
-//! The engine glues the pure state machine to the store: inside one writer transaction it
-//! loads the contact, calls [`conversation::step`], stores the new state, the messages and the
-//! outbox rows, and only after the commit does anything leave the process (the outbound sender
-//! and the event stream are woken by the commit).
+//! The engine glues the pure core to the store, and every business rule and permission lives in
+//! it: inside one writer transaction it loads the contact, calls [`conversation::step`], stores
+//! the new state, the messages and the outbox rows, and only after the commit does anything
+//! leave the process (the outbound sender and the event stream are woken by the commit). The
+//! shared desk's rules (claim, assign, transfer, takeover, priority, notes, canned responses,
+//! agents) are in `engine/desk.rs`. The adapters above only parse, call and map errors.
 
 mod desk;
 #[cfg(test)]
