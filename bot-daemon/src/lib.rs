@@ -1,45 +1,29 @@
 //! chat-support's daemon as a library, so tests can boot it in-process on port 0.
 //!
-//! - [`domain`]: plain types shared by everything.
-//! - [`conversation`]: the pure state machine, its texts and keywords.
-//! - [`webhook`]: parsing and verifying Cloud API webhook deliveries.
+//! The source tree shows the layers, and every import points down this list:
+//!
+//! - [`cli`]: `admin …`, `simulate` and the students' import (over the APIs and the engine).
+//! - [`adapters`]: HTTP + webhook parsing, gRPC, REST, the outbound sender, the listeners.
+//! - [`engine`]: every business rule and permission; composes the core and the store.
 //! - [`storage`]: the SQLite store (writer thread, group commit, migrations).
-//! - [`engine`]: state machine + store, one transaction per event.
-//! - [`desk`]: agents, priority, canned-response and urgent-keyword rules (issue 8).
-//! - [`outbound`]: the Cloud API client, the sandbox and the outbox sender.
-//! - [`http`]: webhook, health, readiness and metrics endpoints.
-//! - [`server`]: the listeners' connections: caps, header/body/idle timeouts, shutdown.
-//! - [`health`]: a listener that stops turns readiness red and ends the process.
-//! - [`throttle`]: a repeated error logged once per interval with a count.
-//! - [`grpc`]: the agents' API (`chatsupport.v1.SupportAdmin`), reflection and health.
-//! - [`rest`]: the seed's REST admin endpoints.
-//! - [`hours`]: business hours and holidays in a time zone.
-//! - [`stats`]: the support lead's figures (`GetStats`).
-//! - [`admin_cli`]: `bot-daemon admin …`, over the shared `proto::client`.
-//! - [`config`], [`metrics`], [`simulate`], [`students`], [`cli_output`]: the edges.
+//! - [`core`]: plain types and pure rules (domain, conversation, desk, hours, stats).
+//!
+//! This file and [`config`] sit on top: the configuration, and [`Daemon`], which wires every
+//! layer together. The modules are also re-exported here under their short names
+//! (`bot_daemon::domain`, `bot_daemon::grpc`, …), which is how the crate's own code and its
+//! tests name them; `bot-daemon/tests/layers.rs` checks that no import runs back up.
 #![warn(missing_docs)]
 
-pub mod admin_cli;
-pub mod cli_output;
+pub mod adapters;
+pub mod cli;
 pub mod config;
-pub mod conversation;
-pub mod desk;
-pub mod domain;
+pub mod core;
 pub mod engine;
-pub mod grpc;
-pub mod health;
-pub mod hours;
-pub mod http;
-pub mod metrics;
-pub mod outbound;
-pub mod rest;
-pub mod server;
-pub mod simulate;
-pub mod stats;
 pub mod storage;
-pub mod students;
-pub mod throttle;
-pub mod webhook;
+
+pub use crate::adapters::{grpc, health, http, metrics, outbound, rest, server, throttle, webhook};
+pub use crate::cli::{admin_cli, cli_output, simulate, students};
+pub use crate::core::{conversation, desk, domain, hours, inbound, stats};
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

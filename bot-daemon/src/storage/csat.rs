@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, Tx};
-use crate::{conversation::SurveyStage, domain::Millis};
+use crate::domain::{Millis, SurveyStage};
 
 /// A survey's answers, for agents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -84,6 +84,10 @@ pub enum StoreError {
     /// A name or key is taken.
     #[error("{0}")]
     AlreadyExists(String),
+    /// A valid caller asked for something only the operator may do (raised by the engine's
+    /// desk rules, never by the store itself).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// I/O around the database file.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -1,27 +1,12 @@
 //! What the stats need from the store: the facts of every chat session that started or ended in
-//! a time range (one indexed query); the figures are computed in [`crate::stats`].
+//! a time range (one indexed query) as the core's [`SessionFacts`]; the figures are computed in
+//! [`crate::stats`].
 
 use rusqlite::params;
 
 use super::{Store, StoreError};
 use crate::domain::{EndedBy, Millis};
-
-/// One chat session, as the stats see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFacts {
-    /// When it started.
-    pub started_at: Millis,
-    /// When it ended, if it did.
-    pub ended_at: Option<Millis>,
-    /// Who ended it.
-    pub ended_by: Option<EndedBy>,
-    /// The first agent reply.
-    pub first_response_at: Option<Millis>,
-    /// The survey's rating.
-    pub rating: Option<u8>,
-    /// The session's first text message from the user.
-    pub first_text: Option<String>,
-}
+pub use crate::stats::SessionFacts;
 
 impl Store {
     /// Sessions that started or ended in `[from, to)`, oldest start first; with `agent`, only

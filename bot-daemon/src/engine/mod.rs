@@ -1,23 +1,34 @@
-//! The engine glues the pure state machine to the store: inside one writer transaction it
-//! loads the contact, calls [`conversation::step`], stores the new state, the messages and the
-//! outbox rows, and only after the commit does anything leave the process (the outbound sender
-//! and the event stream are woken by the commit).
+//! The engine glues the pure core to the store, and every business rule and permission lives in
+//! it: inside one writer transaction it loads the contact, calls [`conversation::step`], stores
+//! the new state, the messages and the outbox rows, and only after the commit does anything
+//! leave the process (the outbound sender and the event stream are woken by the commit). The
+//! shared desk's rules (claim, assign, transfer, takeover, priority, notes, canned responses,
+//! agents) are in `engine/desk.rs`. The adapters above only parse, call and map errors.
+
+mod desk;
+#[cfg(test)]
+mod proptests;
 
 use std::sync::Arc;
+
+use desk::{agent_prefix, guard_assignment};
+pub use desk::{IssuedToken, MAX_DISPLAY_NAME, MAX_NOTE};
 
 use crate::{
     conversation::{
         self, texts, Action, BotSettings, Contact, Event, Outgoing, QueueInfo, Rejection,
         SurveyStage, Template, Transition,
     },
-    desk::{self, Caller, DeskSettings, Priority},
+    core::payload,
+    desk::{has_urgent_keyword, Caller, DeskSettings, Priority},
     domain::{Address, ContactRef, DeliveryStatus, Millis, Sender, State},
-    outbound::payload,
+    inbound::{Delivery, InboundMessage},
     storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
-    webhook::{Delivery, InboundMessage},
 };
 
-/// Engine errors are the store's: `NotFound`, `FailedPrecondition`, `Invalid`, or storage.
+/// Engine errors are the store's neutral kinds: `NotFound`, `FailedPrecondition`, `Invalid`,
+/// `Missing`, `AlreadyExists`, `PermissionDenied` (the desk's operator-only actions), or
+/// storage. Front ends map them to their own codes.
 pub type EngineError = StoreError;
 
 /// The most characters WhatsApp accepts in a text body.
@@ -25,10 +36,10 @@ pub const MAX_TEXT: usize = 4096;
 /// The most characters in an interactive message's body (closing messages carry a button).
 pub const MAX_INTERACTIVE: usize = 1024;
 
-/// Where the time comes from (tests inject a fixed clock).
-pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+/// Where the time comes from (tests inject a fixed clock); the type lives in the core.
+pub use crate::domain::Clock;
 
-/// The system clock in unix milliseconds.
+/// The system clock in unix milliseconds: the one place the daemon reads the time.
 pub fn system_clock() -> Clock {
     Arc::new(|| chrono::Utc::now().timestamp_millis())
 }
@@ -319,56 +330,6 @@ struct Ctx<'a> {
     desk: &'a DeskSettings,
 }
 
-/// The prefix an agent's messages carry on WhatsApp: "🎧 Support Team: ", or "🎧 {first name}: "
-/// with `show_agent_name`.
-fn agent_prefix(desk: &DeskSettings, caller: &Caller) -> String {
-    match caller.agent() {
-        Some(a) if desk.show_agent_name => {
-            format!("🎧 {}: ", desk::first_name(&a.display_name))
-        }
-        _ => texts::AGENT_PREFIX.to_string(),
-    }
-}
-
-/// An agent acting on a chat assigned to another agent needs `takeover` (which reassigns the
-/// chat to them, audited). With `claim_unassigned`, acting on an unassigned active chat claims
-/// it (an agent's first reply takes the chat, as support desks do). The operator passes.
-fn guard_assignment(
-    tx: &Tx<'_>,
-    contact: &ContactRecord,
-    caller: &Caller,
-    takeover: bool,
-    claim_unassigned: bool,
-    now: Millis,
-) -> Result<(), StoreError> {
-    let Some(me) = caller.agent() else {
-        return Ok(());
-    };
-    match tx.assignee(contact.id)? {
-        Some(holder) if holder.id != me.id => {
-            if !takeover {
-                return Err(StoreError::FailedPrecondition(format!(
-                    "this chat is assigned to {}; set takeover to act on it anyway (it becomes yours)",
-                    holder.name
-                )));
-            }
-            tx.reassign(
-                contact.id,
-                Some(me),
-                caller,
-                "takeover",
-                &format!("from {}", holder.name),
-                now,
-            )?;
-        }
-        None if claim_unassigned && contact.state == State::ChatSupportActive => {
-            tx.claim(contact.id, me, now)?;
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// The Cloud API body of a mark-as-read call, as the outbox stores it.
 fn read_body(wamid: &str) -> String {
     payload::mark_read_body(wamid).to_string()
@@ -426,7 +387,7 @@ fn apply_transition(
         let text = m.content.display_text();
         // Urgent keywords raise a chat to high, never lower what an agent set.
         if session.is_some()
-            && desk::has_urgent_keyword(&text, &ctx.desk.urgent_keywords)
+            && has_urgent_keyword(&text, &ctx.desk.urgent_keywords)
             && tx.priority(contact.id)? < Priority::High
         {
             tx.set_priority(contact.id, Priority::High, None, now)?;

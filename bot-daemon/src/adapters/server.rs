@@ -42,7 +42,43 @@ use tokio::{
     time::{Instant, Sleep},
 };
 
-use crate::{config::Limits, metrics::Metrics, throttle::ErrorThrottle};
+use crate::{metrics::Metrics, throttle::ErrorThrottle};
+
+/// How long clients may take and how many may connect: the defence against slow or hostile
+/// clients (docs/reliability.md, "Hostile clients").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// From accepting a connection (or the end of the previous request's body) to a complete
+    /// request header, whenever the client has started one.
+    pub header_timeout: std::time::Duration,
+    /// From a complete header to a complete request body.
+    pub body_timeout: std::time::Duration,
+    /// A keep-alive connection with no request in progress is closed after this long.
+    pub idle_timeout: std::time::Duration,
+    /// Open HTTP connections at most; further ones wait in the listen backlog.
+    pub max_http_connections: usize,
+    /// Open gRPC connections at most; further ones wait in the listen backlog.
+    pub max_grpc_connections: usize,
+    /// Verified webhook deliveries processed at once; more wait for a slot.
+    pub webhook_concurrency: usize,
+    /// One deadline for the whole graceful shutdown (in-flight requests, sends, streams).
+    pub shutdown_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        use std::time::Duration;
+        Limits {
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_http_connections: 4096,
+            max_grpc_connections: 1024,
+            webhook_concurrency: 256,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// Decrements a gauge when dropped.
 struct Open<'a>(&'a AtomicU64);

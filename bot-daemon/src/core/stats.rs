@@ -1,5 +1,5 @@
 //! The figures a support lead asks for, computed from the stored sessions of a time range
-//! `[from, to)` ([`crate::storage::stats::SessionFacts`]). Pure: the facts and the time zone
+//! `[from, to)` ([`SessionFacts`], which the store reads). Pure: the facts and the time zone
 //! come in, a [`Stats`] goes out.
 //!
 //! Definitions (each figure's population):
@@ -25,8 +25,24 @@ use serde::Serialize;
 use crate::{
     conversation::keywords,
     domain::{EndedBy, Millis},
-    storage::stats::SessionFacts,
 };
+
+/// One chat session, as the stats see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// When it started.
+    pub started_at: Millis,
+    /// When it ended, if it did.
+    pub ended_at: Option<Millis>,
+    /// Who ended it.
+    pub ended_by: Option<EndedBy>,
+    /// The first agent reply.
+    pub first_response_at: Option<Millis>,
+    /// The survey's rating.
+    pub rating: Option<u8>,
+    /// The session's first text message from the user.
+    pub first_text: Option<String>,
+}
 
 /// How many first-message words are listed.
 pub const TOP_WORDS: usize = 10;

@@ -41,6 +41,7 @@ impl From<StoreError> for Status {
             StoreError::Invalid(m) => Status::invalid_argument(m),
             StoreError::Missing(m) => Status::not_found(m),
             StoreError::AlreadyExists(m) => Status::already_exists(m),
+            StoreError::PermissionDenied(m) => Status::permission_denied(m),
             StoreError::Closed => Status::unavailable("the daemon is shutting down"),
             other => {
                 tracing::error!(error = %other, "internal error in a gRPC call");
@@ -809,7 +810,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let limits = crate::config::Limits::default();
+    let limits = crate::server::Limits::default();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let server =
         GrpcServer::prepare(engine, token, tls, limits.header_timeout, shutdown.clone()).await?;

@@ -73,6 +73,7 @@ fn store_error(e: StoreError) -> Response {
         }
         StoreError::FailedPrecondition(m) => fail(StatusCode::CONFLICT, m),
         StoreError::Invalid(m) => fail(StatusCode::BAD_REQUEST, m),
+        StoreError::PermissionDenied(m) => fail(StatusCode::FORBIDDEN, m),
         StoreError::Closed => fail(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down",

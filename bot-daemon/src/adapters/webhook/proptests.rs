@@ -16,7 +16,7 @@ use crate::domain::{Content, DeliveryStatus, MediaKind};
 
 macro_rules! fixtures {
     ($($name:literal),* $(,)?) => {
-        &[$(include_str!(concat!("../../../../shared/fixtures/webhooks/", $name, ".json"))),*]
+        &[$(include_str!(concat!("../../../../../shared/fixtures/webhooks/", $name, ".json"))),*]
     };
 }
 

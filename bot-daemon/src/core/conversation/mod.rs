@@ -636,7 +636,7 @@ fn apply_intent(contact: &Contact, intent: Intent, settings: &BotSettings) -> Tr
 }
 
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

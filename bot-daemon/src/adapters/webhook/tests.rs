@@ -7,7 +7,7 @@ use crate::domain::{Content, DeliveryStatus, MediaKind};
 macro_rules! fixture {
     ($name:literal) => {
         include_str!(concat!(
-            "../../../../shared/fixtures/webhooks/",
+            "../../../../../shared/fixtures/webhooks/",
             $name,
             ".json"
         ))

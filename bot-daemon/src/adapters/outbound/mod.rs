@@ -2,7 +2,8 @@
 //! records instead of sending) and the sender task that drains the durable outbox — the oldest
 //! open message of each recipient first, recipients in parallel, retries with backoff.
 
-pub mod payload;
+/// The bodies are built in the core (the engine stores them in the outbox with each message).
+pub use crate::core::payload;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -12,8 +13,7 @@ use tokio::{sync::watch, task::JoinSet};
 
 use crate::throttle::ErrorThrottle;
 use crate::{
-    domain::Millis,
-    engine::Clock,
+    domain::{Clock, Millis},
     metrics::Metrics,
     storage::{OutboxItem, Store},
 };

@@ -9,6 +9,7 @@
 //! chat during the survey closes it and the normal flow wins; "skip" closes it without a comment.
 
 use super::{bot, keywords, texts, Action, BotSettings, Contact, ListRow, Outgoing, Transition};
+pub use crate::domain::SurveyStage;
 use crate::domain::{Content, State};
 
 /// Prefix of the rating rows' ids (`csat_1` … `csat_5`).
@@ -33,29 +34,6 @@ pub const CSAT_LATE: &str =
     "Sorry, this survey has closed, so we couldn't record your rating. Thank you all the same! 🙏";
 
 const LABELS: [&str; 5] = ["Very poor", "Poor", "Okay", "Good", "Excellent"];
-
-/// Where the contact's latest survey stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SurveyStage {
-    /// Asked, no rating yet.
-    AwaitingRating,
-    /// Rated; the next text is the comment.
-    AwaitingComment,
-    /// Finished with a rating.
-    Rated,
-    /// Closed without a rating (timed out or superseded by a new chat).
-    Closed,
-}
-
-impl SurveyStage {
-    /// Still waiting for an answer.
-    pub fn is_open(self) -> bool {
-        matches!(
-            self,
-            SurveyStage::AwaitingRating | SurveyStage::AwaitingComment
-        )
-    }
-}
 
 /// The rating list: 5 rows, best first.
 pub fn survey_list() -> Outgoing {

@@ -1,10 +1,15 @@
 //! Plain domain types shared by the state machine, the store, the webhook parser and the APIs:
-//! conversation states, senders, delivery statuses, addresses and message content.
+//! conversation states, senders, delivery statuses, addresses, message content, where a
+//! contact's satisfaction survey stands, and the [`Clock`] handle's type. Pure: no I/O.
 
 use serde::{Deserialize, Serialize};
 
 /// Unix time in milliseconds.
 pub type Millis = i64;
+
+/// Where the time comes from: the engine and the outbound sender read "now" only through one
+/// (the daemon passes the system clock, tests a fixed or stepped one). The core never reads it.
+pub type Clock = std::sync::Arc<dyn Fn() -> Millis + Send + Sync>;
 
 /// Where a contact is in the bot's flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -496,6 +501,29 @@ impl Content {
             Content::Media { media_id, .. } => Some(media_id),
             _ => None,
         }
+    }
+}
+
+/// Where the contact's latest survey stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SurveyStage {
+    /// Asked, no rating yet.
+    AwaitingRating,
+    /// Rated; the next text is the comment.
+    AwaitingComment,
+    /// Finished with a rating.
+    Rated,
+    /// Closed without a rating (timed out or superseded by a new chat).
+    Closed,
+}
+
+impl SurveyStage {
+    /// Still waiting for an answer.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            SurveyStage::AwaitingRating | SurveyStage::AwaitingComment
+        )
     }
 }
 
