@@ -78,6 +78,13 @@ fn store_error(e: StoreError) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down",
         ),
+        StoreError::Full(m) | StoreError::Unavailable(m) => {
+            tracing::error!(error = %m, "a REST call could not use the database");
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database cannot be written right now; retry later",
+            )
+        }
         other => {
             tracing::error!(error = %other, "internal error in a REST call");
             fail(

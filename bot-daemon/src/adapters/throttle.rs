@@ -55,7 +55,7 @@ mod tests {
         let start = std::time::Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut t = ErrorThrottle::new(Duration::from_secs(30));
-        let full = "database error: database or disk is full";
+        let full = "database full: database or disk is full";
         assert_eq!(t.check(full, at(0)), Some(0), "the first is logged");
         // A retry every 200 ms for 30 s: 149 more, all suppressed.
         let logged = (1..150)

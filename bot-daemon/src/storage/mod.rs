@@ -39,19 +39,43 @@ pub use read::{
 };
 pub use tx::{NewMessage, Tx, EARLY_STATUSES_CAP, EARLY_STATUSES_PRUNE_EVERY};
 
+/// SQLite's errors in the store's own terms: no `rusqlite` type leaves the backend.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite(e)
+        use rusqlite::ErrorCode::*;
+        let message = e.to_string();
+        match e {
+            rusqlite::Error::SqliteFailure(f, _) => match f.code {
+                DiskFull => StoreError::Full(message),
+                ReadOnly
+                | SystemIoFailure
+                | CannotOpen
+                | DatabaseBusy
+                | DatabaseLocked
+                | PermissionDenied
+                | FileLockingProtocolFailed => StoreError::Unavailable(message),
+                DatabaseCorrupt | NotADatabase => StoreError::Corrupt(message),
+                _ => StoreError::Internal(message),
+            },
+            _ => StoreError::Internal(message),
+        }
     }
 }
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite said no. Its message is part of this one, so it is not also the `source()`
-    /// (printed chains would repeat it).
+    /// The database cannot be used right now: the file cannot be opened or written
+    /// (read-only, I/O error) or stays locked. The backend's message is part of this one, so
+    /// it is not also the `source()` (printed chains would repeat it).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The disk, or the configured size cap, is full: nothing more can be stored.
+    #[error("database full: {0}")]
+    Full(String),
+    /// The backend refused a statement for another reason: a defect, not the caller's fault.
     #[error("database error: {0}")]
-    Sqlite(rusqlite::Error),
+    Internal(String),
     /// The database was written by a newer version of this program.
     #[error("database schema version {found} is newer than this program supports ({supported}); upgrade chat-support")]
     TooNew {
@@ -66,8 +90,8 @@ pub enum StoreError {
     /// The writer thread is gone (shutting down).
     #[error("the store is shut down")]
     Closed,
-    /// A stored JSON value could not be read back.
-    #[error("corrupt stored value: {0}")]
+    /// The database file, or a value stored in it, cannot be read back.
+    #[error("corrupt database: {0}")]
     Corrupt(String),
     /// No such contact.
     #[error("no conversation for {0}")]
@@ -351,15 +375,14 @@ struct JobOutcome {
 
 /// Whether an error means the database cannot be written at all (rather than a bad request).
 fn is_storage_fault(e: &StoreError) -> bool {
-    use rusqlite::ErrorCode::*;
-    match e {
-        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
-            f.code,
-            DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseCorrupt | NotADatabase
-        ),
-        StoreError::Commit(_) | StoreError::Io(_) => true,
-        _ => false,
-    }
+    matches!(
+        e,
+        StoreError::Full(_)
+            | StoreError::Unavailable(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Commit(_)
+            | StoreError::Io(_)
+    )
 }
 
 /// The most jobs committed together.

@@ -715,3 +715,36 @@ async fn the_early_status_migration_keeps_one_copy_of_each() {
         ]
     );
 }
+
+#[test]
+fn backend_errors_become_the_stores_own_kinds() {
+    use rusqlite::ffi;
+    let failure = |code: i32| {
+        StoreError::from(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(code),
+            Some("detail".into()),
+        ))
+    };
+    assert!(matches!(failure(ffi::SQLITE_FULL), StoreError::Full(_)));
+    for code in [
+        ffi::SQLITE_READONLY,
+        ffi::SQLITE_IOERR,
+        ffi::SQLITE_CANTOPEN,
+        ffi::SQLITE_BUSY,
+    ] {
+        assert!(
+            matches!(failure(code), StoreError::Unavailable(_)),
+            "{code}"
+        );
+    }
+    for code in [ffi::SQLITE_CORRUPT, ffi::SQLITE_NOTADB] {
+        assert!(matches!(failure(code), StoreError::Corrupt(_)), "{code}");
+    }
+    let e = failure(ffi::SQLITE_CONSTRAINT);
+    assert!(matches!(e, StoreError::Internal(_)), "{e:?}");
+    assert!(e.to_string().starts_with("database error: detail"), "{e}");
+    assert!(matches!(
+        StoreError::from(rusqlite::Error::QueryReturnedNoRows),
+        StoreError::Internal(_)
+    ));
+}

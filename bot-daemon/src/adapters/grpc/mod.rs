@@ -43,6 +43,13 @@ impl From<StoreError> for Status {
             StoreError::AlreadyExists(m) => Status::already_exists(m),
             StoreError::PermissionDenied(m) => Status::permission_denied(m),
             StoreError::Closed => Status::unavailable("the daemon is shutting down"),
+            // Retryable: the database comes back (space freed, file writable again).
+            StoreError::Full(_) | StoreError::Unavailable(_) => {
+                tracing::error!(error = %e, "a gRPC call could not use the database");
+                Status::unavailable(
+                    "the database cannot be written right now; retry later (see the daemon's log)",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "internal error in a gRPC call");
                 Status::internal("internal error; see the daemon's log")
