@@ -37,8 +37,6 @@ pub fn describe(who: &str, action: &str, detail: &str) -> String {
         "priority_raised" => format!("priority raised to {detail} (urgent keyword)"),
         "chat_opened" => format!("{who} opened a chat"),
         "chat_ended" => format!("{who} ended the chat"),
-        "note_added" => format!("{who} added a note"),
-        "message_sent" => format!("{who} sent a message"),
         other => with(&format!("{who}: {}", other.replace('_', " "))),
     }
 }

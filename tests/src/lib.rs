@@ -1628,3 +1628,14 @@ pub async fn client_with(td: &TestDaemon, header: Option<&str>) -> Client {
 pub async fn client(td: &TestDaemon) -> Client {
     client_with(td, Some(&format!("Bearer {ADMIN_TOKEN}"))).await
 }
+
+/// The next item of a `WatchChats` stream, within [`WAIT`] (a stream error or end fails).
+pub async fn next_event(
+    stream: &mut tonic::Streaming<proto::v1::ChatEvent>,
+) -> proto::v1::ChatEvent {
+    tokio::time::timeout(WAIT, stream.message())
+        .await
+        .expect("no event within the wait")
+        .expect("stream error")
+        .expect("stream ended")
+}

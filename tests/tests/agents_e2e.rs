@@ -148,14 +148,6 @@ fn bodies(sent: &[Value]) -> Vec<String> {
         .collect()
 }
 
-async fn next_event(stream: &mut tonic::Streaming<pb::ChatEvent>) -> pb::ChatEvent {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("no event within the wait")
-        .expect("stream error")
-        .expect("stream ended")
-}
-
 #[tokio::test]
 async fn agents_have_their_own_tokens_and_every_send_and_end_is_attributed() {
     let td = TestDaemon::start().await;

@@ -11,14 +11,6 @@ use tests::*;
 const ADA: &str = "2348012345678";
 const CHIDI: &str = "2348023456789";
 
-async fn next_event(stream: &mut tonic::Streaming<pb::ChatEvent>) -> pb::ChatEvent {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("no event within the wait")
-        .expect("stream error")
-        .expect("stream ended")
-}
-
 /// The next canned-response change on the stream (other events are skipped).
 async fn next_canned(stream: &mut tonic::Streaming<pb::ChatEvent>) -> pb::CannedResponseChanged {
     loop {

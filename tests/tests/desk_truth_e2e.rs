@@ -98,14 +98,6 @@ async fn acknowledgements_after_an_agent_reply_when_configured() {
     td.shutdown().await;
 }
 
-async fn next_event(stream: &mut tonic::Streaming<pb::ChatEvent>) -> pb::ChatEvent {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("no event within the wait")
-        .expect("stream error")
-        .expect("stream ended")
-}
-
 #[tokio::test]
 async fn an_agent_message_to_an_ended_chat_reopens_it_assigned_to_that_agent() {
     let td = TestDaemon::start_with(FakeCloudApi::start().await, |c| {

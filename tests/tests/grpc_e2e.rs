@@ -274,14 +274,6 @@ async fn list_puts_longest_waiting_active_chats_first_and_pages_stably() {
     }
 }
 
-async fn next_event(stream: &mut tonic::Streaming<pb::ChatEvent>) -> pb::ChatEvent {
-    tokio::time::timeout(WAIT, stream.message())
-        .await
-        .expect("no event within the wait")
-        .expect("stream error")
-        .expect("stream ended")
-}
-
 #[tokio::test]
 async fn watch_streams_live_events_and_resumes_exactly_after_the_last_sequence() {
     let td = TestDaemon::start().await;

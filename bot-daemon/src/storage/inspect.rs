@@ -124,11 +124,23 @@ impl Inspector {
     /// # Errors
     /// The database.
     pub fn contacts(&self) -> Result<Vec<ContactRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.contacts_where("1", None)
+    }
+
+    /// The contact with this phone number.
+    ///
+    /// # Errors
+    /// The database.
+    pub fn contact_by_phone(&self, phone: &str) -> Result<Option<ContactRow>, StoreError> {
+        Ok(self.contacts_where("phone = ?1", Some(phone))?.pop())
+    }
+
+    fn contacts_where(&self, cond: &str, arg: Option<&str>) -> Result<Vec<ContactRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT id, phone, state, chat_support_active, current_session_id, chat_started_at,
-                    message_count FROM contacts ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
+                    message_count FROM contacts WHERE {cond} ORDER BY id"
+        ))?;
+        let row = |r: &rusqlite::Row<'_>| {
             Ok(ContactRow {
                 id: r.get(0)?,
                 phone: r.get(1)?,
@@ -138,19 +150,12 @@ impl Inspector {
                 chat_started_at: r.get(5)?,
                 message_count: r.get(6)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The contact with this phone number.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn contact_by_phone(&self, phone: &str) -> Result<Option<ContactRow>, StoreError> {
-        Ok(self
-            .contacts()?
-            .into_iter()
-            .find(|c| c.phone.as_deref() == Some(phone)))
+        };
+        let rows = match arg {
+            Some(a) => stmt.query_map([a], row)?.collect::<Result<_, _>>()?,
+            None => stmt.query_map([], row)?.collect::<Result<_, _>>()?,
+        };
+        Ok(rows)
     }
 
     /// A contact's chat sessions, oldest first.
