@@ -21,7 +21,9 @@ pub mod core;
 pub mod engine;
 pub mod storage;
 
-pub use crate::adapters::{grpc, health, http, metrics, outbound, rest, server, throttle, webhook};
+pub use crate::adapters::{
+    grpc, health, http, inbox, metrics, outbound, rest, server, throttle, webhook,
+};
 pub use crate::cli::{admin_cli, cli_output, simulate, students};
 pub use crate::core::{conversation, desk, domain, hours, inbound, stats};
 
@@ -110,6 +112,8 @@ pub struct Daemon {
     metrics: Arc<Metrics>,
     sandbox: bool,
     health: Arc<health::Health>,
+    inbox: Arc<inbox::Tracker>,
+    own_number: Option<Arc<String>>,
     shutdown_timeout: Duration,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -216,8 +220,15 @@ impl Daemon {
         check_fd_limit(&limits);
         let (token, token_file) = resolve_admin_token(&cfg)?;
         // Everything that can refuse to start does so before anything listens.
+        let tracker = Arc::new(inbox::Tracker::default());
+        // The business number this daemon answers for (`None` in sandbox mode: every number).
+        // Messages addressed to another number of the same app are acknowledged and ignored,
+        // so a user who wrote to number B never gets an answer from number A.
+        let own_number = (!cfg.is_sandbox()).then(|| Arc::new(cfg.phone_number_id.clone()));
         let grpc_server = grpc::GrpcServer::prepare(
             engine.clone(),
+            tracker.clone(),
+            own_number.clone(),
             token.clone(),
             cfg.tls.clone(),
             limits.header_timeout,
@@ -228,12 +239,19 @@ impl Daemon {
             tracing::info!(file = %path.display(), "admin API token is in this file (generated on first start, mode 0600)");
         }
         let health = Arc::new(health::Health::default());
+        tasks.push(tokio::spawn(inbox::run_processor(
+            engine.clone(),
+            tracker.clone(),
+            metrics.clone(),
+            own_number.clone(),
+            shutdown_rx.clone(),
+        )));
         let state = http::HttpState {
             engine: engine.clone(),
             metrics: metrics.clone(),
+            inbox: tracker.clone(),
             app_secret: Arc::new(app_secret.into_bytes()),
             verify_token: cfg.verify_token.clone().map(Arc::new),
-            own_number: (!cfg.is_sandbox()).then(|| Arc::new(cfg.phone_number_id.clone())),
             slots: Arc::new(http::WebhookSlots::new(limits.webhook_concurrency)),
             health: health.clone(),
         };
@@ -338,6 +356,8 @@ impl Daemon {
             metrics,
             sandbox,
             health,
+            inbox: tracker,
+            own_number,
             shutdown_timeout: limits.shutdown_timeout,
             shutdown,
             tasks,
@@ -362,6 +382,16 @@ impl Daemon {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// What became of recent webhook deliveries (acknowledged, processed, parked).
+    pub fn inbox(&self) -> &Arc<inbox::Tracker> {
+        &self.inbox
+    }
+
+    /// The business number deliveries are filtered by (`None` in sandbox mode).
+    pub fn own_number(&self) -> Option<&str> {
+        self.own_number.as_deref().map(String::as_str)
     }
 
     /// Metrics.

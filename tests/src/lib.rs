@@ -49,6 +49,7 @@ use bot_daemon::{
     config::Config,
     domain::{Address, DeliveryStatus, Millis},
     engine::{Clock, Engine},
+    inbox::InboxStatus,
     storage::{ListQuery, MessageRecord, Store, Summary},
     Daemon, Listeners,
 };
@@ -1185,10 +1186,65 @@ impl TestDaemon {
         if let Some(sig) = signature {
             request = request.header("X-Hub-Signature-256", sig);
         }
-        request
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {}: {e}", self.webhook_url()));
+        self.processed(response).await
+    }
+
+    /// POSTs like [`post_webhook`](Self::post_webhook) but returns as soon as the daemon
+    /// answers: a 200 then only says the delivery is in the durable inbox.
+    pub async fn post_acknowledged(&self, payload: &Value) -> reqwest::Response {
+        let body = payload.to_string().into_bytes();
+        let signature = sign(&body);
+        self.client
+            .post(self.webhook_url())
+            .header(header::CONTENT_TYPE.as_str(), "application/json")
+            .header("X-Hub-Signature-256", signature)
+            .body(body)
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST {}: {e}", self.webhook_url()))
+    }
+
+    /// A webhook answer as the tests read it: for a 200 naming an inbox id, once the daemon
+    /// has processed that delivery (or an attempt at it failed, or [`WAIT`] passed), with what
+    /// processing did merged into the body (`applied`, `duplicates`, `statuses`,
+    /// `other_number`, or `parked` / `pending` with the error). Other answers as they came.
+    pub async fn processed(&self, response: reqwest::Response) -> reqwest::Response {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let mut body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let id = body["inbox_id"].as_i64();
+        if status != 200 || id.is_none() {
+            let mut rebuilt = axum::http::Response::new(bytes.to_vec());
+            *rebuilt.status_mut() = status;
+            *rebuilt.headers_mut() = headers;
+            return reqwest::Response::from(rebuilt);
+        }
+        let id = id.unwrap_or_default();
+        match self.daemon.inbox().wait(id, WAIT).await {
+            InboxStatus::Applied {
+                outcome,
+                other_number,
+            } => {
+                body["applied"] = outcome.applied.into();
+                body["duplicates"] = outcome.duplicates.into();
+                body["statuses"] = outcome.statuses.into();
+                body["other_number"] = other_number.into();
+            }
+            InboxStatus::Parked { error } => body["parked"] = error.into(),
+            InboxStatus::Pending { last_error, .. } => {
+                body["pending"] = last_error.unwrap_or_default().into()
+            }
+            other => body["inbox_status"] = format!("{other:?}").into(),
+        }
+        let mut rebuilt = axum::http::Response::new(body.to_string().into_bytes());
+        *rebuilt.status_mut() = status;
+        *rebuilt.headers_mut() = headers;
+        reqwest::Response::from(rebuilt)
     }
 
     /// POSTs `body` as JSON, signed with the app secret over exactly these bytes.

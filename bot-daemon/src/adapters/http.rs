@@ -121,14 +121,12 @@ pub struct HttpState {
     pub engine: Engine,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// What became of recent inbox deliveries.
+    pub inbox: Arc<crate::adapters::inbox::Tracker>,
     /// The app secret that signs deliveries.
     pub app_secret: Arc<Vec<u8>>,
     /// The handshake token, if configured.
     pub verify_token: Option<Arc<String>>,
-    /// The business number this daemon answers for (`None` in sandbox mode: every number).
-    /// Messages addressed to another number of the same app are acknowledged and ignored, so
-    /// a user who wrote to number B never gets an answer from number A.
-    pub own_number: Option<Arc<String>>,
     /// The processing slots of verified deliveries.
     pub slots: Arc<WebhookSlots>,
     /// Whether the listeners are up.
@@ -246,76 +244,36 @@ async fn handle_delivery(s: &HttpState, headers: &HeaderMap, body: Body) -> Resp
             format!("Content-Type must be application/json, got {content_type:?}"),
         );
     }
-    let mut delivery = match webhook::parse(&body) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(error = %e, "webhook refused: malformed payload");
-            return error(StatusCode::BAD_REQUEST, e.to_string());
-        }
-    };
-    let mut other_number = 0;
-    if let Some(own) = &s.own_number {
-        let before = delivery.messages.len();
-        delivery.messages.retain(|m| {
-            m.phone_number_id
-                .as_deref()
-                .is_none_or(|id| id == own.as_str())
-        });
-        other_number = before - delivery.messages.len();
-        if other_number > 0 {
-            tracing::warn!(
-                count = other_number,
-                own = %own,
-                "messages addressed to another business number ignored"
-            );
-        }
-        // Statuses of another number's messages are not ours either (and would only pile up
-        // as statuses for unknown messages).
-        let before = delivery.statuses.len();
-        delivery.statuses.retain(|s| {
-            s.phone_number_id
-                .as_deref()
-                .is_none_or(|id| id == own.as_str())
-        });
-        let other_statuses = before - delivery.statuses.len();
-        if other_statuses > 0 {
-            tracing::debug!(
-                count = other_statuses,
-                own = %own,
-                "statuses of another business number ignored"
-            );
-        }
+    // Parsed now so a malformed body is refused (400) before it is stored; the processor
+    // parses the stored bytes again.
+    if let Err(e) = webhook::parse(&body) {
+        tracing::warn!(error = %e, "webhook refused: malformed payload");
+        return error(StatusCode::BAD_REQUEST, e.to_string());
     }
-    // Only now, verified and parsed, does the delivery take a processing slot.
+    // While the database cannot be written, processing cannot keep up with anything: Meta
+    // keeps the delivery and retries, rather than a backlog growing on a full disk.
+    if !s.engine.store().is_writable() {
+        tracing::warn!("webhook not accepted: the database cannot be written");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database cannot be written; retry later",
+        );
+    }
+    // Only now, verified and parsed, does the delivery take a slot.
     let Some(_slot) = s.slots.acquire(SLOT_WAIT).await else {
         tracing::warn!(
             slots = s.slots.cap(),
-            "webhook not processed: every processing slot stayed busy"
+            "webhook not accepted: every slot stayed busy"
         );
         return error(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later");
     };
-    match s.engine.apply_delivery(delivery).await {
-        Ok(out) => {
-            s.metrics.messages_in.add(out.applied as u64);
-            s.metrics.messages_duplicate.add(out.duplicates as u64);
-            s.metrics.statuses.add(out.statuses as u64);
-            if out.unknown_statuses > 0 {
-                tracing::debug!(
-                    count = out.unknown_statuses,
-                    "statuses for unknown messages ignored"
-                );
-            }
-            Json(json!({
-                "status": "ok",
-                "applied": out.applied,
-                "duplicates": out.duplicates,
-                "statuses": out.statuses,
-                "other_number": other_number,
-            }))
-            .into_response()
+    match s.engine.store().inbox().append(body, s.engine.now()).await {
+        Ok(id) => {
+            s.inbox.appended(id);
+            Json(json!({ "status": "ok", "inbox_id": id })).into_response()
         }
         Err(e) => {
-            // Nothing was committed; Meta retries a non-200.
+            // Nothing was stored; Meta retries a non-200.
             tracing::error!(error = %e, "webhook not stored");
             error(StatusCode::SERVICE_UNAVAILABLE, "not stored, retry later")
         }

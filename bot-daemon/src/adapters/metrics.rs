@@ -97,6 +97,10 @@ pub struct Metrics {
     pub messages_retried: Counter,
     /// Status webhooks applied.
     pub statuses: Counter,
+    /// Inbox deliveries processed (their effects committed).
+    pub inbox_processed: Counter,
+    /// Inbox deliveries parked.
+    pub inbox_parked: Counter,
 }
 
 impl Metrics {
@@ -218,6 +222,16 @@ impl Metrics {
                 "Delivery status updates applied.",
                 self.statuses.get(),
             ),
+            (
+                "chat_support_inbox_processed_total",
+                "Inbox deliveries processed (their effects committed).",
+                self.inbox_processed.get(),
+            ),
+            (
+                "chat_support_inbox_parked_total",
+                "Inbox deliveries parked after failing again and again.",
+                self.inbox_parked.get(),
+            ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
@@ -257,6 +271,16 @@ impl Metrics {
                 "Agents with an open WatchChats stream (a console or admin watch).",
                 g.agents_connected,
             ),
+            (
+                "chat_support_inbox_pending",
+                "Webhook deliveries acknowledged and waiting in the inbox for processing.",
+                g.inbox_pending,
+            ),
+            (
+                "chat_support_inbox_parked",
+                "Deliveries set aside after failing again and again (admin inbox).",
+                g.inbox_parked,
+            ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
@@ -264,6 +288,11 @@ impl Metrics {
             s,
             "# HELP chat_support_outbox_oldest_age_seconds Age of the oldest unsent outbound message.\n# TYPE chat_support_outbox_oldest_age_seconds gauge\nchat_support_outbox_oldest_age_seconds {}",
             g.outbox_oldest_age_ms as f64 / 1000.0
+        );
+        let _ = writeln!(
+            s,
+            "# HELP chat_support_inbox_oldest_age_seconds How long the oldest unprocessed inbox delivery has waited.\n# TYPE chat_support_inbox_oldest_age_seconds gauge\nchat_support_inbox_oldest_age_seconds {}",
+            g.inbox_oldest_age_ms as f64 / 1000.0
         );
         let _ = writeln!(
             s,

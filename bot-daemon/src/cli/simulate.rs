@@ -552,9 +552,33 @@ pub async fn exchange(cfg: &Config, args: &SimulateArgs) -> anyhow::Result<Vec<S
     if !status.is_success() {
         anyhow::bail!("the daemon answered {status}: {text}");
     }
+    // The 200 says the delivery is in the durable inbox; its replies exist once it is
+    // processed.
+    let db = cfg.db.clone();
+    if let Some(id) = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v["inbox_id"].as_i64())
+    {
+        let started = std::time::Instant::now();
+        loop {
+            let path = db.clone();
+            let (done, parked) =
+                tokio::task::spawn_blocking(move || storage::inbox_delivery_done(&path, id))
+                    .await??;
+            if let Some(error) = parked {
+                anyhow::bail!("the daemon could not process the message and parked it (`admin inbox` lists it): {error}");
+            }
+            if done {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                anyhow::bail!("the daemon acknowledged the message but has not processed it within 15 s (see `admin inbox` and its log)");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let you = you_line(args, &resolved);
     let mut transcript = vec![format!("👤 {}: {you}", args.name)];
-    let db = cfg.db.clone();
     let replies =
         tokio::task::spawn_blocking(move || storage::replies_after_wamid(&db, &wamid)).await??;
     if replies.is_empty() {

@@ -30,7 +30,7 @@ pub struct IssuedToken {
     pub token: String,
 }
 
-fn operator_only(caller: &Caller, what: &str) -> Result<(), StoreError> {
+pub(super) fn operator_only(caller: &Caller, what: &str) -> Result<(), StoreError> {
     match caller {
         Caller::Operator => Ok(()),
         Caller::Agent(a) => Err(StoreError::PermissionDenied(format!(

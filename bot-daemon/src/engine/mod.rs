@@ -6,6 +6,7 @@
 //! agents) are in `engine/desk.rs`. The adapters above only parse, call and map errors.
 
 mod desk;
+mod inbox;
 #[cfg(test)]
 mod proptests;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use desk::{agent_prefix, guard_assignment};
 pub use desk::{IssuedToken, MAX_DISPLAY_NAME, MAX_NOTE};
+pub use inbox::{BatchOutcome, InboxItem, ItemOutcome, PARK_AFTER};
 
 use crate::{
     conversation::{
@@ -110,6 +112,7 @@ pub struct Engine {
     settings: Arc<BotSettings>,
     desk: Arc<DeskSettings>,
     clock: Clock,
+    failpoint: inbox::Failpoint,
 }
 
 impl std::fmt::Debug for Engine {
@@ -644,6 +647,7 @@ impl Engine {
             settings: Arc::new(settings),
             desk: Arc::new(DeskSettings::default()),
             clock,
+            failpoint: inbox::Failpoint::default(),
         }
     }
 

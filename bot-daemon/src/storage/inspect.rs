@@ -12,6 +12,7 @@ use super::StoreError;
 /// A read-only connection to a database file.
 pub struct Inspector {
     conn: Connection,
+    path: std::path::PathBuf,
 }
 
 /// A contact as the consistency checks see it.
@@ -93,6 +94,8 @@ pub enum Count {
     UnsentOutbox,
     /// Statuses kept for messages not (yet) known.
     EarlyStatuses,
+    /// Deliveries parked after failing again and again.
+    ParkedDeliveries,
 }
 
 impl Inspector {
@@ -105,7 +108,32 @@ impl Inspector {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        Ok(Inspector { conn })
+        Ok(Inspector {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Acknowledged webhook deliveries not processed yet: inbox rows past the database's
+    /// watermark.
+    ///
+    /// # Errors
+    /// Either file.
+    pub fn inbox_pending(&self) -> Result<i64, StoreError> {
+        let through: i64 = self.conn.query_row(
+            "SELECT processed_through FROM inbox_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let inbox = Connection::open_with_flags(
+            super::inbox_path(&self.path),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        Ok(
+            inbox.query_row("SELECT COUNT(*) FROM inbox WHERE id > ?1", [through], |r| {
+                r.get(0)
+            })?,
+        )
     }
 
     /// Whether the file passes SQLite's own integrity check.
@@ -237,11 +265,37 @@ impl Inspector {
                 "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'inflight')"
             }
             Count::EarlyStatuses => "SELECT COUNT(*) FROM early_statuses",
+            Count::ParkedDeliveries => "SELECT COUNT(*) FROM inbox_parked",
         };
         Ok(self
             .conn
             .query_row(sql, [], |r| r.get(0))
             .optional()?
             .unwrap_or(0))
+    }
+}
+
+/// The database's write lock, held as another program would hold it (a backup tool, a
+/// `sqlite3` shell left in a transaction) until dropped: the daemon's writer waits, then fails
+/// as on a locked database. For the tests of what is acknowledged while processing cannot run.
+pub struct WriteLock {
+    conn: Connection,
+}
+
+impl WriteLock {
+    /// Takes the write lock of the database at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened, or the lock is taken.
+    pub fn take(path: &Path) -> Result<WriteLock, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(WriteLock { conn })
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
     }
 }

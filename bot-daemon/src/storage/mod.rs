@@ -6,7 +6,9 @@
 
 mod agents;
 mod csat;
+mod inbox;
 pub mod inspect;
+mod parked;
 mod queue;
 mod read;
 mod schema;
@@ -34,8 +36,11 @@ use crate::{
 pub use crate::domain::Identity;
 pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, NoteRecord};
 pub use csat::SurveyRecord;
+pub use inbox::{Inbox, InboxRow};
+pub use parked::ParkedDelivery;
 pub use read::{
-    recent_outbound_payloads, replies_after_wamid, Gauges, ListQuery, OutboxItem, Page,
+    inbox_delivery_done, recent_outbound_payloads, replies_after_wamid, Gauges, ListQuery,
+    OutboxItem, Page,
 };
 pub use tx::{NewMessage, Tx, EARLY_STATUSES_CAP, EARLY_STATUSES_PRUNE_EVERY};
 
@@ -375,14 +380,23 @@ struct JobOutcome {
 
 /// Whether an error means the database cannot be written at all (rather than a bad request).
 fn is_storage_fault(e: &StoreError) -> bool {
-    matches!(
-        e,
-        StoreError::Full(_)
-            | StoreError::Unavailable(_)
-            | StoreError::Corrupt(_)
-            | StoreError::Commit(_)
-            | StoreError::Io(_)
-    )
+    e.is_storage_fault()
+}
+
+impl StoreError {
+    /// The database cannot be written at all (disk full, read-only, I/O error, failed commit,
+    /// shut down), as opposed to one request or one delivery going wrong.
+    pub fn is_storage_fault(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Full(_)
+                | StoreError::Unavailable(_)
+                | StoreError::Corrupt(_)
+                | StoreError::Commit(_)
+                | StoreError::Io(_)
+                | StoreError::Closed
+        )
+    }
 }
 
 /// The most jobs committed together.
@@ -399,6 +413,8 @@ pub struct Store {
     writable: Arc<AtomicBool>,
     /// Open `WatchChats` streams per agent id (the operator's are not counted).
     watchers: Watchers,
+    /// Where verified webhooks wait for processing.
+    inbox: Inbox,
 }
 
 type Watchers = Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>;
@@ -522,6 +538,12 @@ impl Store {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         configure(&conn)?;
         schema::migrate(&mut conn)?;
+        let processed_through: i64 = conn.query_row(
+            "SELECT processed_through FROM inbox_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let inbox = Inbox::open(&inbox_path(path), processed_through)?;
         let (jobs, rx) = mpsc::channel::<Job>();
         let (events, _) = broadcast::channel(4096);
         let outbox = Arc::new(Notify::new());
@@ -546,7 +568,13 @@ impl Store {
             path: path.to_path_buf(),
             watchers: Watchers::default(),
             writable,
+            inbox,
         })
+    }
+
+    /// The durable inbox beside the database.
+    pub fn inbox(&self) -> &Inbox {
+        &self.inbox
     }
 
     /// False after a write failed because the database cannot be written (disk full,
@@ -561,7 +589,8 @@ impl Store {
     /// # Errors
     /// The database.
     pub async fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<(), StoreError> {
-        self.write(move |tx| tx.set_size_limit(max_bytes)).await
+        let pages = self.write(move |tx| tx.set_size_limit(max_bytes)).await?;
+        self.inbox.set_size_limit(pages).await
     }
 
     /// The database file.
@@ -802,6 +831,13 @@ impl Writer {
 
 #[cfg(test)]
 mod tests;
+
+/// The inbox file that goes with the database at `db`: `<db>.inbox`.
+pub fn inbox_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".inbox");
+    PathBuf::from(name)
+}
 
 /// Copies the live database at `db` to a new file `dest` with SQLite's online backup API: a
 /// consistent snapshot of everything committed, taken while the daemon keeps serving. Refuses

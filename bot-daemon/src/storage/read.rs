@@ -148,6 +148,12 @@ pub struct Gauges {
     pub agents_available: i64,
     /// Agents with at least one open `WatchChats` stream (a console or `admin watch`).
     pub agents_connected: i64,
+    /// Inbox rows acknowledged and not processed yet.
+    pub inbox_pending: i64,
+    /// How long the oldest of those has waited, 0 when none.
+    pub inbox_oldest_age_ms: i64,
+    /// Deliveries set aside after failing again and again.
+    pub inbox_parked: i64,
 }
 
 /// A queued outbound message, due for an attempt.
@@ -524,7 +530,7 @@ impl Store {
     /// # Errors
     /// The database.
     pub async fn gauges(&self, now: Millis) -> Result<Gauges, StoreError> {
-        self.read(move |c| {
+        let g = self.read(move |c| {
             let active_chats = c.query_row("SELECT COUNT(*) FROM contacts WHERE chat_support_active = 1", [], |r| r.get(0))?;
             let (queued, in_flight, oldest): (i64, i64, Option<Millis>) = c.query_row(
                 "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'inflight'), 0), MIN(created_at)
@@ -539,7 +545,12 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let agents_available = c.query_row("SELECT COUNT(*) FROM agents WHERE enabled = 1 AND available = 1", [], |r| r.get(0))?;
-            Ok(Gauges {
+            let (inbox_parked, processed_through): (i64, i64) = c.query_row(
+                "SELECT (SELECT COUNT(*) FROM inbox_parked), processed_through FROM inbox_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok((Gauges {
                 waiting,
                 oldest_wait_ms: oldest_wait.map_or(0, |t| (now - t).max(0)),
                 agents_available,
@@ -549,14 +560,47 @@ impl Store {
                 outbox_in_flight: in_flight,
                 outbox_failed: failed,
                 outbox_oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0)),
-            })
+                inbox_pending: 0,
+                inbox_oldest_age_ms: 0,
+                inbox_parked,
+            }, processed_through))
         })
-        .await
-        .map(|g| Gauges {
+        .await?;
+        let (g, processed_through) = g;
+        let (pending, oldest) = self.inbox().pending_after(processed_through).await?;
+        Ok(Gauges {
             agents_connected: i64::try_from(self.agents_watching()).unwrap_or(i64::MAX),
+            inbox_pending: i64::try_from(pending).unwrap_or(i64::MAX),
+            inbox_oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0)),
             ..g
         })
     }
+}
+
+/// Whether inbox delivery `inbox_id` is processed, and its error when it was parked instead;
+/// read from the file directly (the simulator, which waits for its delivery's replies).
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn inbox_delivery_done(
+    db: &std::path::Path,
+    inbox_id: i64,
+) -> Result<(bool, Option<String>), StoreError> {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let through: i64 = conn.query_row(
+        "SELECT processed_through FROM inbox_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    let parked: Option<String> = conn
+        .query_row(
+            "SELECT error FROM inbox_parked WHERE inbox_id = ?1",
+            [inbox_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok((through >= inbox_id, parked))
 }
 
 /// The messages the bot or an agent sent after the inbound message `wamid`, up to the user's

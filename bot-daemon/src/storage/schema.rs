@@ -249,6 +249,24 @@ CREATE INDEX contacts_list_order ON contacts (
     r#"
 CREATE INDEX contacts_username ON contacts (username COLLATE NOCASE) WHERE username IS NOT NULL;
 "#,
+    // 9 (issue 15): the durable inbox's watermark (the last inbox row whose effects are in this
+    // database, advanced in the same transaction as them) and the deliveries set aside after
+    // failing again and again, with their bodies, for the operator to retry or drop.
+    r#"
+CREATE TABLE inbox_state (
+    id                INTEGER PRIMARY KEY CHECK (id = 1),
+    processed_through INTEGER NOT NULL
+);
+INSERT INTO inbox_state (id, processed_through) VALUES (1, 0);
+CREATE TABLE inbox_parked (
+    inbox_id    INTEGER PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    body        BLOB NOT NULL,
+    error       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    parked_at   INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The schema version this code writes.

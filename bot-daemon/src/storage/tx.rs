@@ -761,7 +761,7 @@ impl<'c> Tx<'c> {
 
     /// Caps the database at about `max_bytes` (whole pages; never below its current size);
     /// `None` lifts the cap.
-    pub fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<(), StoreError> {
+    pub fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<i64, StoreError> {
         let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
         let pages = match max_bytes {
             Some(b) => (b / page_size.max(1) as u64).max(1) as i64,
@@ -769,7 +769,7 @@ impl<'c> Tx<'c> {
         };
         self.conn
             .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-        Ok(())
+        Ok(pages)
     }
 
     /// Deletes event-log rows committed before `before`.

@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod convert;
+pub mod inbox;
 pub mod stats;
 
 use std::{pin::Pin, sync::Arc, time::Duration};
@@ -83,6 +84,10 @@ fn page_size(value: u32, default: u32) -> Result<u32, Status> {
 pub struct AdminService {
     engine: Engine,
     auth: agents::Auth,
+    /// What became of recent webhook deliveries.
+    inbox: Arc<crate::inbox::Tracker>,
+    /// The business number stored deliveries are filtered by when retried.
+    own_number: Option<Arc<String>>,
     shutdown: watch::Receiver<bool>,
     subscribers: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -430,6 +435,34 @@ impl SupportAdmin for AdminService {
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
         self.list_audit_impl(r).await
     }
+
+    async fn get_inbox(
+        &self,
+        r: Request<pb::GetInboxRequest>,
+    ) -> Result<Response<pb::GetInboxResponse>, Status> {
+        self.get_inbox_impl(r).await
+    }
+
+    async fn get_inbox_delivery(
+        &self,
+        r: Request<pb::GetInboxDeliveryRequest>,
+    ) -> Result<Response<pb::InboxDelivery>, Status> {
+        self.get_inbox_delivery_impl(r).await
+    }
+
+    async fn retry_parked_delivery(
+        &self,
+        r: Request<pb::RetryParkedDeliveryRequest>,
+    ) -> Result<Response<pb::InboxDelivery>, Status> {
+        self.retry_parked_impl(r).await
+    }
+
+    async fn drop_parked_delivery(
+        &self,
+        r: Request<pb::DropParkedDeliveryRequest>,
+    ) -> Result<Response<pb::DropParkedDeliveryResponse>, Status> {
+        self.drop_parked_impl(r).await
+    }
 }
 
 type Item = Result<pb::ChatEvent, Status>;
@@ -693,8 +726,11 @@ impl GrpcServer {
     ///
     /// # Errors
     /// See [`GrpcStartError`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn prepare(
         engine: Engine,
+        inbox: Arc<crate::inbox::Tracker>,
+        own_number: Option<Arc<String>>,
         token: String,
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
         handshake_timeout: Duration,
@@ -735,6 +771,8 @@ impl GrpcServer {
         let auth = agents::Auth::load(token, engine.store()).await?;
         let service = AdminService {
             engine,
+            inbox,
+            own_number,
             auth: auth.clone(),
             shutdown,
             subscribers: Arc::default(),
@@ -819,8 +857,16 @@ pub async fn serve(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let limits = crate::server::Limits::default();
     let metrics = Arc::new(crate::metrics::Metrics::default());
-    let server =
-        GrpcServer::prepare(engine, token, tls, limits.header_timeout, shutdown.clone()).await?;
+    let server = GrpcServer::prepare(
+        engine,
+        Arc::default(),
+        None,
+        token,
+        tls,
+        limits.header_timeout,
+        shutdown.clone(),
+    )
+    .await?;
     let incoming = crate::server::GrpcIncoming::new(
         listener,
         limits.max_grpc_connections,

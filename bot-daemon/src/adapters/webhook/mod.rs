@@ -198,6 +198,21 @@ struct Contact {
 // ---------------------------------------------------------------------------------------------
 // The parser.
 
+/// Keeps only what is addressed to the business number `own` (or says nothing of its number):
+/// a shared app can deliver another number's messages and statuses. Returns how many messages
+/// were dropped.
+pub fn keep_own_number(d: &mut Delivery, own: &str) -> usize {
+    let before = d.messages.len();
+    d.messages
+        .retain(|m| m.phone_number_id.as_deref().is_none_or(|id| id == own));
+    let other = before - d.messages.len();
+    // Statuses of another number's messages are not ours either (and would only pile up as
+    // statuses for unknown messages).
+    d.statuses
+        .retain(|s| s.phone_number_id.as_deref().is_none_or(|id| id == own));
+    other
+}
+
 /// Parses a webhook body (the exact bytes Meta POSTed; verify the signature first).
 ///
 /// Changes whose `field` is not `messages` are skipped, as are statuses with a status name this

@@ -15,6 +15,7 @@ mod canned;
 mod connect;
 mod conversations;
 mod desk;
+mod inbox;
 mod output;
 mod stats;
 mod watch;
@@ -24,6 +25,7 @@ use clap::{Args, Subcommand};
 pub use agents::AgentsCommand;
 pub use canned::CannedCommand;
 pub use desk::DeskCommand;
+pub use inbox::InboxCommand;
 
 use crate::{cli_output::CliError, config::Config};
 
@@ -131,6 +133,15 @@ pub enum AdminCommand {
         #[arg(long)]
         agent: Option<String>,
     },
+    /// The durable inbox: deliveries waiting to be processed, and the parked ones (operator).
+    Inbox {
+        /// Parked deliveries to list.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Retry or drop a parked delivery.
+        #[command(subcommand)]
+        action: Option<InboxCommand>,
+    },
     /// Follow chat events live.
     Watch {
         /// Resume after this sequence number.
@@ -209,6 +220,9 @@ pub async fn run(cfg: &Config, args: &AdminArgs) -> Result<(), CliError> {
         } => {
             let (from, to, agent) = (from.as_deref(), to.as_deref(), agent.as_deref());
             stats::stats(c, from, to, *days, agent, json).await?
+        }
+        AdminCommand::Inbox { limit, action } => {
+            inbox::run(c, action.as_ref(), *limit, json).await?
         }
         AdminCommand::Watch { after } => return watch::watch(c, *after, json).await,
         AdminCommand::Desk(cmd) => desk::run(c, cmd, json).await?,

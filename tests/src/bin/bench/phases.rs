@@ -213,14 +213,24 @@ pub(crate) async fn inbound(
     let fsync_counter = fsyncs_start(daemon.pid, &fsync_file);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut r = load::run(daemon.http, work, true, false).await?;
+    // Every 200 says the delivery is durably in the inbox; processing may still be behind.
+    // The run ends when every acknowledged message is stored (its replies and events with it).
+    let backlog_at_last_ack = (r.ok as i64 - stored_inbound(&db, name)?).max(0);
+    let draining = std::time::Instant::now();
+    let mut stored = stored_inbound(&db, name)?;
+    while stored < r.ok as i64 && draining.elapsed() < Duration::from_secs(900) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stored = stored_inbound(&db, name)?;
+    }
+    let drain = draining.elapsed();
+    let processed_elapsed = r.elapsed + drain;
     let fsyncs = fsyncs_finish(fsync_counter, &fsync_file);
-    let cpu = cpu_section(&before, daemon.pid, r.ok, r.elapsed.as_secs_f64());
+    let cpu = cpu_section(&before, daemon.pid, r.ok, processed_elapsed.as_secs_f64());
     let profile_top = match perf {
         Some(p) => perf_finish(p, &perf_data, &ctx.out.join(format!("perf-{name}.txt"))),
         None => None,
     };
     let (rss, hwm) = daemon.rss_kib();
-    let stored = stored_inbound(&db, name)?;
     daemon.stop();
     ensure!(
         r.errors == 0,
@@ -242,7 +252,11 @@ pub(crate) async fn inbound(
         "stored": stored,
         "errors": r.errors,
         "elapsed_s": round3(r.elapsed.as_secs_f64()),
-        "processed_per_s": round1(r.rate()),
+        "acknowledged_per_s": round1(r.rate()),
+        "backlog_at_last_ack": backlog_at_last_ack,
+        "drain_after_last_ack_s": round3(drain.as_secs_f64()),
+        "processed_elapsed_s": round3(processed_elapsed.as_secs_f64()),
+        "processed_per_s": round1(r.ok as f64 / processed_elapsed.as_secs_f64().max(1e-9)),
         "latency_ms": r.latency.summary(),
         "latency_on_the_wire_ms": r.wire.summary(),
         "daemon_rss_kib_after": rss,

@@ -1,0 +1,371 @@
+//! The durable inbox: every verified webhook body, appended to its own SQLite file
+//! (`<db>.inbox`, WAL, `synchronous=FULL`) by its own writer thread, before the webhook is
+//! answered. Appends are group-committed: every body waiting when the writer wakes goes in one
+//! transaction and one fsync, so acknowledging never waits behind the processing of earlier
+//! messages, which runs in the main database's writer.
+//!
+//! Why a file of its own: SQLite has one writer per file, and the processing transactions are
+//! long (many messages each); sharing the file would put every acknowledgement behind them.
+//! Exactly-once processing does not need both files in one transaction: the main database keeps
+//! the id of the last processed row (`inbox_state.processed_through`, advanced in the same
+//! transaction as the effects), rows at or below it are never processed again, and they are
+//! deleted from the inbox later, lazily. Row ids never go back (`AUTOINCREMENT`, and on opening,
+//! the sequence is raised to the main database's watermark if an inbox file was lost).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicI64, Ordering},
+        mpsc, Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tokio::sync::{oneshot, Notify};
+
+use super::StoreError;
+use crate::domain::Millis;
+
+/// One delivery in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxRow {
+    /// Arrival order, from 1, never reused.
+    pub id: i64,
+    /// When the daemon received it.
+    pub received_at: Millis,
+    /// The verified body, byte for byte.
+    pub body: Vec<u8>,
+}
+
+/// A body waiting for the next commit, with whom to tell its id.
+type Pending = (bytes::Bytes, Millis, oneshot::Sender<Result<i64, StoreError>>);
+
+/// The most bodies appended in one transaction.
+const MAX_APPEND_BATCH: usize = 2048;
+
+enum Job {
+    Append {
+        body: bytes::Bytes,
+        received_at: Millis,
+        reply: oneshot::Sender<Result<i64, StoreError>>,
+    },
+    SizeLimit {
+        pages: i64,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Deletes what the processor has finished with, when no append is waiting.
+    Tidy,
+}
+
+/// A handle on the inbox; cheap to clone.
+#[derive(Clone)]
+pub struct Inbox {
+    jobs: mpsc::Sender<Job>,
+    reader: Arc<Mutex<Option<Connection>>>,
+    path: PathBuf,
+    appended: Arc<Notify>,
+    last_id: Arc<AtomicI64>,
+    release_through: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox").field("path", &self.path).finish()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS inbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at INTEGER NOT NULL,
+    body        BLOB NOT NULL
+);
+";
+
+impl Inbox {
+    /// Opens (creating if needed) the inbox at `path`; `processed_through` is the main
+    /// database's watermark, below which no new id may ever be handed out.
+    pub(super) fn open(path: &Path, processed_through: i64) -> Result<Inbox, StoreError> {
+        super::prepare_file(path)?;
+        let conn = Connection::open(path)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Internal(format!(
+                "could not switch {} to WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+        // FULL: an acknowledged body is on disk (fsync on every commit).
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        // Make sure `sqlite_sequence` has our row, then never hand out an id at or below the
+        // watermark (an inbox file deleted or restored from an older copy).
+        let seq: i64 = conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'inbox'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if seq < processed_through {
+            let pending: i64 = conn.query_row("SELECT COUNT(*) FROM inbox", [], |r| r.get(0))?;
+            if pending > 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "the inbox {} is older than the database (its last delivery is {seq}, the \
+                     database processed up to {processed_through}) and still holds {pending} \
+                     deliveries: restore the inbox that goes with this database, or move it away \
+                     to start an empty one",
+                    path.display()
+                )));
+            }
+            conn.execute("DELETE FROM sqlite_sequence WHERE name = 'inbox'", [])?;
+            conn.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('inbox', ?1)",
+                [processed_through],
+            )?;
+        }
+        let last: i64 = conn.query_row(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM inbox), 0), ?1)",
+            [processed_through],
+            |r| r.get(0),
+        )?;
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let appended = Arc::new(Notify::new());
+        let last_id = Arc::new(AtomicI64::new(last));
+        let release_through = Arc::new(AtomicI64::new(processed_through));
+        let writer = Writer {
+            conn,
+            appended: appended.clone(),
+            last_id: last_id.clone(),
+            release_through: release_through.clone(),
+            released: 0,
+        };
+        std::thread::Builder::new()
+            .name("inbox-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(Inbox {
+            jobs,
+            reader: Arc::new(Mutex::new(None)),
+            path: path.to_path_buf(),
+            appended,
+            last_id,
+            release_through,
+        })
+    }
+
+    /// Where the inbox lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `body` and returns its id once it is on disk.
+    ///
+    /// # Errors
+    /// The inbox cannot be written (full, read-only, I/O error) or is shut down.
+    pub async fn append(&self, body: bytes::Bytes, received_at: Millis) -> Result<i64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::Append {
+                body,
+                received_at,
+                reply,
+            })
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Woken after every commit that appended something.
+    pub fn appended(&self) -> Arc<Notify> {
+        self.appended.clone()
+    }
+
+    /// The newest id handed out (0 when none ever was).
+    pub fn last_id(&self) -> i64 {
+        self.last_id.load(Ordering::Acquire)
+    }
+
+    /// Says that every row up to `id` is processed: the writer deletes them when it next has
+    /// time (they are never read again either way).
+    pub fn release_through(&self, id: i64) {
+        self.release_through.fetch_max(id, Ordering::AcqRel);
+        let _ = self.jobs.send(Job::Tidy);
+    }
+
+    /// Caps the inbox's size like the main database's (see `Store::set_size_limit`).
+    pub(super) async fn set_size_limit(&self, pages: i64) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.jobs
+            .send(Job::SizeLimit { pages, reply })
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Up to `limit` rows after `after`, oldest first.
+    ///
+    /// # Errors
+    /// The inbox cannot be read.
+    pub async fn read_after(&self, after: i64, limit: usize) -> Result<Vec<InboxRow>, StoreError> {
+        self.with_reader(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, received_at, body FROM inbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], |r| {
+                Ok(InboxRow {
+                    id: r.get(0)?,
+                    received_at: r.get(1)?,
+                    body: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    /// How many rows after `after` are waiting, and when the oldest of them arrived.
+    ///
+    /// # Errors
+    /// The inbox cannot be read.
+    pub async fn pending_after(&self, after: i64) -> Result<(u64, Option<Millis>), StoreError> {
+        self.with_reader(move |c| {
+            let oldest: Option<Millis> = c
+                .prepare_cached("SELECT received_at FROM inbox WHERE id > ?1 ORDER BY id LIMIT 1")?
+                .query_row([after], |r| r.get(0))
+                .optional()?;
+            let count: i64 = c
+                .prepare_cached("SELECT COUNT(*) FROM inbox WHERE id > ?1")?
+                .query_row([after], |r| r.get(0))?;
+            Ok((count.max(0) as u64, oldest))
+        })
+        .await
+    }
+
+    async fn with_reader<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reader, path) = (self.reader.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut slot = reader
+                .lock()
+                .map_err(|_| StoreError::Internal("the inbox reader panicked".into()))?;
+            if slot.is_none() {
+                let c = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.busy_timeout(Duration::from_secs(10))?;
+                *slot = Some(c);
+            }
+            match slot.as_ref() {
+                Some(c) => f(c),
+                None => Err(StoreError::Internal("no inbox reader".into())),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("inbox read task failed: {e}")))?
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    appended: Arc<Notify>,
+    last_id: Arc<AtomicI64>,
+    release_through: Arc<AtomicI64>,
+    /// Rows up to here are deleted.
+    released: i64,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
+        while let Ok(first) = rx.recv() {
+            let mut appends = Vec::new();
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Append {
+                        body,
+                        received_at,
+                        reply,
+                    } => appends.push((body, received_at, reply)),
+                    Job::SizeLimit { pages, reply } => {
+                        let r = self
+                            .conn
+                            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                            .map_err(StoreError::from);
+                        let _ = reply.send(r);
+                    }
+                    Job::Tidy => {}
+                }
+                if appends.len() < MAX_APPEND_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.commit(appends);
+        }
+        tracing::debug!("inbox writer stopped");
+    }
+
+    /// One transaction: the appends, and the deletion of what was processed since last time.
+    fn commit(
+        &mut self,
+        appends: Vec<Pending>,
+    ) {
+        let release = self.release_through.load(Ordering::Acquire);
+        if appends.is_empty() && release <= self.released {
+            return;
+        }
+        let result = (|| -> Result<Vec<i64>, StoreError> {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let mut ids = Vec::with_capacity(appends.len());
+            {
+                let mut insert = self
+                    .conn
+                    .prepare_cached("INSERT INTO inbox (received_at, body) VALUES (?1, ?2)")?;
+                for (body, at, _) in &appends {
+                    insert.execute(params![at, body.as_ref()])?;
+                    ids.push(self.conn.last_insert_rowid());
+                }
+            }
+            if release > self.released {
+                self.conn
+                    .prepare_cached("DELETE FROM inbox WHERE id <= ?1")?
+                    .execute([release])?;
+            }
+            self.conn.execute_batch("COMMIT")?;
+            Ok(ids)
+        })();
+        match result {
+            Ok(ids) => {
+                self.released = self.released.max(release);
+                if let Some(last) = ids.last() {
+                    self.last_id.fetch_max(*last, Ordering::AcqRel);
+                }
+                let any = !ids.is_empty();
+                for ((_, _, reply), id) in appends.into_iter().zip(ids) {
+                    let _ = reply.send(Ok(id));
+                }
+                if any {
+                    self.appended.notify_one();
+                }
+            }
+            Err(e) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                let message = e.to_string();
+                tracing::error!(error = %message, "inbox append failed");
+                for (_, _, reply) in appends {
+                    let _ = reply.send(Err(match &e {
+                        StoreError::Full(m) => StoreError::Full(m.clone()),
+                        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+                        _ => StoreError::Commit(message.clone()),
+                    }));
+                }
+            }
+        }
+    }
+}
