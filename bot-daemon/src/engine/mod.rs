@@ -6,12 +6,13 @@
 //! agents) are in `engine/desk.rs`. The adapters above only parse, call and map errors.
 
 mod desk;
+mod error;
 #[cfg(test)]
 mod proptests;
 
 use std::sync::Arc;
 
-use desk::{agent_prefix, guard_assignment};
+use desk::{agent_prefix, claim, guard_assignment};
 pub use desk::{IssuedToken, MAX_DISPLAY_NAME, MAX_NOTE};
 
 use crate::{
@@ -23,13 +24,10 @@ use crate::{
     desk::{has_urgent_keyword, Caller, DeskSettings, Priority},
     domain::{Address, ContactRef, DeliveryStatus, Millis, Sender, State},
     inbound::{Delivery, InboundMessage},
-    storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
+    storage::{ContactRecord, MessageRecord, NewMessage, Store, Summary, Tx},
 };
 
-/// Engine errors are the store's neutral kinds: `NotFound`, `FailedPrecondition`, `Invalid`,
-/// `Missing`, `AlreadyExists`, `PermissionDenied` (the desk's operator-only actions), or
-/// storage. Front ends map them to their own codes.
-pub type EngineError = StoreError;
+pub use error::EngineError;
 
 /// The most characters WhatsApp accepts in a text body.
 pub const MAX_TEXT: usize = 4096;
@@ -121,9 +119,9 @@ impl std::fmt::Debug for Engine {
 }
 
 /// The contact an agent named, or `NotFound`.
-fn existing_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, StoreError> {
+fn existing_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, EngineError> {
     tx.contact_by_address(address)?
-        .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))
+        .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))
 }
 
 /// WhatsApp's customer-service window: free-form messages only within 24 h of the user's last
@@ -154,7 +152,7 @@ fn step_stored(
     event: &Event,
     settings: &BotSettings,
     now: Millis,
-) -> Result<Transition, StoreError> {
+) -> Result<Transition, EngineError> {
     let mut machine = machine_contact(tx, c, settings, now)?;
     let t = conversation::step(&machine, event, settings);
     if !needs_queue(c.state, &t) {
@@ -170,7 +168,7 @@ fn queue_info(
     tx: &Tx<'_>,
     c: &ContactRecord,
     now: Millis,
-) -> Result<Option<QueueInfo>, StoreError> {
+) -> Result<Option<QueueInfo>, EngineError> {
     let in_chat = c.state == State::ChatSupportActive;
     let position = match (in_chat, c.current_session_id) {
         (true, Some(session)) => tx.queue_position(session)?,
@@ -212,7 +210,7 @@ fn machine_contact(
     c: &ContactRecord,
     settings: &BotSettings,
     now: Millis,
-) -> Result<Contact, StoreError> {
+) -> Result<Contact, EngineError> {
     let in_chat = c.state == State::ChatSupportActive;
     // An ack still waiting in the outbox (Meta down) counts as recent however old it is. The
     // queue line after the seed's text does not make it another message.
@@ -271,7 +269,7 @@ fn window_guard(
     now: Millis,
     template: Option<&Template>,
     agent_text: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, EngineError> {
     let sends = t.actions.iter().any(|a| {
         matches!(
             a,
@@ -292,7 +290,7 @@ fn window_guard(
             ),
             None => "the user has never written".to_string(),
         };
-        return Err(StoreError::FailedPrecondition(format!(
+        return Err(EngineError::FailedPrecondition(format!(
             "outside WhatsApp's 24-hour customer-service window ({last}): only approved template messages can be sent. \
              Configure [whatsapp.reengagement_template] to re-engage the user, or wait until they write again."
         )));
@@ -349,9 +347,9 @@ fn apply_transition(
     inbound: Option<&InboundMessage>,
     ctx: &Ctx<'_>,
     now: Millis,
-) -> Result<Applied, StoreError> {
+) -> Result<Applied, EngineError> {
     if let Some(Action::Reject(Rejection::ChatNotActive)) = t.actions.first() {
-        return Err(StoreError::FailedPrecondition(format!(
+        return Err(EngineError::FailedPrecondition(format!(
             "{} has no active chat session",
             contact.address().as_str()
         )));
@@ -375,7 +373,7 @@ fn apply_transition(
         match ctx.caller.agent() {
             // An agent who opens a chat (writing to a contact outside one) holds it.
             Some(me) if inbound.is_none() => {
-                tx.claim(contact.id, me, now)?;
+                claim(tx, contact.id, me, now)?;
             }
             _ if ctx.desk.round_robin => {
                 tx.auto_assign(contact.id, now)?;
@@ -460,7 +458,7 @@ fn queue_reply(
     message: &Outgoing,
     ctx: &Ctx<'_>,
     now: Millis,
-) -> Result<MessageRecord, StoreError> {
+) -> Result<MessageRecord, EngineError> {
     let kind = match message {
         Outgoing::Text { .. } => "text",
         Outgoing::Buttons { .. } | Outgoing::List { .. } => "interactive",
@@ -508,7 +506,7 @@ fn apply_delivery(
     settings: &BotSettings,
     desk: &DeskSettings,
     now: Millis,
-) -> Result<DeliveryOutcome, StoreError> {
+) -> Result<DeliveryOutcome, EngineError> {
     let ctx = Ctx {
         key: None,
         caller: &Caller::Operator,
@@ -625,11 +623,11 @@ fn same_request(previous: &MessageRecord, prefix: &str, text: &str) -> bool {
 /// `Invalid` naming the field and the limit.
 pub fn validate_agent_text(field: &str, text: &str, limit: usize) -> Result<(), EngineError> {
     if text.trim().is_empty() {
-        return Err(StoreError::Invalid(format!("{field} is empty")));
+        return Err(EngineError::Invalid(format!("{field} is empty")));
     }
     let n = text.encode_utf16().count();
     if n > limit {
-        return Err(StoreError::Invalid(format!(
+        return Err(EngineError::Invalid(format!(
             "{field} is {n} characters long (UTF-16 units); at most {limit} fit in one WhatsApp message"
         )));
     }
@@ -725,9 +723,9 @@ impl Engine {
         };
         let mut found = self.store.addresses_by_username(&name).await?;
         match (found.pop(), found.is_empty()) {
-            (None, _) => Err(StoreError::NotFound(format!("@{name}"))),
+            (None, _) => Err(EngineError::NotFound(format!("@{name}"))),
             (Some(a), true) => Ok(a),
-            (Some(_), false) => Err(StoreError::FailedPrecondition(format!(
+            (Some(_), false) => Err(EngineError::FailedPrecondition(format!(
                 "more than one contact has had the username @{name}; name them by phone number or WhatsApp user id"
             ))),
         }
@@ -760,12 +758,12 @@ impl Engine {
                 if let Some(key) = idempotency_key.as_deref() {
                     if let Some(previous) = tx.message_by_idempotency_key(key)? {
                         if previous.contact_id != contact.id {
-                            return Err(StoreError::Invalid(format!(
+                            return Err(EngineError::Invalid(format!(
                                 "idempotency_key {key:?} was already used for another conversation"
                             )));
                         }
                         if !same_request(&previous, &prefix, &text) {
-                            return Err(StoreError::FailedPrecondition(format!(
+                            return Err(EngineError::FailedPrecondition(format!(
                                 "idempotency_key {key:?} was already used for a different message \
                                  (message {}); use a new key for a new message",
                                 previous.id
@@ -827,7 +825,7 @@ impl Engine {
                     .replies
                     .into_iter()
                     .next()
-                    .ok_or_else(|| StoreError::Invalid("nothing to send".into()))?;
+                    .ok_or_else(|| EngineError::Invalid("nothing to send".into()))?;
                 let chat_started = t
                     .actions
                     .contains(&Action::StartSession)
@@ -983,7 +981,7 @@ impl Engine {
                 let Some(inactivity) = settings.inactivity.clone() else {
                     return Ok(swept);
                 };
-                let timed = |tx: &Tx<'_>, id: i64, event: Event| -> Result<(), StoreError> {
+                let timed = |tx: &Tx<'_>, id: i64, event: Event| -> Result<(), EngineError> {
                     let contact = tx.contact(id)?;
                     let mut t = step_stored(tx, &contact, &event, &settings, now)?;
                     if !within_window(contact.last_inbound_at, now) {

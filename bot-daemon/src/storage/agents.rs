@@ -150,15 +150,24 @@ fn agent_by_id(conn: &Connection, id: i64) -> Result<AgentRecord, StoreError> {
     Ok(conn.prepare_cached(&sql)?.query_row([id], agent_from_row)?)
 }
 
-fn no_agent(name: &str) -> StoreError {
-    StoreError::Missing(format!("no agent named {name:?}"))
+/// How a claim went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The chat was unassigned and is now the agent's.
+    Claimed,
+    /// It was the agent's already: nothing changed.
+    AlreadyTheirs,
+    /// Another agent holds it.
+    HeldBy(AgentRecord),
+    /// It was neither assigned nor assignable (no such contact): nothing changed.
+    Failed,
 }
 
 impl Tx<'_> {
     /// Creates an agent with its token's hash.
     ///
     /// # Errors
-    /// `AlreadyExists` for a taken name.
+    /// `Conflict` for a taken name.
     pub fn add_agent(
         &self,
         name: &str,
@@ -174,8 +183,8 @@ impl Tx<'_> {
             .execute(params![name, display_name, &token_hash[..], now]);
         match r {
             Ok(_) => agent_by_id(self.conn(), self.conn().last_insert_rowid()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "an agent named {name:?} already exists"
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "the agent name {name:?} is taken"
             ))),
             Err(e) => Err(e.into()),
         }
@@ -190,15 +199,16 @@ impl Tx<'_> {
     }
 
     /// Enables or disables an agent. Disabling also makes it unavailable for round-robin.
+    /// `None` when there is no agent of that name.
     ///
     /// # Errors
-    /// `Missing` agent.
+    /// The database.
     pub fn set_agent_enabled(
         &self,
         name: &str,
         enabled: bool,
         now: Millis,
-    ) -> Result<AgentRecord, StoreError> {
+    ) -> Result<Option<AgentRecord>, StoreError> {
         let n = self
             .conn()
             .prepare_cached(
@@ -207,29 +217,30 @@ impl Tx<'_> {
             )?
             .execute(params![name, enabled, now])?;
         if n == 0 {
-            return Err(no_agent(name));
+            return Ok(None);
         }
-        self.agent_by_name(name)?.ok_or_else(|| no_agent(name))
+        self.agent_by_name(name)
     }
 
-    /// Replaces an agent's token hash (the old token stops working).
+    /// Replaces an agent's token hash (the old token stops working). `None` when there is no
+    /// agent of that name.
     ///
     /// # Errors
-    /// `Missing` agent.
+    /// The database.
     pub fn set_agent_token(
         &self,
         name: &str,
         token_hash: &[u8; 32],
         now: Millis,
-    ) -> Result<AgentRecord, StoreError> {
+    ) -> Result<Option<AgentRecord>, StoreError> {
         let n = self
             .conn()
             .prepare_cached("UPDATE agents SET token_hash = ?2, updated_at = ?3 WHERE name = ?1")?
             .execute(params![name, &token_hash[..], now])?;
         if n == 0 {
-            return Err(no_agent(name));
+            return Ok(None);
         }
-        self.agent_by_name(name)?.ok_or_else(|| no_agent(name))
+        self.agent_by_name(name)
     }
 
     /// Marks an agent available (takes round-robin chats) or away.
@@ -313,17 +324,17 @@ impl Tx<'_> {
         id.map(|id| agent_by_id(self.conn(), id)).transpose()
     }
 
-    /// Takes an unassigned chat for `agent` atomically: the loser of two claims gets
-    /// `FailedPrecondition` naming who holds it. Claiming one's own chat changes nothing.
+    /// Takes an unassigned chat for `agent` atomically: the loser of two claims learns who
+    /// holds it. Claiming one's own chat changes nothing.
     ///
     /// # Errors
-    /// `FailedPrecondition` when another agent holds it.
+    /// The database.
     pub fn claim(
         &self,
         contact_id: i64,
         agent: &AgentRef,
         now: Millis,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let n = self
             .conn()
             .prepare_cached(
@@ -349,18 +360,13 @@ impl Tx<'_> {
                 },
                 now,
             )?;
-            return Ok(true);
+            return Ok(Claim::Claimed);
         }
-        match self.assignee(contact_id)? {
-            Some(holder) if holder.id == agent.id => Ok(false),
-            Some(holder) => Err(StoreError::FailedPrecondition(format!(
-                "this chat is already assigned to {}",
-                holder.name
-            ))),
-            None => Err(StoreError::FailedPrecondition(
-                "the chat could not be claimed; try again".into(),
-            )),
-        }
+        Ok(match self.assignee(contact_id)? {
+            Some(holder) if holder.id == agent.id => Claim::AlreadyTheirs,
+            Some(holder) => Claim::HeldBy(holder),
+            None => Claim::Failed,
+        })
     }
 
     /// Sets (or clears) the assignee, with an audit row (`action`, `detail`) and an event.

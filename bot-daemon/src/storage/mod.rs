@@ -32,7 +32,7 @@ use crate::{
 };
 
 pub use crate::domain::Identity;
-pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, NoteRecord};
+pub use agents::{AgentCredential, AgentRecord, AuditRecord, CannedResponse, Claim, NoteRecord};
 pub use csat::SurveyRecord;
 pub use read::{
     recent_outbound_payloads, replies_after_wamid, Gauges, ListQuery, OutboxItem, Page,
@@ -93,25 +93,16 @@ pub enum StoreError {
     /// The database file, or a value stored in it, cannot be read back.
     #[error("corrupt database: {0}")]
     Corrupt(String),
-    /// No such contact.
+    /// No conversation for this phone number or BSUID (a read that names one).
     #[error("no conversation for {0}")]
     NotFound(String),
-    /// The operation does not apply in the contact's current state.
+    /// A unique key is taken (an agent's name, a file that must be new); the engine words it
+    /// for the caller.
     #[error("{0}")]
-    FailedPrecondition(String),
-    /// The request is malformed.
+    Conflict(String),
+    /// A list's page token that this store did not issue.
     #[error("{0}")]
-    Invalid(String),
-    /// Something other than a conversation does not exist (the message says what).
-    #[error("{0}")]
-    Missing(String),
-    /// A name or key is taken.
-    #[error("{0}")]
-    AlreadyExists(String),
-    /// A valid caller asked for something only the operator may do (raised by the engine's
-    /// desk rules, never by the store itself).
-    #[error("{0}")]
-    PermissionDenied(String),
+    BadToken(String),
     /// I/O around the database file.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -373,6 +364,19 @@ struct JobOutcome {
     probe: bool,
 }
 
+/// The error of a write job: a store error converts into it, and it says whether it is one
+/// (the writer tells a full or unwritable database apart from a refused request).
+pub trait WriteError: From<StoreError> + Send + 'static {
+    /// The store's error, when this is one.
+    fn store_error(&self) -> Option<&StoreError>;
+}
+
+impl WriteError for StoreError {
+    fn store_error(&self) -> Option<&StoreError> {
+        Some(self)
+    }
+}
+
 /// Whether an error means the database cannot be written at all (rather than a bad request).
 fn is_storage_fault(e: &StoreError) -> bool {
     matches!(
@@ -508,7 +512,7 @@ impl Store {
         let mut conn = Connection::open(path)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::Unavailable(format!(
                 "could not switch {} to WAL mode (got {mode})",
                 path.display()
             )));
@@ -571,37 +575,47 @@ impl Store {
 
     /// Runs `f` in the writer's next transaction and returns its result once that transaction
     /// is committed. If `f` fails, its savepoint is rolled back and other jobs are unaffected.
+    /// `f` may fail with its caller's own error type (the engine's refusals), as long as a
+    /// store error converts into it and can be told apart ([`WriteError`]).
     ///
     /// # Errors
     /// What `f` returned, or the commit's failure.
-    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        E: WriteError,
+        F: FnOnce(&Tx<'_>) -> Result<T, E> + Send + 'static,
     {
         self.submit(f, false).await
     }
 
-    async fn submit<T, F>(&self, f: F, probe: bool) -> Result<T, StoreError>
+    async fn submit<T, E, F>(&self, f: F, probe: bool) -> Result<T, E>
     where
         T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+        E: WriteError,
+        F: FnOnce(&Tx<'_>) -> Result<T, E> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let job: Job = Box::new(move |tx: &Tx<'_>| {
             let result = f(tx);
             let outcome = JobOutcome {
                 failed: result.is_err(),
-                storage_fault: result.as_ref().err().is_some_and(is_storage_fault),
+                storage_fault: result
+                    .as_ref()
+                    .err()
+                    .and_then(WriteError::store_error)
+                    .is_some_and(is_storage_fault),
                 probe,
             };
             let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
-                let _ = reply.send(commit.and(result));
+                let _ = reply.send(commit.map_err(E::from).and(result));
             });
             (outcome, completion)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.jobs
+            .send(job)
+            .map_err(|_| E::from(StoreError::Closed))?;
+        rx.await.map_err(|_| E::from(StoreError::Closed))?
     }
 
     /// Runs `f` on a read connection off the async runtime.
@@ -616,7 +630,7 @@ impl Store {
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
-            .map_err(|e| StoreError::Invalid(format!("read task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("read task failed: {e}")))?
     }
 
     /// Counts an agent as connected (an open `WatchChats` stream) until the guard drops.
@@ -655,7 +669,7 @@ impl Store {
             Ok(())
         })
         .await?;
-        self.submit(|_| Ok(()), true).await?;
+        self.submit(|_| Ok::<(), StoreError>(()), true).await?;
         if self.is_writable() {
             Ok(())
         } else {
@@ -811,7 +825,7 @@ mod tests;
 /// `dest` exists, or either database cannot be opened, copied or checked.
 pub fn backup(db: &Path, dest: &Path) -> Result<i32, StoreError> {
     if dest.exists() {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Conflict(format!(
             "{} already exists; choose a new file",
             dest.display()
         )));
@@ -832,8 +846,8 @@ pub fn backup(db: &Path, dest: &Path) -> Result<i32, StoreError> {
                     std::thread::sleep(Duration::from_millis(50));
                 }
                 _ => {
-                    return Err(StoreError::Invalid(
-                        "the database stayed busy; backup not taken".into(),
+                    return Err(StoreError::Unavailable(
+                        "it stayed busy; backup not taken".into(),
                     ))
                 }
             }

@@ -184,7 +184,7 @@ fn encode_token(k1: i64, k2: i64, k3: i64, id: i64) -> String {
 
 fn decode_token(token: &str) -> Result<(i64, i64, i64, i64), StoreError> {
     let bad = || {
-        StoreError::Invalid(format!(
+        StoreError::BadToken(format!(
             "page_token {token:?} is not a token this server issued"
         ))
     };

@@ -83,7 +83,7 @@ async fn a_failing_job_rolls_back_alone_in_a_shared_transaction() {
                 .write(move |tx| {
                     let c = tx.upsert_contact(&who(&format!("2340000000{i:02}")), 1)?;
                     if i % 2 == 1 {
-                        return Err(StoreError::Invalid("odd".into()));
+                        return Err(StoreError::Internal("odd".into()));
                     }
                     Ok(c.id)
                 })
@@ -238,7 +238,7 @@ async fn delivery_status_only_moves_forward() {
         .write(move |tx| {
             let m = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 1)?;
             tx.enqueue(m.id, id, "{}", 1)?;
-            Ok(m)
+            Ok::<_, StoreError>(m)
         })
         .await
         .unwrap();
@@ -288,7 +288,7 @@ async fn a_status_that_arrives_before_the_send_response_is_applied_when_it_is_st
         .write(move |tx| {
             let m = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 1)?;
             tx.enqueue(m.id, id, "{}", 1)?;
-            Ok(m)
+            Ok::<_, StoreError>(m)
         })
         .await
         .unwrap();
@@ -332,7 +332,7 @@ async fn events_are_published_after_commit_in_sequence_order() {
         .write(move |tx| {
             let sid = tx.start_session(id, 5)?;
             tx.insert_message(&msg(id, Some(sid), Sender::User, "a"), 5)?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -363,7 +363,7 @@ async fn list_pages_are_stable_and_ordered() {
                     m.timestamp = 1000 - i;
                     tx.insert_message(&m, 1)?;
                 }
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .await
             .unwrap();
@@ -408,7 +408,7 @@ async fn list_pages_are_stable_and_ordered() {
             ..Default::default()
         })
         .await;
-    assert!(matches!(bad, Err(StoreError::Invalid(_))));
+    assert!(matches!(bad, Err(StoreError::BadToken(_))));
     let by_name = store
         .list_conversations(ListQuery {
             page_size: 50,
@@ -616,7 +616,7 @@ async fn repeated_early_statuses_are_kept_once_per_wamid_and_status() {
                     None
                 );
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -649,7 +649,7 @@ async fn early_statuses_stay_under_the_cap_keeping_the_newest() {
                         .query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))?;
                 assert!(n <= cap, "{n} rows after {} statuses, cap {cap}", i + 1);
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -679,7 +679,7 @@ async fn early_statuses_older_than_a_week_are_pruned() {
                     at + 1,
                 )?;
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
