@@ -114,6 +114,93 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
+/// Where the data lives: the `--db` value (flag, `CHAT_SUPPORT_DB` or the TOML's `db`), read at
+/// start-up. The backend is chosen from it: a file path, `sqlite://PATH` or `sqlite:PATH` is a
+/// SQLite database. `postgres://…` and `postgresql://…` name the PostgreSQL backend, which this
+/// build does not have yet (issue 16): they are refused with a message saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+/// Why a `--db` value names no backend this build has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocationError {
+    /// A PostgreSQL URL (not repeated: it may hold a password).
+    #[error(
+        "--db names a PostgreSQL database, but the PostgreSQL backend is not available in this \
+         build yet (issue 16); use a SQLite file: a path, sqlite://PATH or sqlite:PATH"
+    )]
+    PostgresUnavailable,
+    /// A URL of another kind.
+    #[error(
+        "--db: unknown database scheme \"{0}://\"; accepted: a file path, sqlite://PATH or \
+         sqlite:PATH (SQLite), postgres://… or postgresql://… (PostgreSQL, not in this build yet)"
+    )]
+    UnknownScheme(String),
+    /// `sqlite:` with nothing after it, or an empty value.
+    #[error("--db names no database file; give a path, sqlite://PATH or sqlite:PATH")]
+    NoPath,
+}
+
+impl Location {
+    /// Reads a `--db` value. A value that is not UTF-8 can only be a path.
+    ///
+    /// # Errors
+    /// A PostgreSQL URL (not in this build yet), another `scheme://`, or no path.
+    pub fn parse(value: &std::ffi::OsStr) -> Result<Location, LocationError> {
+        let Some(text) = value.to_str() else {
+            return Ok(Location::Sqlite(PathBuf::from(value)));
+        };
+        let path = if let Some(rest) = strip_prefix_ignore_case(text, "sqlite://") {
+            rest
+        } else if let Some(rest) = strip_prefix_ignore_case(text, "sqlite:") {
+            rest
+        } else if let Some((scheme, _)) = text.split_once("://").filter(|(s, _)| is_scheme(s)) {
+            return Err(match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => LocationError::PostgresUnavailable,
+                _ => LocationError::UnknownScheme(scheme.to_string()),
+            });
+        } else {
+            text
+        };
+        if path.is_empty() {
+            return Err(LocationError::NoPath);
+        }
+        Ok(Location::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The database file, beside which the daemon keeps its secrets (`<db>.admin-token`, …).
+    pub fn path(&self) -> &Path {
+        match self {
+            Location::Sqlite(p) => p,
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| text.get(prefix.len()..))
+        .flatten()
+}
+
+/// A URL scheme as RFC 3986 spells it: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+}
+
 /// A stored contact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactRecord {
@@ -551,6 +638,17 @@ impl Store {
             watchers: Watchers::default(),
             writable,
         })
+    }
+
+    /// Opens the store at `location` with the backend it names (SQLite: [`Store::open`]).
+    /// Blocking, like opening itself.
+    ///
+    /// # Errors
+    /// As the backend's open.
+    pub fn connect(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open(path),
+        }
     }
 
     /// False after a write failed because the database cannot be written (disk full,

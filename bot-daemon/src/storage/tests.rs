@@ -748,3 +748,46 @@ fn backend_errors_become_the_stores_own_kinds() {
         StoreError::Internal(_)
     ));
 }
+
+#[test]
+fn db_values_name_a_backend() {
+    use std::ffi::OsStr;
+    let sqlite = |p: &str| Ok(Location::Sqlite(PathBuf::from(p)));
+    let parse = |v: &str| Location::parse(OsStr::new(v));
+    assert_eq!(parse("./chat-support.db"), sqlite("./chat-support.db"));
+    assert_eq!(parse("/srv/cs/x.db"), sqlite("/srv/cs/x.db"));
+    assert_eq!(parse("sqlite:///srv/cs/x.db"), sqlite("/srv/cs/x.db"));
+    assert_eq!(parse("sqlite://x.db"), sqlite("x.db"));
+    assert_eq!(parse("SQLite:data/x.db"), sqlite("data/x.db"));
+    assert_eq!(parse("sqlite:/srv/x.db"), sqlite("/srv/x.db"));
+    // Not a scheme: a path with "://" inside a directory name, or a drive letter.
+    assert_eq!(parse("./odd://x.db"), sqlite("./odd://x.db"));
+    assert_eq!(parse("C:\\data\\x.db"), sqlite("C:\\data\\x.db"));
+    for pg in [
+        "postgres://u:secret@db/cs",
+        "postgresql://db/cs",
+        "POSTGRES://db",
+    ] {
+        let e = parse(pg).unwrap_err();
+        assert_eq!(e, LocationError::PostgresUnavailable);
+        let text = e.to_string();
+        assert!(text.contains("PostgreSQL backend is not available in this build yet"));
+        assert!(
+            !text.contains("secret"),
+            "the URL's password is not repeated: {text}"
+        );
+    }
+    let e = parse("mysql://db/cs").unwrap_err();
+    assert_eq!(e, LocationError::UnknownScheme("mysql".into()));
+    let text = e.to_string();
+    for form in ["sqlite://PATH", "sqlite:PATH", "postgres://", "a file path"] {
+        assert!(text.contains(form), "{form} in {text}");
+    }
+    assert_eq!(parse("sqlite:"), Err(LocationError::NoPath));
+    assert_eq!(parse("sqlite://"), Err(LocationError::NoPath));
+    assert_eq!(parse(""), Err(LocationError::NoPath));
+    assert_eq!(
+        Location::Sqlite(PathBuf::from("/srv/x.db")).path(),
+        Path::new("/srv/x.db")
+    );
+}
