@@ -5,7 +5,8 @@
 //! - [`cli`]: `admin …`, `simulate` and the students' import (over the APIs and the engine).
 //! - [`adapters`]: HTTP + webhook parsing, gRPC, REST, the outbound sender, the listeners.
 //! - [`engine`]: every business rule and permission; composes the core and the store.
-//! - [`storage`]: the SQLite store (writer thread, group commit, migrations).
+//! - [`storage`]: one storage interface chosen by `--db`; `storage/sqlite/` is the SQLite
+//!   backend (writer thread, group commit, migrations).
 //! - [`core`]: plain types and pure rules (domain, conversation, desk, hours, stats).
 //!
 //! This file and [`config`] sit on top: the configuration, and [`Daemon`], which wires every

@@ -79,7 +79,7 @@ fn text_field(field: &str, text: &str) -> Result<(), EngineError> {
 }
 
 /// The contact, which must be in an active chat.
-fn active_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, EngineError> {
+fn active_contact(tx: &dyn Tx, address: &Address) -> Result<ContactRecord, EngineError> {
     let c = tx
         .contact_by_address(address)?
         .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))?;
@@ -94,7 +94,7 @@ fn active_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, Engin
 
 /// An agent may change the assignment of an unassigned chat or of its own; another agent's
 /// chat needs a takeover first. The operator may change any.
-fn may_reassign(tx: &Tx<'_>, contact_id: i64, caller: &Caller) -> Result<(), EngineError> {
+fn may_reassign(tx: &dyn Tx, contact_id: i64, caller: &Caller) -> Result<(), EngineError> {
     if let (Some(me), Some(holder)) = (caller.agent(), tx.assignee(contact_id)?) {
         if holder.id != me.id {
             return Err(EngineError::FailedPrecondition(format!(
@@ -112,7 +112,7 @@ fn no_agent(name: &str) -> EngineError {
 }
 
 /// The enabled agent `name`.
-fn target_agent(tx: &Tx<'_>, name: &str) -> Result<AgentRef, EngineError> {
+fn target_agent(tx: &dyn Tx, name: &str) -> Result<AgentRef, EngineError> {
     let a = tx.agent_by_name(name)?.ok_or_else(|| no_agent(name))?;
     if !a.enabled {
         return Err(EngineError::FailedPrecondition(format!(
@@ -127,7 +127,7 @@ fn target_agent(tx: &Tx<'_>, name: &str) -> Result<AgentRef, EngineError> {
 /// chat to them, audited). With `claim_unassigned`, acting on an unassigned active chat claims
 /// it (an agent's first reply takes the chat, as support desks do). The operator passes.
 pub(super) fn guard_assignment(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact: &ContactRecord,
     caller: &Caller,
     takeover: bool,
@@ -164,7 +164,7 @@ pub(super) fn guard_assignment(
 
 /// `agent` claims the chat; `false` when it was theirs already.
 pub(super) fn claim(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact_id: i64,
     agent: &AgentRef,
     now: Millis,
@@ -198,7 +198,7 @@ impl Engine {
     /// the conversation as that same transaction left it (no second read).
     async fn summary_after(
         &self,
-        change: impl FnOnce(&Tx<'_>) -> Result<i64, EngineError> + Send + 'static,
+        change: impl FnOnce(&dyn Tx) -> Result<i64, EngineError> + Send + 'static,
     ) -> Result<Summary, EngineError> {
         self.store
             .write(move |tx| {
@@ -283,7 +283,7 @@ impl Engine {
     /// A new token, its hash stored by `store` in the writer.
     async fn issue_token(
         &self,
-        store: impl FnOnce(&Tx<'_>, &[u8; 32], Millis) -> Result<AgentRecord, EngineError>
+        store: impl FnOnce(&dyn Tx, &[u8; 32], Millis) -> Result<AgentRecord, EngineError>
             + Send
             + 'static,
     ) -> Result<IssuedToken, EngineError> {

@@ -119,7 +119,7 @@ impl std::fmt::Debug for Engine {
 }
 
 /// The contact an agent named, or `NotFound`.
-fn existing_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, EngineError> {
+fn existing_contact(tx: &dyn Tx, address: &Address) -> Result<ContactRecord, EngineError> {
     tx.contact_by_address(address)?
         .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))
 }
@@ -147,7 +147,7 @@ pub const ETA_MIN_SAMPLES: usize = 5;
 /// index as long as the queue) only when the transition, computed first without it, has the
 /// bot say something the queue line belongs to.
 fn step_stored(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     c: &ContactRecord,
     event: &Event,
     settings: &BotSettings,
@@ -165,7 +165,7 @@ fn step_stored(
 /// Where the contact stands in the queue (or would, starting a chat now), with the estimated
 /// wait; `None` once an agent answered.
 fn queue_info(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     c: &ContactRecord,
     now: Millis,
 ) -> Result<Option<QueueInfo>, EngineError> {
@@ -206,7 +206,7 @@ fn needs_queue(before: State, t: &Transition) -> bool {
 
 /// What the state machine needs about a contact, without its queue place (`queue: None`).
 fn machine_contact(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     c: &ContactRecord,
     settings: &BotSettings,
     now: Millis,
@@ -341,7 +341,7 @@ struct Applied {
 
 /// Stores a transition's effects: sessions, the inbound message, state, replies and outbox.
 fn apply_transition(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact: &ContactRecord,
     t: &Transition,
     inbound: Option<&InboundMessage>,
@@ -450,7 +450,7 @@ fn apply_transition(
 
 #[allow(clippy::too_many_arguments)]
 fn queue_reply(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact_id: i64,
     session: Option<i64>,
     address: &Address,
@@ -501,7 +501,7 @@ fn queue_reply(
 }
 
 fn apply_delivery(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     d: &Delivery,
     settings: &BotSettings,
     desk: &DeskSettings,
@@ -981,7 +981,7 @@ impl Engine {
                 let Some(inactivity) = settings.inactivity.clone() else {
                     return Ok(swept);
                 };
-                let timed = |tx: &Tx<'_>, id: i64, event: Event| -> Result<(), EngineError> {
+                let timed = |tx: &dyn Tx, id: i64, event: Event| -> Result<(), EngineError> {
                     let contact = tx.contact(id)?;
                     let mut t = step_stored(tx, &contact, &event, &settings, now)?;
                     if !within_window(contact.last_inbound_at, now) {

@@ -2,7 +2,9 @@
 //! statuses, sessions that never overlap, and the event log.
 
 use super::*;
-use crate::domain::{Sender, State};
+use crate::domain::{DeliveryStatus, EndedBy, Sender, State};
+use crate::storage::*;
+use std::path::PathBuf;
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -566,7 +568,7 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    let (first, second) = store
+    let (first, second) = reads(&store)
         .read(|c| {
             let fr = |id: i64| -> Result<Option<i64>, StoreError> {
                 Ok(c.query_row(
@@ -587,8 +589,15 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
     assert_eq!(facts[0].first_response_at, Some(4000));
 }
 
+/// The SQLite read side of a store, for queries of the tests' own.
+fn reads(store: &Store) -> &Reads {
+    match &store.backend {
+        crate::storage::Backend::Sqlite(b) => b,
+    }
+}
+
 async fn early_rows(store: &Store) -> Vec<(String, String)> {
-    store
+    reads(store)
         .read(|c| {
             let mut st = c.prepare("SELECT wamid, status FROM early_statuses ORDER BY rowid")?;
             let rows = st
@@ -631,28 +640,30 @@ async fn repeated_early_statuses_are_kept_once_per_wamid_and_status() {
 
 #[tokio::test]
 async fn early_statuses_stay_under_the_cap_keeping_the_newest() {
-    let (_dir, store) = open();
+    let (dir, store) = open();
     let cap = 3 * EARLY_STATUSES_PRUNE_EVERY;
-    store
-        .write(move |tx| {
-            for i in 0..10 * EARLY_STATUSES_PRUNE_EVERY + 17 {
-                tx.keep_early_status(
-                    &format!("wamid.U{i}"),
-                    DeliveryStatus::Delivered,
-                    None,
-                    None,
-                    1_000 + i,
-                    cap,
-                )?;
-                let n: i64 =
-                    tx.conn()
-                        .query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))?;
-                assert!(n <= cap, "{n} rows after {} statuses, cap {cap}", i + 1);
-            }
-            Ok::<_, StoreError>(())
-        })
-        .await
+    // On a connection of the test's own: the cap is a parameter of the backend's helper.
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let tx = SqliteTx::new(&conn);
+    for i in 0..10 * EARLY_STATUSES_PRUNE_EVERY + 17 {
+        tx.keep_early_status(
+            &format!("wamid.U{i}"),
+            DeliveryStatus::Delivered,
+            None,
+            None,
+            1_000 + i,
+            cap,
+        )
         .unwrap();
+        let n: i64 = tx
+            .conn()
+            .query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))
+            .unwrap();
+        assert!(n <= cap, "{n} rows after {} statuses, cap {cap}", i + 1);
+    }
+    drop(tx);
+    conn.execute_batch("COMMIT").unwrap();
     let rows = early_rows(&store).await;
     let last = format!("wamid.U{}", 10 * EARLY_STATUSES_PRUNE_EVERY + 16);
     assert!(rows.iter().any(|(w, _)| *w == last), "the newest is kept");
