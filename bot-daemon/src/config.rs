@@ -11,6 +11,7 @@ use crate::{
     desk::DeskSettings,
     hours::BusinessHours,
     outbound::SenderConfig,
+    storage::Location,
 };
 
 /// The Graph API base with a pinned version.
@@ -36,7 +37,8 @@ pub struct ConfigArgs {
     /// gRPC listener (port 0 picks a free port).
     #[arg(long, env = "CHAT_SUPPORT_GRPC_ADDR", global = true)]
     pub grpc_addr: Option<String>,
-    /// SQLite database file.
+    /// The database: a SQLite file (a path, sqlite://PATH or sqlite:PATH). PostgreSQL
+    /// (postgres://…) is not available in this build yet.
     #[arg(long, env = "CHAT_SUPPORT_DB", global = true)]
     pub db: Option<PathBuf>,
     /// Cloud API access token; without one the daemon runs in sandbox mode.
@@ -350,8 +352,8 @@ pub struct Config {
     pub http_addr: String,
     /// gRPC listener.
     pub grpc_addr: String,
-    /// Database file.
-    pub db: PathBuf,
+    /// The database (`--db`), and so the backend: a SQLite file today.
+    pub db: Location,
     /// Cloud API token; `None` means sandbox.
     pub access_token: Option<String>,
     /// Business phone number id.
@@ -480,11 +482,11 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_HTTP_ADDR.into()),
             grpc_addr: pick(&args.grpc_addr, file.grpc_addr)
                 .unwrap_or_else(|| DEFAULT_GRPC_ADDR.into()),
-            db: args
-                .db
-                .clone()
-                .or(file.db)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DB)),
+            db: match args.db.clone().or(file.db) {
+                Some(value) => Location::parse(value.as_os_str())
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+                None => Location::Sqlite(PathBuf::from(DEFAULT_DB)),
+            },
             access_token,
             phone_number_id: phone_number_id.unwrap_or_else(|| "sandbox".into()),
             app_secret,
@@ -521,7 +523,7 @@ impl Config {
     /// A configuration for tests: the given database, port 0 everywhere, sandbox.
     pub fn for_tests(db: &Path) -> Config {
         let mut c = Config::defaults();
-        c.db = db.to_path_buf();
+        c.db = Location::Sqlite(db.to_path_buf());
         c.http_addr = "127.0.0.1:0".into();
         c.grpc_addr = "127.0.0.1:0".into();
         c
@@ -534,7 +536,7 @@ impl Config {
         Config {
             http_addr: DEFAULT_HTTP_ADDR.into(),
             grpc_addr: DEFAULT_GRPC_ADDR.into(),
-            db: PathBuf::from(DEFAULT_DB),
+            db: Location::Sqlite(PathBuf::from(DEFAULT_DB)),
             access_token: None,
             phone_number_id: "sandbox".into(),
             app_secret: None,
@@ -687,6 +689,23 @@ mod tests {
     }
 
     #[test]
+    fn the_db_value_chooses_the_backend() {
+        let load = |db: &str| {
+            Config::load(&ConfigArgs {
+                db: Some(db.into()),
+                ..Default::default()
+            })
+        };
+        let c = load("sqlite:///srv/cs/x.db").unwrap();
+        assert_eq!(c.db, Location::Sqlite(PathBuf::from("/srv/cs/x.db")));
+        let e = load("postgres://cs@db/cs").err().unwrap().to_string();
+        assert!(e.contains("PostgreSQL backend is not available"), "{e}");
+        let e = load("redis://db").err().unwrap().to_string();
+        assert!(e.contains("sqlite://PATH"), "{e}");
+        assert_eq!(Config::defaults().db.path(), Path::new(DEFAULT_DB));
+    }
+
+    #[test]
     fn flags_win_over_file_and_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
@@ -702,7 +721,7 @@ mod tests {
         };
         let c = Config::load(&args).unwrap();
         assert_eq!(c.http_addr, "127.0.0.1:9000");
-        assert_eq!(c.db, PathBuf::from("/tmp/flag.db"));
+        assert_eq!(c.db, Location::Sqlite(PathBuf::from("/tmp/flag.db")));
         assert_eq!(c.verify_token.as_deref(), Some("v"));
         assert_eq!(c.bot.faq.len(), 1);
         assert_eq!(c.grpc_addr, DEFAULT_GRPC_ADDR);

@@ -5,7 +5,8 @@
 //! - [`cli`]: `admin …`, `simulate` and the students' import (over the APIs and the engine).
 //! - [`adapters`]: HTTP + webhook parsing, gRPC, REST, the outbound sender, the listeners.
 //! - [`engine`]: every business rule and permission; composes the core and the store.
-//! - [`storage`]: the SQLite store (writer thread, group commit, migrations).
+//! - [`storage`]: one storage interface chosen by `--db`; `storage/sqlite/` is the SQLite
+//!   backend (writer thread, group commit, migrations).
 //! - [`core`]: plain types and pure rules (domain, conversation, desk, hours, stats).
 //!
 //! This file and [`config`] sit on top: the configuration, and [`Daemon`], which wires every
@@ -138,7 +139,7 @@ pub fn resolve_admin_token(
     match &cfg.admin_token {
         Some(t) => Ok((t.clone(), None)),
         None => {
-            let (t, path) = secret_beside_db(&cfg.db, proto::client::TOKEN_FILE_SUFFIX)?;
+            let (t, path) = secret_beside_db(cfg.db.path(), proto::client::TOKEN_FILE_SUFFIX)?;
             Ok((t, Some(path)))
         }
     }
@@ -151,7 +152,7 @@ pub fn resolve_admin_token(
 pub fn resolve_app_secret(cfg: &Config) -> Result<String, StartError> {
     match &cfg.app_secret {
         Some(s) => Ok(s.clone()),
-        None if cfg.is_sandbox() => Ok(secret_beside_db(&cfg.db, "sandbox-secret")?.0),
+        None if cfg.is_sandbox() => Ok(secret_beside_db(cfg.db.path(), "sandbox-secret")?.0),
         None => Err(StartError::Invalid(
             "WHATSAPP_APP_SECRET is required outside sandbox mode".into(),
         )),
@@ -194,7 +195,7 @@ impl Daemon {
         clock: Clock,
     ) -> Result<Daemon, StartError> {
         let db = cfg.db.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&db))
+        let store = tokio::task::spawn_blocking(move || Store::connect(&db))
             .await
             .map_err(|e| StartError::Invalid(format!("opening the database: {e}")))??;
         let app_secret = resolve_app_secret(&cfg)?;

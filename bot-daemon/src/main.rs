@@ -272,13 +272,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&cfg, &args).await,
         Command::Admin(args) => Ok(admin_cli::run(&cfg, &args).await?),
         Command::Backup { path } => {
-            let (db, dest) = (cfg.db.clone(), path.clone());
+            let (db, dest) = (cfg.db.path().to_path_buf(), path.clone());
             let pages =
                 tokio::task::spawn_blocking(move || bot_daemon::storage::backup(&db, &dest))
                     .await??;
             emit(format!(
                 "backed up {} to {} ({pages} pages, integrity ok)",
-                cfg.db.display(),
+                cfg.db,
                 path.display()
             ))?;
             Ok(())
@@ -290,12 +290,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)
                 .context("nothing was imported")?;
             let db = cfg.db.clone();
-            let store = tokio::task::spawn_blocking(move || Store::open(&db)).await??;
+            let store = tokio::task::spawn_blocking(move || Store::connect(&db)).await??;
             let engine = Engine::new(store, cfg.bot.clone(), system_clock());
             let (created, updated) = engine.import_students(rows).await?;
             emit(format!(
                 "imported {created} new and updated {updated} existing students into {}",
-                cfg.db.display()
+                cfg.db
             ))?;
             Ok(())
         }

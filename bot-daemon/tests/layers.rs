@@ -1,6 +1,7 @@
 //! The source tree's layers, checked: every `crate::…` path in `src/` points to the file's own
-//! layer or one below it. From the bottom: `core/` (pure), `storage/`, `engine/`, `adapters/`,
-//! `config.rs`, `cli/`, and `lib.rs`/`main.rs` on top. The short names `lib.rs` re-exports
+//! layer or one below it, and only `storage/sqlite/` knows SQLite's driver. From the bottom:
+//! `core/` (pure), `storage/`, `engine/`, `adapters/`, `config.rs`, `cli/`, and
+//! `lib.rs`/`main.rs` on top. The short names `lib.rs` re-exports
 //! (`crate::domain`, `crate::grpc`, …) count as the layer their module lives in.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -133,6 +134,28 @@ fn no_import_runs_back_up_the_layers() {
         "imports that run back up the layers:\n{}",
         wrong.join("\n")
     );
+}
+
+/// One storage interface, a backend per folder (issue 15): SQL's driver is named only inside
+/// `storage/sqlite/`, and nothing outside `storage/` reaches into a backend's folder.
+#[test]
+fn only_the_sqlite_backend_knows_rusqlite() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        let in_sqlite = rel.starts_with("storage/sqlite");
+        if !in_sqlite && text.contains("rusqlite") {
+            wrong.push(format!("{} names rusqlite", rel.display()));
+        }
+        if !rel.starts_with("storage") && text.contains("storage::sqlite") {
+            wrong.push(format!("{} reaches into storage::sqlite", rel.display()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

@@ -826,7 +826,7 @@ impl std::fmt::Debug for KilledDaemon {
 impl KilledDaemon {
     /// The database file the killed daemon left.
     pub fn db_path(&self) -> &Path {
-        &self.config.db
+        self.config.db.path()
     }
 
     /// Starts a daemon again (isolated, so it can be killed too) on the same database, fake
@@ -908,7 +908,7 @@ async fn boot(config: &Config) -> Daemon {
         .expect("binding the daemon's gRPC listener on 127.0.0.1:0");
     Daemon::start(config.clone(), Listeners { http, grpc })
         .await
-        .unwrap_or_else(|e| panic!("starting the daemon on {}: {e}", config.db.display()))
+        .unwrap_or_else(|e| panic!("starting the daemon on {}: {e}", config.db.path().display()))
 }
 
 /// Boots with the test's clock (else the system clock) in `runtime` (else the current one).
@@ -939,7 +939,7 @@ async fn boot_clocked(config: Config, clock: Clock) -> Daemon {
     let grpc = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binding the daemon's gRPC listener on 127.0.0.1:0");
-    let db = config.db.display().to_string();
+    let db = config.db.path().display().to_string();
     Daemon::start_with_clock(config, Listeners { http, grpc }, clock)
         .await
         .unwrap_or_else(|e| panic!("starting the daemon on {db}: {e}"))
@@ -1138,7 +1138,7 @@ impl TestDaemon {
 
     /// The database file.
     pub fn db_path(&self) -> &Path {
-        &self.config.db
+        self.config.db.path()
     }
 
     /// `http://127.0.0.1:<port>`.

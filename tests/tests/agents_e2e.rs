@@ -271,7 +271,7 @@ async fn agents_have_their_own_tokens_and_every_send_and_end_is_attributed() {
     assert!(!s.chat_active);
     assert_eq!(s.assigned_agent, "", "assignment belongs to the chat");
     // Stored for analytics: agent_id on messages and on the session end (NULL = operator).
-    let db = bot_daemon::storage::inspect::Inspector::open(&td.config().db).unwrap();
+    let db = bot_daemon::storage::inspect::Inspector::open(td.config().db.path()).unwrap();
     let by: Vec<(String, Option<String>)> = db
         .messages(None)
         .unwrap()
@@ -936,7 +936,7 @@ async fn disabled_agents_are_refused_and_rotated_tokens_replace_the_old_ones() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
     // Tokens are stored hashed: the database never holds them.
-    let db = td.config().db.clone();
+    let db = td.config().db.path().to_path_buf();
     let mut bytes = std::fs::read(&db).unwrap();
     bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
     let hay = String::from_utf8_lossy(&bytes);

@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::{
     domain::{parse_contact, Address, Millis},
-    engine::Engine,
+    engine::{Engine, EngineError},
     grpc::{DEFAULT_LIST_PAGE, DEFAULT_THREAD_PAGE, MAX_PAGE},
     storage::{ListQuery, MessageRecord, StoreError, Summary},
 };
@@ -66,19 +66,23 @@ fn success(message: &str, data: Value) -> Response {
     Json(json!({ "status": "success", "message": message, "data": data })).into_response()
 }
 
-fn store_error(e: StoreError) -> Response {
-    match e {
-        StoreError::NotFound(what) => {
+/// An engine refusal or a store failure as the REST answer (the statuses the seed's clients
+/// know).
+fn store_error(e: impl Into<EngineError>) -> Response {
+    match e.into() {
+        EngineError::NotFound(what) | EngineError::Store(StoreError::NotFound(what)) => {
             fail(StatusCode::NOT_FOUND, format!("no conversation for {what}"))
         }
-        StoreError::FailedPrecondition(m) => fail(StatusCode::CONFLICT, m),
-        StoreError::Invalid(m) => fail(StatusCode::BAD_REQUEST, m),
-        StoreError::PermissionDenied(m) => fail(StatusCode::FORBIDDEN, m),
-        StoreError::Closed => fail(
+        EngineError::FailedPrecondition(m) => fail(StatusCode::CONFLICT, m),
+        EngineError::Invalid(m) | EngineError::Store(StoreError::BadToken(m)) => {
+            fail(StatusCode::BAD_REQUEST, m)
+        }
+        EngineError::PermissionDenied(m) => fail(StatusCode::FORBIDDEN, m),
+        EngineError::Store(StoreError::Closed) => fail(
             StatusCode::SERVICE_UNAVAILABLE,
             "the daemon is shutting down",
         ),
-        StoreError::Full(m) | StoreError::Unavailable(m) => {
+        EngineError::Store(StoreError::Full(m) | StoreError::Unavailable(m)) => {
             tracing::error!(error = %m, "a REST call could not use the database");
             fail(
                 StatusCode::SERVICE_UNAVAILABLE,

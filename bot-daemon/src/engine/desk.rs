@@ -12,7 +12,9 @@ use super::{Engine, EngineError};
 use crate::{
     desk::{self, AgentRef, Caller, DeskSettings, Priority},
     domain::{Address, ContactRef, Millis, State},
-    storage::{AgentRecord, CannedResponse, ContactRecord, NoteRecord, StoreError, Summary, Tx},
+    storage::{
+        AgentRecord, CannedResponse, Claim, ContactRecord, NoteRecord, StoreError, Summary, Tx,
+    },
 };
 
 /// The most characters in a note, a canned response or a transfer note.
@@ -30,46 +32,46 @@ pub struct IssuedToken {
     pub token: String,
 }
 
-pub(super) fn operator_only(caller: &Caller, what: &str) -> Result<(), StoreError> {
+pub(super) fn operator_only(caller: &Caller, what: &str) -> Result<(), EngineError> {
     match caller {
         Caller::Operator => Ok(()),
-        Caller::Agent(a) => Err(StoreError::PermissionDenied(format!(
+        Caller::Agent(a) => Err(EngineError::PermissionDenied(format!(
             "only the operator (the admin token) may {what}; agent {:?} may not",
             a.name
         ))),
     }
 }
 
-fn agent_only<'a>(caller: &'a Caller, what: &str) -> Result<&'a AgentRef, StoreError> {
+fn agent_only<'a>(caller: &'a Caller, what: &str) -> Result<&'a AgentRef, EngineError> {
     caller.agent().ok_or_else(|| {
-        StoreError::FailedPrecondition(format!(
+        EngineError::FailedPrecondition(format!(
             "the admin token has no agent identity, so it cannot {what}; use an agent's token"
         ))
     })
 }
 
 /// An agent's login name as given in `field`, trimmed and checked.
-fn agent_name(field: &str, name: &str) -> Result<String, StoreError> {
+fn agent_name(field: &str, name: &str) -> Result<String, EngineError> {
     let name = name.trim();
     desk::validate_agent_name(name)
-        .map_err(|e| StoreError::Invalid(e.replacen("agent name", field, 1)))?;
+        .map_err(|e| EngineError::Invalid(e.replacen("agent name", field, 1)))?;
     Ok(name.to_string())
 }
 
 /// A canned response's shortcut as typed (`/greet` or `greet`), checked.
-fn shortcut_of(typed: &str) -> Result<String, StoreError> {
+fn shortcut_of(typed: &str) -> Result<String, EngineError> {
     let shortcut = typed.trim().trim_start_matches('/').to_string();
-    desk::validate_shortcut(&shortcut).map_err(StoreError::Invalid)?;
+    desk::validate_shortcut(&shortcut).map_err(EngineError::Invalid)?;
     Ok(shortcut)
 }
 
 /// A note or a canned response's body: not blank, at most [`MAX_NOTE`] characters.
-fn text_field(field: &str, text: &str) -> Result<(), StoreError> {
+fn text_field(field: &str, text: &str) -> Result<(), EngineError> {
     if text.trim().is_empty() {
-        return Err(StoreError::Invalid(format!("{field} is empty")));
+        return Err(EngineError::Invalid(format!("{field} is empty")));
     }
     if text.chars().count() > MAX_NOTE {
-        return Err(StoreError::Invalid(format!(
+        return Err(EngineError::Invalid(format!(
             "{field} must be at most {MAX_NOTE} characters"
         )));
     }
@@ -77,12 +79,12 @@ fn text_field(field: &str, text: &str) -> Result<(), StoreError> {
 }
 
 /// The contact, which must be in an active chat.
-fn active_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, StoreError> {
+fn active_contact(tx: &dyn Tx, address: &Address) -> Result<ContactRecord, EngineError> {
     let c = tx
         .contact_by_address(address)?
-        .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+        .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))?;
     if c.state != State::ChatSupportActive {
-        return Err(StoreError::FailedPrecondition(format!(
+        return Err(EngineError::FailedPrecondition(format!(
             "{} has no active chat session",
             address.as_str()
         )));
@@ -92,10 +94,10 @@ fn active_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, Store
 
 /// An agent may change the assignment of an unassigned chat or of its own; another agent's
 /// chat needs a takeover first. The operator may change any.
-fn may_reassign(tx: &Tx<'_>, contact_id: i64, caller: &Caller) -> Result<(), StoreError> {
+fn may_reassign(tx: &dyn Tx, contact_id: i64, caller: &Caller) -> Result<(), EngineError> {
     if let (Some(me), Some(holder)) = (caller.agent(), tx.assignee(contact_id)?) {
         if holder.id != me.id {
-            return Err(StoreError::FailedPrecondition(format!(
+            return Err(EngineError::FailedPrecondition(format!(
                 "this chat is assigned to {}; only they or the operator can reassign it (or take it over by replying with takeover)",
                 holder.name
             )));
@@ -104,13 +106,16 @@ fn may_reassign(tx: &Tx<'_>, contact_id: i64, caller: &Caller) -> Result<(), Sto
     Ok(())
 }
 
+/// No agent of that name.
+fn no_agent(name: &str) -> EngineError {
+    EngineError::Missing(format!("no agent named {name:?}"))
+}
+
 /// The enabled agent `name`.
-fn target_agent(tx: &Tx<'_>, name: &str) -> Result<AgentRef, StoreError> {
-    let a = tx
-        .agent_by_name(name)?
-        .ok_or_else(|| StoreError::Missing(format!("no agent named {name:?}")))?;
+fn target_agent(tx: &dyn Tx, name: &str) -> Result<AgentRef, EngineError> {
+    let a = tx.agent_by_name(name)?.ok_or_else(|| no_agent(name))?;
     if !a.enabled {
-        return Err(StoreError::FailedPrecondition(format!(
+        return Err(EngineError::FailedPrecondition(format!(
             "agent {:?} is disabled",
             a.name
         )));
@@ -122,20 +127,20 @@ fn target_agent(tx: &Tx<'_>, name: &str) -> Result<AgentRef, StoreError> {
 /// chat to them, audited). With `claim_unassigned`, acting on an unassigned active chat claims
 /// it (an agent's first reply takes the chat, as support desks do). The operator passes.
 pub(super) fn guard_assignment(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact: &ContactRecord,
     caller: &Caller,
     takeover: bool,
     claim_unassigned: bool,
     now: Millis,
-) -> Result<(), StoreError> {
+) -> Result<(), EngineError> {
     let Some(me) = caller.agent() else {
         return Ok(());
     };
     match tx.assignee(contact.id)? {
         Some(holder) if holder.id != me.id => {
             if !takeover {
-                return Err(StoreError::FailedPrecondition(format!(
+                return Err(EngineError::FailedPrecondition(format!(
                     "this chat is assigned to {}; set takeover to act on it anyway (it becomes yours)",
                     holder.name
                 )));
@@ -150,11 +155,31 @@ pub(super) fn guard_assignment(
             )?;
         }
         None if claim_unassigned && contact.state == State::ChatSupportActive => {
-            tx.claim(contact.id, me, now)?;
+            claim(tx, contact.id, me, now)?;
         }
         _ => {}
     }
     Ok(())
+}
+
+/// `agent` claims the chat; `false` when it was theirs already.
+pub(super) fn claim(
+    tx: &dyn Tx,
+    contact_id: i64,
+    agent: &AgentRef,
+    now: Millis,
+) -> Result<bool, EngineError> {
+    match tx.claim(contact_id, agent, now)? {
+        Claim::Claimed => Ok(true),
+        Claim::AlreadyTheirs => Ok(false),
+        Claim::HeldBy(holder) => Err(EngineError::FailedPrecondition(format!(
+            "this chat is already assigned to {}",
+            holder.name
+        ))),
+        Claim::Failed => Err(EngineError::FailedPrecondition(
+            "the chat could not be claimed; try again".into(),
+        )),
+    }
 }
 
 /// The prefix an agent's messages carry on WhatsApp: "🎧 Support Team: ", or "🎧 {first name}: "
@@ -173,12 +198,12 @@ impl Engine {
     /// the conversation as that same transaction left it (no second read).
     async fn summary_after(
         &self,
-        change: impl FnOnce(&Tx<'_>) -> Result<i64, StoreError> + Send + 'static,
+        change: impl FnOnce(&dyn Tx) -> Result<i64, EngineError> + Send + 'static,
     ) -> Result<Summary, EngineError> {
         self.store
             .write(move |tx| {
                 let id = change(tx)?;
-                tx.summary(id)
+                Ok(tx.summary(id)?)
             })
             .await
     }
@@ -219,14 +244,22 @@ impl Engine {
         let display = match display_name.trim() {
             "" => name.clone(),
             d if d.chars().count() > MAX_DISPLAY_NAME => {
-                return Err(StoreError::Invalid(format!(
+                return Err(EngineError::Invalid(format!(
                     "display_name must be at most {MAX_DISPLAY_NAME} characters"
                 )))
             }
             d => d.to_string(),
         };
-        self.issue_token(move |tx, hash, now| tx.add_agent(&name, &display, hash, now))
-            .await
+        self.issue_token(move |tx, hash, now| {
+            tx.add_agent(&name, &display, hash, now)
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => EngineError::AlreadyExists(format!(
+                        "an agent named {name:?} already exists"
+                    )),
+                    e => e.into(),
+                })
+        })
+        .await
     }
 
     /// The operator replaces agent `name`'s token: the old one stops opening the desk.
@@ -240,14 +273,17 @@ impl Engine {
     ) -> Result<IssuedToken, EngineError> {
         operator_only(caller, "rotate agents' tokens")?;
         let name = agent_name("name", name)?;
-        self.issue_token(move |tx, hash, now| tx.set_agent_token(&name, hash, now))
-            .await
+        self.issue_token(move |tx, hash, now| {
+            tx.set_agent_token(&name, hash, now)?
+                .ok_or_else(|| no_agent(&name))
+        })
+        .await
     }
 
     /// A new token, its hash stored by `store` in the writer.
     async fn issue_token(
         &self,
-        store: impl FnOnce(&Tx<'_>, &[u8; 32], Millis) -> Result<AgentRecord, StoreError>
+        store: impl FnOnce(&dyn Tx, &[u8; 32], Millis) -> Result<AgentRecord, EngineError>
             + Send
             + 'static,
     ) -> Result<IssuedToken, EngineError> {
@@ -272,7 +308,10 @@ impl Engine {
         let name = agent_name("name", name)?;
         let now = self.now();
         self.store
-            .write(move |tx| tx.set_agent_enabled(&name, enabled, now))
+            .write(move |tx| {
+                tx.set_agent_enabled(&name, enabled, now)?
+                    .ok_or_else(|| no_agent(&name))
+            })
             .await
     }
 
@@ -287,9 +326,10 @@ impl Engine {
     ) -> Result<AgentRecord, EngineError> {
         let me = agent_only(caller, "be available")?.id;
         let now = self.now();
-        self.store
+        Ok(self
+            .store
             .write(move |tx| tx.set_availability(me, available, now))
-            .await
+            .await?)
     }
 
     /// The calling agent claims the active chat at `address`.
@@ -302,7 +342,7 @@ impl Engine {
         let now = self.now();
         self.summary_after(move |tx| {
             let c = active_contact(tx, &address)?;
-            tx.claim(c.id, &me, now)?;
+            claim(tx, c.id, &me, now)?;
             Ok(c.id)
         })
         .await
@@ -327,7 +367,7 @@ impl Engine {
             n => Some(agent_name("agent", n)?),
         };
         if note.chars().count() > MAX_NOTE {
-            return Err(StoreError::Invalid(format!(
+            return Err(EngineError::Invalid(format!(
                 "note must be at most {MAX_NOTE} characters"
             )));
         }
@@ -378,7 +418,7 @@ impl Engine {
             may_reassign(tx, c.id, &caller)?;
             let target = target_agent(tx, &to)?;
             if tx.assignee(c.id)?.map(|a| a.id) == Some(target.id) {
-                return Err(StoreError::FailedPrecondition(format!(
+                return Err(EngineError::FailedPrecondition(format!(
                     "this chat is already assigned to {}",
                     target.name
                 )));
@@ -444,11 +484,11 @@ impl Engine {
             .write(move |tx| {
                 let c = tx
                     .contact_by_address(&address)?
-                    .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?;
+                    .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))?;
                 let session = (c.state == State::ChatSupportActive)
                     .then_some(c.current_session_id)
                     .flatten();
-                tx.add_note(c.id, session, &caller, &text, now)
+                Ok(tx.add_note(c.id, session, &caller, &text, now)?)
             })
             .await
     }
@@ -458,7 +498,7 @@ impl Engine {
     /// # Errors
     /// Storage.
     pub async fn canned_responses(&self) -> Result<Vec<CannedResponse>, EngineError> {
-        self.store.canned_responses(None).await
+        Ok(self.store.canned_responses(None).await?)
     }
 
     /// Saves the canned response `shortcut` (`/greet` or `greet`), replacing one of that name.
@@ -489,9 +529,10 @@ impl Engine {
     pub async fn delete_canned(&self, shortcut: &str) -> Result<bool, EngineError> {
         let shortcut = shortcut_of(shortcut)?;
         let now = self.now();
-        self.store
+        Ok(self
+            .store
             .write(move |tx| tx.delete_canned(&shortcut, now))
-            .await
+            .await?)
     }
 
     /// The canned response `shortcut` with `{name}` (the contact `contact` names, resolved only
@@ -509,7 +550,7 @@ impl Engine {
         let shortcut = shortcut_of(shortcut)?;
         let found = self.store.canned_responses(Some(shortcut.clone())).await?;
         let Some(c) = found.first() else {
-            return Err(StoreError::Missing(format!(
+            return Err(EngineError::Missing(format!(
                 "no canned response /{shortcut}"
             )));
         };
@@ -520,7 +561,7 @@ impl Engine {
                 self.store
                     .find_conversation(address.clone())
                     .await?
-                    .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))?
+                    .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))?
                     .display_name
             }
         };

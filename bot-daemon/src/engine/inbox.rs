@@ -12,11 +12,55 @@ use super::{
     apply_delivery, clamp_timestamps, desk::operator_only, DeliveryOutcome, Engine, EngineError,
 };
 use crate::{
-    desk::Caller,
+    conversation::BotSettings,
+    desk::{Caller, DeskSettings},
     domain::Millis,
     inbound::Delivery,
-    storage::{ParkedDelivery, StoreError},
+    storage::{ParkedDelivery, StoreError, Tx, WriteError},
 };
+
+/// Whether an engine error means the database cannot be written (not this delivery's fault).
+fn is_fault(e: &EngineError) -> bool {
+    e.store_error().is_some_and(StoreError::is_storage_fault)
+}
+
+/// Applies `d` in a savepoint of its own. `Ok(Ok(_))`: applied; `Ok(Err(why))`: it failed on
+/// its own and nothing of it is kept; `Err(_)`: the database cannot be written.
+fn apply_isolated(
+    tx: &dyn Tx,
+    d: &Delivery,
+    failpoint: &Failpoint,
+    settings: &BotSettings,
+    desk: &DeskSettings,
+    now: Millis,
+) -> Result<Result<DeliveryOutcome, String>, EngineError> {
+    let mut outcome = None;
+    let mut failure: Option<EngineError> = None;
+    let r = tx.isolated(&mut |tx| {
+        let result = failpoint
+            .check(d)
+            .map_err(EngineError::from)
+            .and_then(|()| apply_delivery(tx, d, settings, desk, now));
+        match result {
+            Ok(o) => {
+                outcome = Some(o);
+                true
+            }
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        }
+    });
+    match (r, outcome, failure) {
+        (Err(e), _, _) if e.is_storage_fault() => Err(e.into()),
+        (Err(e), _, _) => Ok(Err(e.to_string())),
+        (Ok(()), Some(o), _) => Ok(Ok(o)),
+        (Ok(()), None, Some(f)) if is_fault(&f) => Err(f),
+        (Ok(()), None, Some(f)) => Ok(Err(f.to_string())),
+        (Ok(()), None, None) => Ok(Err("processing stopped half-way".to_string())),
+    }
+}
 
 /// A delivery is parked after failing this many times.
 pub const PARK_AFTER: u32 = 3;
@@ -80,22 +124,13 @@ impl Engine {
                         Ok(d) => {
                             let mut d = d.clone();
                             clamp_timestamps(&mut d, now);
-                            let mut outcome = None;
-                            let result = tx.isolated(&mut |tx| {
-                                failpoint.check(&d)?;
-                                outcome = Some(apply_delivery(tx, &d, &settings, &desk, now)?);
-                                Ok(())
-                            });
-                            match (result, outcome) {
-                                (Ok(()), Some(o)) => {
+                            match apply_isolated(tx, &d, &failpoint, &settings, &desk, now)? {
+                                Ok(o) => {
                                     through = item.id;
                                     out.push((item.id, ItemOutcome::Applied(o)));
                                     continue;
                                 }
-                                (Ok(()), None) => "processing stopped half-way".to_string(),
-                                // The database, not the delivery: try the whole batch later.
-                                (Err(e), _) if e.is_storage_fault() => return Err(e),
-                                (Err(e), _) => e.to_string(),
+                                Err(why) => why,
                             }
                         }
                     };
@@ -155,29 +190,23 @@ impl Engine {
         let parked = self
             .store
             .write(move |tx| tx.parked_delivery(inbox_id))
-            .await?
-            .ok_or_else(|| StoreError::Missing(format!("no parked delivery {inbox_id}")))?;
+            .await
+            .map_err(EngineError::from)?
+            .ok_or_else(|| EngineError::Missing(format!("no parked delivery {inbox_id}")))?;
         let parsed = parse(&parked.body);
+        type Retried = Result<(DeliveryOutcome, usize), EngineError>;
         self.store
-            .write(move |tx| {
+            .write(move |tx| -> Result<Retried, EngineError> {
                 let error = match parsed {
                     Err(e) => format!("the body cannot be read: {e}"),
                     Ok((mut d, other)) => {
                         clamp_timestamps(&mut d, now);
-                        let mut outcome = None;
-                        let result = tx.isolated(&mut |tx| {
-                            failpoint.check(&d)?;
-                            outcome = Some(apply_delivery(tx, &d, &settings, &desk, now)?);
-                            Ok(())
-                        });
-                        match (result, outcome) {
-                            (Ok(()), Some(o)) => {
+                        match apply_isolated(tx, &d, &failpoint, &settings, &desk, now)? {
+                            Ok(o) => {
                                 tx.remove_parked(inbox_id)?;
                                 return Ok(Ok((o, other)));
                             }
-                            (Ok(()), None) => "processing stopped half-way".to_string(),
-                            (Err(e), _) if e.is_storage_fault() => return Err(e),
-                            (Err(e), _) => e.to_string(),
+                            Err(why) => why,
                         }
                     }
                 };
@@ -187,7 +216,7 @@ impl Engine {
                     parked_at: now,
                     ..parked
                 })?;
-                Ok(Err(StoreError::FailedPrecondition(format!(
+                Ok(Err(EngineError::FailedPrecondition(format!(
                     "delivery {inbox_id} failed again and stays parked: {error}"
                 ))))
             })
@@ -200,7 +229,10 @@ impl Engine {
     /// `PermissionDenied` for an agent; storage.
     pub async fn drop_parked(&self, caller: &Caller, inbox_id: i64) -> Result<bool, EngineError> {
         operator_only(caller, "handle the inbox")?;
-        self.store.write(move |tx| tx.remove_parked(inbox_id)).await
+        Ok(self
+            .store
+            .write(move |tx| tx.remove_parked(inbox_id))
+            .await?)
     }
 
     /// Makes processing fail for every delivery holding a message with this wamid (`None`:

@@ -6,13 +6,14 @@
 //! agents) are in `engine/desk.rs`. The adapters above only parse, call and map errors.
 
 mod desk;
+mod error;
 mod inbox;
 #[cfg(test)]
 mod proptests;
 
 use std::sync::Arc;
 
-use desk::{agent_prefix, guard_assignment};
+use desk::{agent_prefix, claim, guard_assignment};
 pub use desk::{IssuedToken, MAX_DISPLAY_NAME, MAX_NOTE};
 pub use inbox::{BatchOutcome, InboxItem, ItemOutcome, PARK_AFTER};
 
@@ -25,13 +26,10 @@ use crate::{
     desk::{has_urgent_keyword, Caller, DeskSettings, Priority},
     domain::{Address, ContactRef, DeliveryStatus, Millis, Sender, State},
     inbound::{Delivery, InboundMessage},
-    storage::{ContactRecord, MessageRecord, NewMessage, Store, StoreError, Summary, Tx},
+    storage::{ContactRecord, MessageRecord, NewMessage, Store, Summary, Tx},
 };
 
-/// Engine errors are the store's neutral kinds: `NotFound`, `FailedPrecondition`, `Invalid`,
-/// `Missing`, `AlreadyExists`, `PermissionDenied` (the desk's operator-only actions), or
-/// storage. Front ends map them to their own codes.
-pub type EngineError = StoreError;
+pub use error::EngineError;
 
 /// The most characters WhatsApp accepts in a text body.
 pub const MAX_TEXT: usize = 4096;
@@ -124,9 +122,9 @@ impl std::fmt::Debug for Engine {
 }
 
 /// The contact an agent named, or `NotFound`.
-fn existing_contact(tx: &Tx<'_>, address: &Address) -> Result<ContactRecord, StoreError> {
+fn existing_contact(tx: &dyn Tx, address: &Address) -> Result<ContactRecord, EngineError> {
     tx.contact_by_address(address)?
-        .ok_or_else(|| StoreError::NotFound(address.as_str().to_string()))
+        .ok_or_else(|| EngineError::NotFound(address.as_str().to_string()))
 }
 
 /// WhatsApp's customer-service window: free-form messages only within 24 h of the user's last
@@ -152,12 +150,12 @@ pub const ETA_MIN_SAMPLES: usize = 5;
 /// index as long as the queue) only when the transition, computed first without it, has the
 /// bot say something the queue line belongs to.
 fn step_stored(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     c: &ContactRecord,
     event: &Event,
     settings: &BotSettings,
     now: Millis,
-) -> Result<Transition, StoreError> {
+) -> Result<Transition, EngineError> {
     let mut machine = machine_contact(tx, c, settings, now)?;
     let t = conversation::step(&machine, event, settings);
     if !needs_queue(c.state, &t) {
@@ -170,10 +168,10 @@ fn step_stored(
 /// Where the contact stands in the queue (or would, starting a chat now), with the estimated
 /// wait; `None` once an agent answered.
 fn queue_info(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     c: &ContactRecord,
     now: Millis,
-) -> Result<Option<QueueInfo>, StoreError> {
+) -> Result<Option<QueueInfo>, EngineError> {
     let in_chat = c.state == State::ChatSupportActive;
     let position = match (in_chat, c.current_session_id) {
         (true, Some(session)) => tx.queue_position(session)?,
@@ -211,11 +209,11 @@ fn needs_queue(before: State, t: &Transition) -> bool {
 
 /// What the state machine needs about a contact, without its queue place (`queue: None`).
 fn machine_contact(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     c: &ContactRecord,
     settings: &BotSettings,
     now: Millis,
-) -> Result<Contact, StoreError> {
+) -> Result<Contact, EngineError> {
     let in_chat = c.state == State::ChatSupportActive;
     // An ack still waiting in the outbox (Meta down) counts as recent however old it is. The
     // queue line after the seed's text does not make it another message.
@@ -274,7 +272,7 @@ fn window_guard(
     now: Millis,
     template: Option<&Template>,
     agent_text: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<String>, EngineError> {
     let sends = t.actions.iter().any(|a| {
         matches!(
             a,
@@ -295,7 +293,7 @@ fn window_guard(
             ),
             None => "the user has never written".to_string(),
         };
-        return Err(StoreError::FailedPrecondition(format!(
+        return Err(EngineError::FailedPrecondition(format!(
             "outside WhatsApp's 24-hour customer-service window ({last}): only approved template messages can be sent. \
              Configure [whatsapp.reengagement_template] to re-engage the user, or wait until they write again."
         )));
@@ -346,15 +344,15 @@ struct Applied {
 
 /// Stores a transition's effects: sessions, the inbound message, state, replies and outbox.
 fn apply_transition(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact: &ContactRecord,
     t: &Transition,
     inbound: Option<&InboundMessage>,
     ctx: &Ctx<'_>,
     now: Millis,
-) -> Result<Applied, StoreError> {
+) -> Result<Applied, EngineError> {
     if let Some(Action::Reject(Rejection::ChatNotActive)) = t.actions.first() {
-        return Err(StoreError::FailedPrecondition(format!(
+        return Err(EngineError::FailedPrecondition(format!(
             "{} has no active chat session",
             contact.address().as_str()
         )));
@@ -378,7 +376,7 @@ fn apply_transition(
         match ctx.caller.agent() {
             // An agent who opens a chat (writing to a contact outside one) holds it.
             Some(me) if inbound.is_none() => {
-                tx.claim(contact.id, me, now)?;
+                claim(tx, contact.id, me, now)?;
             }
             _ if ctx.desk.round_robin => {
                 tx.auto_assign(contact.id, now)?;
@@ -455,7 +453,7 @@ fn apply_transition(
 
 #[allow(clippy::too_many_arguments)]
 fn queue_reply(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     contact_id: i64,
     session: Option<i64>,
     address: &Address,
@@ -463,7 +461,7 @@ fn queue_reply(
     message: &Outgoing,
     ctx: &Ctx<'_>,
     now: Millis,
-) -> Result<MessageRecord, StoreError> {
+) -> Result<MessageRecord, EngineError> {
     let kind = match message {
         Outgoing::Text { .. } => "text",
         Outgoing::Buttons { .. } | Outgoing::List { .. } => "interactive",
@@ -506,12 +504,12 @@ fn queue_reply(
 }
 
 fn apply_delivery(
-    tx: &Tx<'_>,
+    tx: &dyn Tx,
     d: &Delivery,
     settings: &BotSettings,
     desk: &DeskSettings,
     now: Millis,
-) -> Result<DeliveryOutcome, StoreError> {
+) -> Result<DeliveryOutcome, EngineError> {
     let ctx = Ctx {
         key: None,
         caller: &Caller::Operator,
@@ -628,11 +626,11 @@ fn same_request(previous: &MessageRecord, prefix: &str, text: &str) -> bool {
 /// `Invalid` naming the field and the limit.
 pub fn validate_agent_text(field: &str, text: &str, limit: usize) -> Result<(), EngineError> {
     if text.trim().is_empty() {
-        return Err(StoreError::Invalid(format!("{field} is empty")));
+        return Err(EngineError::Invalid(format!("{field} is empty")));
     }
     let n = text.encode_utf16().count();
     if n > limit {
-        return Err(StoreError::Invalid(format!(
+        return Err(EngineError::Invalid(format!(
             "{field} is {n} characters long (UTF-16 units); at most {limit} fit in one WhatsApp message"
         )));
     }
@@ -729,9 +727,9 @@ impl Engine {
         };
         let mut found = self.store.addresses_by_username(&name).await?;
         match (found.pop(), found.is_empty()) {
-            (None, _) => Err(StoreError::NotFound(format!("@{name}"))),
+            (None, _) => Err(EngineError::NotFound(format!("@{name}"))),
             (Some(a), true) => Ok(a),
-            (Some(_), false) => Err(StoreError::FailedPrecondition(format!(
+            (Some(_), false) => Err(EngineError::FailedPrecondition(format!(
                 "more than one contact has had the username @{name}; name them by phone number or WhatsApp user id"
             ))),
         }
@@ -764,12 +762,12 @@ impl Engine {
                 if let Some(key) = idempotency_key.as_deref() {
                     if let Some(previous) = tx.message_by_idempotency_key(key)? {
                         if previous.contact_id != contact.id {
-                            return Err(StoreError::Invalid(format!(
+                            return Err(EngineError::Invalid(format!(
                                 "idempotency_key {key:?} was already used for another conversation"
                             )));
                         }
                         if !same_request(&previous, &prefix, &text) {
-                            return Err(StoreError::FailedPrecondition(format!(
+                            return Err(EngineError::FailedPrecondition(format!(
                                 "idempotency_key {key:?} was already used for a different message \
                                  (message {}); use a new key for a new message",
                                 previous.id
@@ -831,7 +829,7 @@ impl Engine {
                     .replies
                     .into_iter()
                     .next()
-                    .ok_or_else(|| StoreError::Invalid("nothing to send".into()))?;
+                    .ok_or_else(|| EngineError::Invalid("nothing to send".into()))?;
                 let chat_started = t
                     .actions
                     .contains(&Action::StartSession)
@@ -987,7 +985,7 @@ impl Engine {
                 let Some(inactivity) = settings.inactivity.clone() else {
                     return Ok(swept);
                 };
-                let timed = |tx: &Tx<'_>, id: i64, event: Event| -> Result<(), StoreError> {
+                let timed = |tx: &dyn Tx, id: i64, event: Event| -> Result<(), EngineError> {
                     let contact = tx.contact(id)?;
                     let mut t = step_stored(tx, &contact, &event, &settings, now)?;
                     if !within_window(contact.last_inbound_at, now) {

@@ -21,11 +21,11 @@ use crate::conversation::proptests::content;
 use crate::{
     conversation::BotSettings,
     domain::{Address, Content},
-    engine::Engine,
+    engine::{Engine, EngineError},
     inbound::{Delivery, InboundMessage, UserRef},
     storage::{
         inspect::{Count, Inspector},
-        Store, StoreError,
+        Store,
     },
 };
 
@@ -205,7 +205,7 @@ fn run(ops: Vec<Op>, check_times: bool) -> Result<(), TestCaseError> {
                         .agent_send(Address::Phone(phone(u)), "hello from an agent".into(), None)
                         .await
                     {
-                        Ok(_) | Err(StoreError::NotFound(_)) => {}
+                        Ok(_) | Err(EngineError::NotFound(_)) => {}
                         Err(e) => prop_assert!(false, "agent send failed: {}", e),
                     }
                 }
@@ -223,8 +223,8 @@ fn run(ops: Vec<Op>, check_times: bool) -> Result<(), TestCaseError> {
                             before.is_some_and(|s| s.chat_active),
                             "ended a chat that was not active"
                         ),
-                        Err(StoreError::NotFound(_)) => prop_assert!(before.is_none()),
-                        Err(StoreError::FailedPrecondition(_)) => {
+                        Err(EngineError::NotFound(_)) => prop_assert!(before.is_none()),
+                        Err(EngineError::FailedPrecondition(_)) => {
                             prop_assert!(before.is_some_and(|s| !s.chat_active))
                         }
                         Err(e) => prop_assert!(false, "agent end failed: {}", e),

@@ -1,16 +1,18 @@
-//! [`Tx`]: the domain operations available inside the writer's transaction. Every method keeps
-//! the contact's denormalised summary columns and the event log in step with what it writes.
-
-use std::cell::{Cell, RefCell};
-
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+//! The transaction interface: what a write job may do inside the writer's transaction, in
+//! domain terms, whatever the backend. [`Tx`] gathers five traits by area (conversations, the
+//! desk, surveys, the queue, the inbox) so each backend implements them in a file per area; the engine and
+//! the outbound sender take `&dyn Tx`. The traits are object-safe: one job type runs on any
+//! backend. Methods return [`StoreError`] only for what the store itself can say; the engine
+//! words the business refusals.
 
 use super::{
-    read::{contact_from_row, message_from_row, summary_from_row, CONTACT_COLS, MESSAGE_COLS},
-    ContactRecord, EventKind, MessageRecord, StoreError, StoredEvent, Summary,
+    AgentRecord, CannedResponse, Claim, ContactRecord, EventKind, MessageRecord, NoteRecord,
+    ParkedDelivery, StoreError, Summary,
 };
-use crate::domain::{Address, DeliveryStatus, EndedBy, Identity, Millis, Sender, State};
+use crate::{
+    desk::{AgentRef, Caller, Priority},
+    domain::{Address, DeliveryStatus, EndedBy, Identity, Millis, Sender, State, SurveyStage},
+};
 
 /// A message to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,794 +48,418 @@ pub const EARLY_STATUSES_CAP: i64 = 100_000;
 /// Early statuses are pruned once per this many new rows, never per status.
 pub const EARLY_STATUSES_PRUNE_EVERY: i64 = 1_000;
 
-/// The writer's open transaction, with domain operations.
-pub struct Tx<'c> {
-    conn: &'c Connection,
-    events: RefCell<Vec<StoredEvent>>,
-    outbox_dirty: Cell<bool>,
+/// Everything a write job may do: the four areas together (implemented for every type that
+/// implements them).
+pub trait Tx: ConversationTx + DeskTx + SurveyTx + QueueTx + InboxTx {}
+
+impl<T: ConversationTx + DeskTx + SurveyTx + QueueTx + InboxTx + ?Sized> Tx for T {}
+
+/// The durable inbox's side in the main database: the watermark of processed inbox rows
+/// (moved in the same transaction as their effects), the parked deliveries, and a savepoint
+/// per delivery so one that fails is undone alone.
+pub trait InboxTx {
+    /// Runs `f` in a savepoint of its own: when it returns false (or panics), what it wrote is
+    /// undone and the rest of the transaction goes on.
+    ///
+    /// # Errors
+    /// The savepoint itself failed (the database), or `f` panicked (`Internal`).
+    fn isolated(&self, f: &mut dyn FnMut(&dyn Tx) -> bool) -> Result<(), StoreError>;
+
+    /// The last inbox row whose effects are stored.
+    fn inbox_processed_through(&self) -> Result<i64, StoreError>;
+
+    /// Moves the watermark forward to `id` (never back).
+    fn set_inbox_processed_through(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Sets a delivery aside (or updates one already parked: a failed retry).
+    fn park_delivery(&self, p: &ParkedDelivery) -> Result<(), StoreError>;
+
+    /// A parked delivery.
+    fn parked_delivery(&self, inbox_id: i64) -> Result<Option<ParkedDelivery>, StoreError>;
+
+    /// Forgets a parked delivery; false when there was none.
+    fn remove_parked(&self, inbox_id: i64) -> Result<bool, StoreError>;
 }
 
-#[derive(Serialize)]
-struct EventPayload<'a> {
-    summary: &'a Option<Summary>,
-    kind: &'a EventKind,
-}
-
-impl<'c> Tx<'c> {
-    pub(super) fn new(conn: &'c Connection) -> Tx<'c> {
-        Tx {
-            conn,
-            events: RefCell::new(Vec::new()),
-            outbox_dirty: Cell::new(false),
-        }
-    }
-
-    pub(super) fn conn(&self) -> &'c Connection {
-        self.conn
-    }
-
-    pub(super) fn mark(&self) -> (usize, bool) {
-        (self.events.borrow().len(), self.outbox_dirty.get())
-    }
-
-    pub(super) fn reset_to(&self, mark: (usize, bool)) {
-        self.events.borrow_mut().truncate(mark.0);
-        self.outbox_dirty.set(mark.1);
-    }
-
-    pub(super) fn finish(self) -> (Vec<StoredEvent>, bool) {
-        (self.events.into_inner(), self.outbox_dirty.get())
-    }
-
+/// Contacts, chat sessions, messages, the outbox and delivery statuses, and the event log.
+/// Every write keeps the contact's summary and the event log in step with what it writes.
+pub trait ConversationTx {
     /// Records an update id; false when it was already processed (a redelivery).
-    pub fn mark_processed(&self, wamid: &str, now: Millis) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO processed_updates (wamid, processed_at) VALUES (?1, ?2)",
-            )?
-            .execute(params![wamid, now])?;
-        Ok(n == 1)
-    }
+    fn mark_processed(&self, wamid: &str, now: Millis) -> Result<bool, StoreError>;
 
     /// A contact by row id.
-    pub fn contact(&self, id: i64) -> Result<ContactRecord, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([id], contact_from_row)?)
-    }
-
-    fn contact_where(&self, col: &str, value: &str) -> Result<Option<ContactRecord>, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {col} = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([value], contact_from_row)
-            .optional()?)
-    }
+    fn contact(&self, id: i64) -> Result<ContactRecord, StoreError>;
 
     /// The contact an agent named, by phone or BSUID.
-    pub fn contact_by_address(
-        &self,
-        address: &Address,
-    ) -> Result<Option<ContactRecord>, StoreError> {
-        match address {
-            Address::Phone(p) => self.contact_where("phone", p),
-            Address::UserId(u) => self.contact_where("user_id", u),
-        }
-    }
+    fn contact_by_address(&self, address: &Address) -> Result<Option<ContactRecord>, StoreError>;
 
     /// Finds the contact by BSUID, else by phone, linking whichever identifier it lacked and
     /// refreshing name and username; creates it when unknown.
-    pub fn upsert_contact(&self, who: &Identity, now: Millis) -> Result<ContactRecord, StoreError> {
-        let by_user = match &who.user_id {
-            Some(u) => self.contact_where("user_id", u)?,
-            None => None,
-        };
-        let found = match by_user {
-            Some(c) => Some(c),
-            None => match &who.phone {
-                Some(p) => self.contact_where("phone", p)?,
-                None => None,
-            },
-        };
-        let Some(c) = found else {
-            self.conn
-                .prepare_cached(
-                    "INSERT INTO contacts (user_id, phone, username, parent_user_id, profile_name, created_at, updated_at, last_message_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)",
-                )?
-                .execute(params![who.user_id, who.phone, who.username, who.parent_user_id, who.profile_name, now])?;
-            return self.contact(self.conn.last_insert_rowid());
-        };
-        let mut changed = false;
-        // Link an identifier the contact lacked, unless another contact already holds it.
-        if let (None, Some(u)) = (&c.user_id, &who.user_id) {
-            if self.contact_where("user_id", u)?.is_none() {
-                self.conn
-                    .prepare_cached("UPDATE contacts SET user_id = ?2 WHERE id = ?1")?
-                    .execute(params![c.id, u])?;
-                changed = true;
-            }
-        }
-        if let (None, Some(p)) = (&c.phone, &who.phone) {
-            if self.contact_where("phone", p)?.is_none() {
-                self.conn
-                    .prepare_cached("UPDATE contacts SET phone = ?2 WHERE id = ?1")?
-                    .execute(params![c.id, p])?;
-                changed = true;
-            }
-        }
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE contacts SET
-                    profile_name = COALESCE(?2, profile_name),
-                    username = COALESCE(?3, username),
-                    parent_user_id = COALESCE(?4, parent_user_id),
-                    updated_at = ?5
-                 WHERE id = ?1 AND (
-                    (?2 IS NOT NULL AND profile_name IS NOT ?2) OR
-                    (?3 IS NOT NULL AND username IS NOT ?3) OR
-                    (?4 IS NOT NULL AND parent_user_id IS NOT ?4))",
-            )?
-            .execute(params![
-                c.id,
-                who.profile_name,
-                who.username,
-                who.parent_user_id,
-                now
-            ])?;
-        if changed || n > 0 {
-            self.emit(c.id, EventKind::ContactUpdated, now)?;
-            return self.contact(c.id);
-        }
-        Ok(c)
-    }
+    fn upsert_contact(&self, who: &Identity, now: Millis) -> Result<ContactRecord, StoreError>;
 
     /// Moves a contact to a new phone number (Meta's `user_changed_number`).
-    pub fn change_phone(
-        &self,
-        contact_id: i64,
-        new_phone: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        if let Some(other) = self.contact_where("phone", new_phone)? {
-            if other.id != contact_id {
-                let other_messages: i64 = self
-                    .conn
-                    .prepare_cached("SELECT COUNT(*) FROM messages WHERE contact_id = ?1")?
-                    .query_row([other.id], |r| r.get(0))?;
-                if other.user_id.is_some() {
-                    // Another WhatsApp user held the number before: it is ours now.
-                    self.conn
-                        .prepare_cached("UPDATE contacts SET phone = NULL WHERE id = ?1")?
-                        .execute([other.id])?;
-                } else if other_messages == 0 {
-                    // An imported record of this number that never chatted: fold it in,
-                    // keeping its registration.
-                    self.conn
-                        .prepare_cached(
-                            "UPDATE contacts SET
-                                kind = CASE WHEN ?2 = 'student' THEN 'student' ELSE kind END,
-                                registered_name = COALESCE(registered_name, ?3)
-                             WHERE id = ?1",
-                        )?
-                        .execute(params![
-                            contact_id,
-                            other.kind.as_str(),
-                            other.registered_name
-                        ])?;
-                    self.conn
-                        .prepare_cached("DELETE FROM events WHERE contact_id = ?1")?
-                        .execute([other.id])?;
-                    self.move_desk_rows(other.id, contact_id)?;
-                    self.conn
-                        .prepare_cached("DELETE FROM contacts WHERE id = ?1")?
-                        .execute([other.id])?;
-                } else {
-                    // Two conversations claim the number; keep both as they are rather than
-                    // lose either history (an operator can reconcile them).
-                    tracing::warn!(
-                        contact_id,
-                        other_id = other.id,
-                        "number change onto a number another conversation holds; not applied"
-                    );
-                    return Ok(());
-                }
-            }
-        }
-        self.conn
-            .prepare_cached("UPDATE contacts SET phone = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(params![contact_id, new_phone, now])?;
-        self.emit(contact_id, EventKind::ContactUpdated, now)
-    }
+    fn change_phone(&self, contact_id: i64, new_phone: &str, now: Millis)
+        -> Result<(), StoreError>;
 
     /// Records a new BSUID for a contact (Meta's `user_changed_user_id`).
-    pub fn change_user_id(
+    fn change_user_id(
         &self,
         contact_id: i64,
         new_user_id: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        if self.contact_where("user_id", new_user_id)?.is_some() {
-            return Ok(());
-        }
-        self.conn
-            .prepare_cached("UPDATE contacts SET user_id = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(params![contact_id, new_user_id, now])?;
-        self.emit(contact_id, EventKind::ContactUpdated, now)
-    }
+    ) -> Result<(), StoreError>;
 
     /// Stores the state and the seed's `chat_support_active` flag with it.
-    pub fn set_state(&self, contact_id: i64, state: State, now: Millis) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET state = ?2, chat_support_active = ?3, updated_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![contact_id, state.as_str(), state == State::ChatSupportActive, now])?;
-        Ok(())
-    }
+    fn set_state(&self, contact_id: i64, state: State, now: Millis) -> Result<(), StoreError>;
 
     /// Opens a chat session; fails if one is open (sessions never overlap). The chat waits
     /// from its start (`waiting_since`), so its place in the list never moves when it writes.
-    pub fn start_session(&self, contact_id: i64, at: Millis) -> Result<i64, StoreError> {
-        // Meta's timestamp can lag the server clock that ended the previous session (a retried
-        // webhook, or "done" then "support" in one batch): never start before that end.
-        let last_end: Option<Millis> = self
-            .conn
-            .prepare_cached("SELECT MAX(ended_at) FROM chat_sessions WHERE contact_id = ?1")?
-            .query_row([contact_id], |r| r.get(0))?;
-        let at = last_end.map_or(at, |end| at.max(end));
-        self.conn
-            .prepare_cached(
-                "INSERT INTO chat_sessions (contact_id, started_at, priority)
-                 VALUES (?1, ?2, (SELECT priority FROM contacts WHERE id = ?1))",
-            )?
-            .execute(params![contact_id, at])?;
-        let id = self.conn.last_insert_rowid();
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET current_session_id = ?2, chat_started_at = ?3, waiting_since = ?3,
-                     unread_count = 0, chat_last_message_time = ?3 WHERE id = ?1",
-            )?
-            .execute(params![contact_id, id, at])?;
-        self.emit(contact_id, EventKind::ChatStarted { session_id: id }, at)?;
-        Ok(id)
-    }
+    fn start_session(&self, contact_id: i64, at: Millis) -> Result<i64, StoreError>;
 
     /// Closes the open chat session, if any, and returns its id.
-    pub fn end_session(
+    fn end_session(
         &self,
         contact_id: i64,
         by: EndedBy,
         at: Millis,
-    ) -> Result<Option<i64>, StoreError> {
-        self.end_session_by(contact_id, by, None, at)
-    }
+    ) -> Result<Option<i64>, StoreError>;
 
     /// Closes the open chat session, recording the agent who ended it (`None`: the operator,
     /// the user or the system). Assignment and priority belong to a chat: they are cleared.
-    pub fn end_session_by(
+    fn end_session_by(
         &self,
         contact_id: i64,
         by: EndedBy,
         agent_id: Option<i64>,
         at: Millis,
-    ) -> Result<Option<i64>, StoreError> {
-        let open: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT id FROM chat_sessions WHERE contact_id = ?1 AND ended_at IS NULL",
-            )?
-            .query_row([contact_id], |r| r.get(0))
-            .optional()?;
-        let Some(id) = open else { return Ok(None) };
-        self.conn
-            .prepare_cached("UPDATE chat_sessions SET ended_at = ?2, ended_by = ?3, agent_id = ?4 WHERE id = ?1")?
-            .execute(params![id, at, by.as_str(), agent_id])?;
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET chat_started_at = NULL, waiting_since = NULL, unread_count = 0,
-                     assigned_agent_id = NULL, priority = 1 WHERE id = ?1",
-            )?
-            .execute([contact_id])?;
-        let agent: Option<String> = match agent_id {
-            Some(a) => self
-                .conn
-                .prepare_cached("SELECT name FROM agents WHERE id = ?1")?
-                .query_row([a], |r| r.get(0))
-                .optional()?,
-            None => None,
-        };
-        self.emit(
-            contact_id,
-            EventKind::ChatEnded {
-                session_id: id,
-                ended_by: by,
-                agent,
-            },
-            at,
-        )?;
-        Ok(Some(id))
-    }
+    ) -> Result<Option<i64>, StoreError>;
 
     /// Makes the contact a registered student.
-    pub fn register(&self, contact_id: i64, name: &str, now: Millis) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET kind = 'student', registered_name = ?2, updated_at = ?3 WHERE id = ?1",
-            )?
-            .execute(params![contact_id, name, now])?;
-        self.emit(contact_id, EventKind::ContactUpdated, now)
-    }
+    fn register(&self, contact_id: i64, name: &str, now: Millis) -> Result<(), StoreError>;
 
     /// Creates or updates a student from an operator's import; returns true when created.
-    pub fn import_student(&self, phone: &str, name: &str, now: Millis) -> Result<bool, StoreError> {
-        let existing = self.contact_where("phone", phone)?;
-        let id = match &existing {
-            Some(c) => c.id,
-            None => {
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO contacts (phone, created_at, updated_at, last_message_at) VALUES (?1, ?2, ?2, ?2)",
-                    )?
-                    .execute(params![phone, now])?;
-                self.conn.last_insert_rowid()
-            }
-        };
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET kind = 'student', registered_name = ?2, updated_at = ?3,
-                     state = CASE state WHEN 'IDLE' THEN 'REGISTERED' ELSE state END
-                 WHERE id = ?1",
-            )?
-            .execute(params![id, name, now])?;
-        self.emit(id, EventKind::ContactUpdated, now)?;
-        Ok(existing.is_none())
-    }
+    fn import_student(&self, phone: &str, name: &str, now: Millis) -> Result<bool, StoreError>;
 
     /// Stores a message and updates the conversation's summary columns.
-    pub fn insert_message(&self, m: &NewMessage, now: Millis) -> Result<MessageRecord, StoreError> {
-        let direction = if m.sender == Sender::User {
-            "in"
-        } else {
-            "out"
-        };
-        self.conn
-            .prepare_cached(
-                "INSERT INTO messages (contact_id, session_id, direction, sender, kind, text, media_id, wamid,
-                                       timestamp, status, idempotency_key, created_at, agent_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?
-            .execute(params![
-                m.contact_id,
-                m.session_id,
-                direction,
-                m.sender.as_str(),
-                m.kind,
-                m.text,
-                m.media_id,
-                m.wamid,
-                m.timestamp,
-                m.status.as_str(),
-                m.idempotency_key,
-                now,
-                m.agent_id
-            ])?;
-        let id = self.conn.last_insert_rowid();
-        let in_session = m.session_id.is_some();
-        if let (Some(session), Sender::Admin) = (m.session_id, m.sender) {
-            // The queue: a session is waiting until its first agent reply.
-            self.conn
-                .prepare_cached(
-                    "UPDATE chat_sessions SET first_response_at = ?2 WHERE id = ?1 AND first_response_at IS NULL",
-                )?
-                .execute(params![session, m.timestamp])?;
-        }
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET
-                    message_count = message_count + 1,
-                    last_message_id = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?2 ELSE last_message_id END,
-                    last_message_text = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?3 ELSE last_message_text END,
-                    last_message_sender = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?4 ELSE last_message_sender END,
-                    last_message_at = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?5 ELSE last_message_at END,
-                    last_inbound_at = CASE WHEN ?4 = 'user' THEN MAX(COALESCE(last_inbound_at, 0), ?5) ELSE last_inbound_at END,
-                    chat_last_message_time = CASE WHEN ?6 AND ?4 != 'bot' THEN ?5 ELSE chat_last_message_time END,
-                    unread_count = CASE WHEN ?6 AND ?4 = 'user' THEN unread_count + 1
-                                        WHEN ?4 = 'admin' THEN 0 ELSE unread_count END,
-                    waiting_since = CASE WHEN ?6 AND ?4 = 'user' THEN COALESCE(waiting_since, ?5)
-                                         WHEN ?4 = 'admin' THEN NULL ELSE waiting_since END
-                 WHERE id = ?1",
-            )?
-            .execute(params![m.contact_id, id, m.text, m.sender.as_str(), m.timestamp, in_session])?;
-        let record = self.message(id)?;
-        self.emit(
-            m.contact_id,
-            EventKind::MessageAdded {
-                message: record.clone(),
-            },
-            now,
-        )?;
-        Ok(record)
-    }
+    fn insert_message(&self, m: &NewMessage, now: Millis) -> Result<MessageRecord, StoreError>;
 
     /// A message by row id.
-    pub fn message(&self, id: i64) -> Result<MessageRecord, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([id], message_from_row)?)
-    }
+    fn message(&self, id: i64) -> Result<MessageRecord, StoreError>;
 
     /// The agent message sent earlier with this idempotency key, if any.
-    pub fn message_by_idempotency_key(
-        &self,
-        key: &str,
-    ) -> Result<Option<MessageRecord>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE idempotency_key = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([key], message_from_row)
-            .optional()?)
-    }
+    fn message_by_idempotency_key(&self, key: &str) -> Result<Option<MessageRecord>, StoreError>;
 
     /// Queues an outbound message's Cloud API body for the sender.
-    pub fn enqueue(
+    fn enqueue(
         &self,
         message_id: i64,
         contact_id: i64,
         payload: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO outbox (message_id, contact_id, payload, state, next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?4)",
-            )?
-            .execute(params![message_id, contact_id, payload, now])?;
-        self.outbox_dirty.set(true);
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     /// Marks an outbox row as being sent now (its outcome is unknown until recorded).
-    pub fn outbox_inflight(&self, outbox_id: i64, now: Millis) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE outbox SET state = 'inflight', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
-            )?
-            .execute(params![outbox_id, now])?;
-        Ok(())
-    }
-
-    /// The outbox row's message (None for a mark-as-read call) and recipient.
-    fn outbox_target(&self, outbox_id: i64) -> Result<(Option<i64>, i64), StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT message_id, contact_id FROM outbox WHERE id = ?1")?
-            .query_row([outbox_id], |r| Ok((r.get(0)?, r.get(1)?)))?)
-    }
+    fn outbox_inflight(&self, outbox_id: i64, now: Millis) -> Result<(), StoreError>;
 
     /// Records the Cloud API's acceptance: the wamid, status sent, and any status that arrived
     /// for that wamid before this response was stored.
-    pub fn outbox_sent(
+    fn outbox_sent(
         &self,
         outbox_id: i64,
         wamid: Option<&str>,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        let (message_id, contact_id) = self.outbox_target(outbox_id)?;
-        self.conn
-            .prepare_cached("UPDATE outbox SET state = 'done', last_error = NULL, updated_at = ?2 WHERE id = ?1")?
-            .execute(params![outbox_id, now])?;
-        let (Some(message_id), Some(wamid)) = (message_id, wamid) else {
-            return Ok(());
-        };
-        self.conn
-            .prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1")?
-            .execute(params![message_id, wamid])?;
-        self.advance_status(
-            message_id,
-            contact_id,
-            DeliveryStatus::Sent,
-            None,
-            None,
-            now,
-        )?;
-        let early: Vec<(String, Option<i64>, Option<String>)> = self
-            .conn
-            .prepare_cached("SELECT status, error_code, error_message FROM early_statuses WHERE wamid = ?1 ORDER BY rowid")?
-            .query_map([wamid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        for (status, code, error) in early {
-            if let Some(status) = DeliveryStatus::parse(&status) {
-                self.advance_status(message_id, contact_id, status, code, error.as_deref(), now)?;
-            }
-        }
-        self.conn
-            .prepare_cached("DELETE FROM early_statuses WHERE wamid = ?1")?
-            .execute([wamid])?;
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     /// Schedules another attempt.
-    pub fn outbox_retry(
+    fn outbox_retry(
         &self,
         outbox_id: i64,
         next_attempt_at: Millis,
         error: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, last_error = ?3, updated_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![outbox_id, next_attempt_at, error, now])?;
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     /// Gives up on an outbox row with Meta's error.
-    pub fn outbox_failed(
+    fn outbox_failed(
         &self,
         outbox_id: i64,
         code: Option<i64>,
         error: &str,
         now: Millis,
-    ) -> Result<(), StoreError> {
-        let (message_id, contact_id) = self.outbox_target(outbox_id)?;
-        self.conn
-            .prepare_cached("UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(params![outbox_id, error, now])?;
-        if let Some(id) = message_id {
-            self.advance_status(
-                id,
-                contact_id,
-                DeliveryStatus::Failed,
-                code,
-                Some(error),
-                now,
-            )?;
-        }
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     /// Applies a status webhook to the outbound message with this wamid, forward only: `Some(true)`
     /// when it moved the status, `Some(false)` for a repeated or older status. A status for a wamid
     /// not stored yet (the send's response is still on its way) is kept and applied when it is
     /// (`None`), once per (wamid, status); kept statuses older than a week, and the oldest beyond
     /// [`EARLY_STATUSES_CAP`], are dropped.
-    pub fn apply_status(
+    fn apply_status(
         &self,
         wamid: &str,
         status: DeliveryStatus,
         code: Option<i64>,
         error: Option<&str>,
         now: Millis,
-    ) -> Result<Option<bool>, StoreError> {
-        let found: Option<(i64, i64)> = self
-            .conn
-            .prepare_cached(
-                "SELECT id, contact_id FROM messages WHERE wamid = ?1 AND direction = 'out'",
-            )?
-            .query_row([wamid], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((message_id, contact_id)) = found else {
-            self.keep_early_status(wamid, status, code, error, now, EARLY_STATUSES_CAP)?;
-            return Ok(None);
-        };
-        Ok(Some(self.advance_status(
-            message_id, contact_id, status, code, error, now,
-        )?))
-    }
-
-    /// Keeps a status for a wamid not stored yet: once per (wamid, status), the first copy wins.
-    /// Every [`EARLY_STATUSES_PRUNE_EVERY`]th new row prunes, through indexes only: rows more
-    /// than a week old (oldest first, at most one chunk) and the oldest insertions beyond
-    /// `cap - PRUNE_EVERY` (a rowid range), so the table never holds more than `cap` rows.
-    pub(super) fn keep_early_status(
-        &self,
-        wamid: &str,
-        status: DeliveryStatus,
-        code: Option<i64>,
-        error: Option<&str>,
-        now: Millis,
-        cap: i64,
-    ) -> Result<(), StoreError> {
-        const WEEK_MS: Millis = 7 * 24 * 60 * 60 * 1000;
-        let inserted = self
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO early_statuses (wamid, status, error_code, error_message, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![wamid, status.as_str(), code, error, now])?;
-        let rowid = self.conn.last_insert_rowid();
-        if inserted == 0 || rowid % EARLY_STATUSES_PRUNE_EVERY != 0 {
-            return Ok(());
-        }
-        self.conn
-            .prepare_cached(
-                "DELETE FROM early_statuses WHERE rowid IN (
-                     SELECT rowid FROM early_statuses WHERE at < ?1 ORDER BY at LIMIT ?2)",
-            )?
-            .execute(params![now - WEEK_MS, EARLY_STATUSES_PRUNE_EVERY])?;
-        self.conn
-            .prepare_cached("DELETE FROM early_statuses WHERE rowid <= ?1")?
-            .execute([rowid - cap.max(EARLY_STATUSES_PRUNE_EVERY) + EARLY_STATUSES_PRUNE_EVERY])?;
-        Ok(())
-    }
+    ) -> Result<Option<bool>, StoreError>;
 
     /// Queues a mark-as-read call for the newest inbound message not yet marked, and clears
     /// the unread count. Returns false when everything was already marked. `body` builds the
     /// call's wire body from the message's wamid (the outbound adapter knows the format; the
     /// store keeps it as given).
-    pub fn queue_mark_read(
+    fn queue_mark_read(
         &self,
         contact_id: i64,
         body: &dyn Fn(&str) -> String,
         now: Millis,
-    ) -> Result<bool, StoreError> {
-        let newest: Option<(i64, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT m.id, m.wamid FROM messages m JOIN contacts c ON c.id = m.contact_id
-                 WHERE m.contact_id = ?1 AND m.direction = 'in' AND m.wamid IS NOT NULL
-                   AND m.id > COALESCE(c.read_upto_message_id, 0)
-                 ORDER BY m.id DESC LIMIT 1",
-            )?
-            .query_row([contact_id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((id, wamid)) = newest else {
-            return Ok(false);
-        };
-        self.conn
-            .prepare_cached(
-                "UPDATE contacts SET read_upto_message_id = ?2, unread_count = 0 WHERE id = ?1",
-            )?
-            .execute(params![contact_id, id])?;
-        let payload = body(&wamid);
-        self.conn
-            .prepare_cached(
-                "INSERT INTO outbox (kind, message_id, contact_id, payload, state, next_attempt_at, created_at, updated_at)
-                 VALUES ('read', NULL, ?1, ?2, 'pending', ?3, ?3, ?3)",
-            )?
-            .execute(params![contact_id, payload, now])?;
-        self.outbox_dirty.set(true);
-        self.emit(contact_id, EventKind::ContactUpdated, now)?;
-        Ok(true)
-    }
+    ) -> Result<bool, StoreError>;
 
     /// The last message the bot or an agent queued for this contact: (sender, text, created_at,
     /// still pending in the outbox).
-    pub fn last_outbound(
+    fn last_outbound(
         &self,
         contact_id: i64,
-    ) -> Result<Option<(Sender, String, Millis, bool)>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT sender, text, created_at, status = 'pending' FROM messages WHERE contact_id = ?1 AND direction = 'out'
-                 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([contact_id], |r| {
-                Ok((Sender::parse(&r.get::<_, String>(0)?), r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?)
-    }
-
-    fn advance_status(
-        &self,
-        message_id: i64,
-        contact_id: i64,
-        status: DeliveryStatus,
-        code: Option<i64>,
-        error: Option<&str>,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
-        let current: String = self
-            .conn
-            .prepare_cached("SELECT status FROM messages WHERE id = ?1")?
-            .query_row([message_id], |r| r.get(0))?;
-        let current = DeliveryStatus::parse(&current).unwrap_or(DeliveryStatus::Pending);
-        if !current.can_advance_to(status) {
-            return Ok(false);
-        }
-        self.conn
-            .prepare_cached("UPDATE messages SET status = ?2, error_code = ?3, error_message = ?4 WHERE id = ?1")?
-            .execute(params![message_id, status.as_str(), code, error])?;
-        self.emit(
-            contact_id,
-            EventKind::DeliveryStatusChanged {
-                message_id,
-                status,
-                error_code: code,
-                error_message: error.map(str::to_string),
-            },
-            now,
-        )?;
-        Ok(true)
-    }
+    ) -> Result<Option<(Sender, String, Millis, bool)>, StoreError>;
 
     /// Caps the database at about `max_bytes` (whole pages; never below its current size);
     /// `None` lifts the cap.
-    pub fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<i64, StoreError> {
-        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let pages = match max_bytes {
-            Some(b) => (b / page_size.max(1) as u64).max(1) as i64,
-            None => 4_294_967_294,
-        };
-        self.conn
-            .query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
-        Ok(pages)
-    }
+    fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<(), StoreError>;
 
     /// Deletes event-log rows committed before `before`.
-    pub fn prune_events(&self, before: Millis) -> Result<usize, StoreError> {
-        Ok(self
-            .conn
-            // By sequence: walk the log from its oldest row to the first one to keep (O(deleted),
-            // no index on `at` to maintain on every event); `at` only grows with `seq`.
-            .prepare_cached(
-                "DELETE FROM events WHERE seq < COALESCE(
-                     (SELECT seq FROM events WHERE at >= ?1 ORDER BY seq LIMIT 1),
-                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))",
-            )?
-            .execute([before])?)
-    }
+    fn prune_events(&self, before: Millis) -> Result<usize, StoreError>;
 
     /// The conversation's summary as of now in this transaction.
-    pub fn summary(&self, contact_id: i64) -> Result<Summary, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([contact_id], summary_from_row)?)
-    }
+    fn summary(&self, contact_id: i64) -> Result<Summary, StoreError>;
 
     /// Appends an event (with the conversation's current summary) to the log; it is published
     /// to subscribers after the commit.
-    pub fn emit(&self, contact_id: i64, kind: EventKind, now: Millis) -> Result<(), StoreError> {
-        let summary = Some(self.summary(contact_id)?);
-        let payload = serde_json::to_string(&EventPayload {
-            summary: &summary,
-            kind: &kind,
-        })?;
-        self.conn
-            .prepare_cached("INSERT INTO events (at, contact_id, payload) VALUES (?1, ?2, ?3)")?
-            .execute(params![now, contact_id, payload])?;
-        let seq = self.conn.last_insert_rowid();
-        self.events.borrow_mut().push(StoredEvent {
-            seq,
-            at: now,
-            summary,
-            kind,
-        });
-        Ok(())
-    }
+    fn emit(&self, contact_id: i64, kind: EventKind, now: Millis) -> Result<(), StoreError>;
 
     /// Appends a desk-wide event (no conversation, e.g. a canned response changed) to the log;
     /// it is published to subscribers after the commit.
-    pub fn emit_desk(&self, kind: EventKind, now: Millis) -> Result<(), StoreError> {
-        let summary = None;
-        let payload = serde_json::to_string(&EventPayload {
-            summary: &summary,
-            kind: &kind,
-        })?;
-        self.conn
-            .prepare_cached("INSERT INTO events (at, contact_id, payload) VALUES (?1, NULL, ?2)")?
-            .execute(params![now, payload])?;
-        let seq = self.conn.last_insert_rowid();
-        self.events.borrow_mut().push(StoredEvent {
-            seq,
-            at: now,
-            summary,
-            kind,
-        });
-        Ok(())
-    }
+    fn emit_desk(&self, kind: EventKind, now: Millis) -> Result<(), StoreError>;
+}
+
+/// The shared desk (issue 8): agents, assignment, priority, notes, canned responses and the
+/// audit trail; each action writes its audit row and event in the same transaction.
+pub trait DeskTx {
+    /// Creates an agent with its token's hash.
+    ///
+    /// # Errors
+    /// `Conflict` for a taken name.
+    fn add_agent(
+        &self,
+        name: &str,
+        display_name: &str,
+        token_hash: &[u8; 32],
+        now: Millis,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// An agent by name (case-insensitive).
+    ///
+    /// # Errors
+    /// The database.
+    fn agent_by_name(&self, name: &str) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Enables or disables an agent. Disabling also makes it unavailable for round-robin.
+    /// `None` when there is no agent of that name.
+    ///
+    /// # Errors
+    /// The database.
+    fn set_agent_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        now: Millis,
+    ) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Replaces an agent's token hash (the old token stops working). `None` when there is no
+    /// agent of that name.
+    ///
+    /// # Errors
+    /// The database.
+    fn set_agent_token(
+        &self,
+        name: &str,
+        token_hash: &[u8; 32],
+        now: Millis,
+    ) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Marks an agent available (takes round-robin chats) or away.
+    ///
+    /// # Errors
+    /// The database.
+    fn set_availability(
+        &self,
+        agent_id: i64,
+        available: bool,
+        now: Millis,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// Appends to the audit trail.
+    ///
+    /// # Errors
+    /// The database.
+    fn audit(
+        &self,
+        contact_id: i64,
+        actor: &Caller,
+        action: &str,
+        detail: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Appends a row written by the daemon itself (round-robin, urgent keywords).
+    ///
+    /// # Errors
+    /// The database.
+    fn audit_system(
+        &self,
+        contact_id: i64,
+        action: &str,
+        detail: &str,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// The agent a contact's chat is assigned to.
+    ///
+    /// # Errors
+    /// The database.
+    fn assignee(&self, contact_id: i64) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Takes an unassigned chat for `agent` atomically: the loser of two claims learns who
+    /// holds it. Claiming one's own chat changes nothing.
+    ///
+    /// # Errors
+    /// The database.
+    fn claim(&self, contact_id: i64, agent: &AgentRef, now: Millis) -> Result<Claim, StoreError>;
+
+    /// Sets (or clears) the assignee, with an audit row (`action`, `detail`) and an event.
+    /// Returns the previous assignee.
+    ///
+    /// # Errors
+    /// The database.
+    fn reassign(
+        &self,
+        contact_id: i64,
+        to: Option<&AgentRef>,
+        by: &Caller,
+        action: &str,
+        detail: &str,
+        now: Millis,
+    ) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Round-robin: gives a new chat to the enabled, available agent assigned least recently
+    /// (never assigned first, then by id). Returns the agent, or `None` when nobody is available.
+    ///
+    /// # Errors
+    /// The database.
+    fn auto_assign(&self, contact_id: i64, now: Millis) -> Result<Option<AgentRef>, StoreError>;
+
+    /// The chat's priority.
+    ///
+    /// # Errors
+    /// The database.
+    fn priority(&self, contact_id: i64) -> Result<Priority, StoreError>;
+
+    /// Sets the chat's priority with an audit row and an event; `by` None is the system.
+    ///
+    /// # Errors
+    /// The database.
+    fn set_priority(
+        &self,
+        contact_id: i64,
+        priority: Priority,
+        by: Option<&Caller>,
+        now: Millis,
+    ) -> Result<(), StoreError>;
+
+    /// Adds a private note (never sent to WhatsApp) with an audit row and an event.
+    ///
+    /// # Errors
+    /// The database.
+    fn add_note(
+        &self,
+        contact_id: i64,
+        session_id: Option<i64>,
+        by: &Caller,
+        text: &str,
+        now: Millis,
+    ) -> Result<NoteRecord, StoreError>;
+
+    /// Creates or replaces a canned response.
+    ///
+    /// # Errors
+    /// The database.
+    fn put_canned(
+        &self,
+        shortcut: &str,
+        body: &str,
+        now: Millis,
+    ) -> Result<CannedResponse, StoreError>;
+
+    /// Deletes a canned response; false when there was none.
+    ///
+    /// # Errors
+    /// The database.
+    fn delete_canned(&self, shortcut: &str, now: Millis) -> Result<bool, StoreError>;
+}
+
+/// Satisfaction surveys: one per ended session, `asked` → `rated` (the comment is awaited) →
+/// `closed`. A rating is never overwritten.
+pub trait SurveyTx {
+    /// The contact's latest survey: (id, asked_at, stage).
+    fn latest_survey(
+        &self,
+        contact_id: i64,
+    ) -> Result<Option<(i64, Millis, SurveyStage)>, StoreError>;
+
+    /// Opens a survey for an ended session (closing any older open one of the contact).
+    fn open_survey(&self, contact_id: i64, session_id: i64, now: Millis) -> Result<(), StoreError>;
+
+    /// Stores the rating of the contact's survey awaiting one; false when none is.
+    fn rate_survey(&self, contact_id: i64, rating: u8, now: Millis) -> Result<bool, StoreError>;
+
+    /// Stores the comment of the contact's rated survey and closes it.
+    fn comment_survey(
+        &self,
+        contact_id: i64,
+        comment: &str,
+        now: Millis,
+    ) -> Result<bool, StoreError>;
+
+    /// Closes the contact's open survey, keeping any rating.
+    fn close_survey(&self, contact_id: i64, now: Millis) -> Result<(), StoreError>;
+
+    /// Closes every survey asked before `asked_before`; returns how many.
+    fn close_expired_surveys(&self, asked_before: Millis, now: Millis)
+        -> Result<usize, StoreError>;
+}
+
+/// The support queue and the inactivity timers: a session waits in the queue from its start
+/// until its first agent reply, in the desk's one order (priority, waiting since, session id).
+pub trait QueueTx {
+    /// The session's place in the queue (1 = next), `None` once an agent answered or it ended.
+    /// The desk's one order of waiting chats: higher priority first, then the longest waiting
+    /// (a waiting chat waits from its start), then the session id.
+    fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError>;
+
+    /// Whether an agent has replied in the session (its first response is stored).
+    fn session_answered(&self, session_id: i64) -> Result<bool, StoreError>;
+
+    /// How many open chats wait for their first agent reply.
+    fn waiting_count(&self) -> Result<u32, StoreError>;
+
+    /// First-response times (ms) of the `limit` most recently answered sessions answered at or
+    /// after `since`, newest first.
+    fn recent_first_responses(&self, since: Millis, limit: u32) -> Result<Vec<Millis>, StoreError>;
+
+    /// Contacts whose open chat had no user or agent message since `quiet_since` (at most
+    /// `limit`, quietest first).
+    fn quiet_chats(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError>;
+
+    /// Like [`Tx::quiet_chats`], leaving out chats already reminded since their last message.
+    fn chats_to_remind(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError>;
+
+    /// Records that the open session's inactivity reminder went out.
+    fn mark_reminded(&self, session_id: i64, now: Millis) -> Result<(), StoreError>;
 }

@@ -23,7 +23,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     desk::{AssignmentFilter, Caller},
     domain::{parse_contact, Address},
-    engine::Engine,
+    engine::{Engine, EngineError},
     storage::{ListQuery, StoreError, StoredEvent},
 };
 
@@ -34,15 +34,26 @@ pub const DEFAULT_THREAD_PAGE: u32 = 100;
 /// The largest page either call returns.
 pub const MAX_PAGE: u32 = 500;
 
+impl From<EngineError> for Status {
+    fn from(e: EngineError) -> Status {
+        match e {
+            EngineError::NotFound(what) => Status::not_found(format!("no conversation for {what}")),
+            EngineError::FailedPrecondition(m) => Status::failed_precondition(m),
+            EngineError::Invalid(m) => Status::invalid_argument(m),
+            EngineError::Missing(m) => Status::not_found(m),
+            EngineError::AlreadyExists(m) => Status::already_exists(m),
+            EngineError::PermissionDenied(m) => Status::permission_denied(m),
+            EngineError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<StoreError> for Status {
     fn from(e: StoreError) -> Status {
         match e {
             StoreError::NotFound(what) => Status::not_found(format!("no conversation for {what}")),
-            StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
-            StoreError::Invalid(m) => Status::invalid_argument(m),
-            StoreError::Missing(m) => Status::not_found(m),
-            StoreError::AlreadyExists(m) => Status::already_exists(m),
-            StoreError::PermissionDenied(m) => Status::permission_denied(m),
+            StoreError::BadToken(m) => Status::invalid_argument(m),
+            StoreError::Conflict(m) => Status::already_exists(m),
             StoreError::Closed => Status::unavailable("the daemon is shutting down"),
             // Retryable: the database comes back (space freed, file writable again).
             StoreError::Full(_) | StoreError::Unavailable(_) => {

@@ -15,7 +15,7 @@ use crate::throttle::ErrorThrottle;
 use crate::{
     domain::{Clock, Millis},
     metrics::Metrics,
-    storage::{OutboxItem, Store},
+    storage::{OutboxItem, Store, StoreError},
 };
 
 /// The result of one send attempt.
@@ -449,7 +449,7 @@ pub async fn run_sender(
                         for id in &ids {
                             tx.outbox_inflight(*id, now)?;
                         }
-                        Ok(())
+                        Ok::<(), StoreError>(())
                     })
                     .await
                 {

@@ -20,7 +20,7 @@ pub(crate) fn client_config(
     token: Option<&str>,
     tls_ca: Option<&Path>,
 ) -> ClientConfig {
-    let token = TokenSource::discover(token, cfg.admin_token.as_deref(), &cfg.db);
+    let token = TokenSource::discover(token, cfg.admin_token.as_deref(), cfg.db.path());
     let mut c = ClientConfig::new(addr.unwrap_or(&cfg.grpc_addr), token);
     c.tls_ca = tls_ca.map(Path::to_path_buf);
     c

@@ -4,17 +4,18 @@
 
 use rusqlite::params;
 
-use super::{Store, StoreError};
+use super::Reads;
 use crate::domain::{EndedBy, Millis};
-pub use crate::stats::SessionFacts;
+use crate::stats::SessionFacts;
+use crate::storage::StoreError;
 
-impl Store {
+impl Reads {
     /// Sessions that started or ended in `[from, to)`, oldest start first; with `agent`, only
     /// the sessions that agent took part in (wrote in, or ended).
     ///
     /// # Errors
     /// The database.
-    pub async fn session_facts(
+    pub(crate) async fn session_facts(
         &self,
         from: Millis,
         to: Millis,
@@ -52,12 +53,12 @@ impl Store {
     }
 }
 
-impl Store {
+impl Reads {
     /// Open chats waiting for their first agent reply, now.
     ///
     /// # Errors
     /// The database.
-    pub async fn waiting_now(&self) -> Result<u32, StoreError> {
+    pub(crate) async fn waiting_now(&self) -> Result<u32, StoreError> {
         self.read(|c| {
             let n: i64 = c
                 .prepare_cached(

@@ -126,7 +126,7 @@ impl Inspector {
             |r| r.get(0),
         )?;
         let inbox = Connection::open_with_flags(
-            super::inbox_path(&self.path),
+            super::inbox::inbox_path(&self.path),
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         Ok(

@@ -2,28 +2,9 @@
 //! same transaction as their effects) and the parked deliveries.
 
 use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, Tx};
-use crate::domain::Millis;
-
-/// A delivery set aside after failing again and again: kept with its body until the operator
-/// retries or drops it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParkedDelivery {
-    /// Its inbox id (arrival order).
-    pub inbox_id: i64,
-    /// When the webhook arrived.
-    pub received_at: Millis,
-    /// The verified body, byte for byte.
-    pub body: Vec<u8>,
-    /// The last failure.
-    pub error: String,
-    /// How many times it was tried.
-    pub attempts: u32,
-    /// When it was set aside.
-    pub parked_at: Millis,
-}
+use super::{Reads, SqliteTx};
+use crate::storage::{InboxTx, ParkedDelivery, StoreError, Tx};
 
 fn parked_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ParkedDelivery> {
     Ok(ParkedDelivery {
@@ -38,39 +19,37 @@ fn parked_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ParkedDelivery> {
 
 const PARKED_COLS: &str = "inbox_id, received_at, body, error, attempts, parked_at";
 
-impl Tx<'_> {
-    /// Runs `f` in a savepoint of its own: when it fails (or panics), what it wrote is undone
-    /// and the rest of the transaction goes on.
-    ///
-    /// # Errors
-    /// What `f` returned; a panic becomes `Internal`.
-    pub fn isolated(
-        &self,
-        f: &mut dyn FnMut(&Tx<'_>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
+impl InboxTx for SqliteTx<'_> {
+    fn isolated(&self, f: &mut dyn FnMut(&dyn Tx) -> bool) -> Result<(), StoreError> {
         let mark = self.mark();
         self.conn().execute_batch("SAVEPOINT isolated")?;
-        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
-            Ok(r) => r,
-            Err(panic) => Err(StoreError::Internal(format!(
-                "processing panicked: {}",
-                panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default()
-            ))),
-        };
-        if result.is_err() {
-            self.conn().execute_batch("ROLLBACK TO isolated")?;
+        let (keep, result) =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+                Ok(keep) => (keep, Ok(())),
+                Err(panic) => (
+                    false,
+                    Err(StoreError::Internal(format!(
+                        "processing panicked: {}",
+                        panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default()
+                    ))),
+                ),
+            };
+        if !keep {
+            // After a disk-full or I/O error SQLite may have rolled the whole transaction
+            // back already; the writer's commit then reports it.
+            let _ = self.conn().execute_batch("ROLLBACK TO isolated");
             self.reset_to(mark);
         }
-        self.conn().execute_batch("RELEASE isolated")?;
+        let _ = self.conn().execute_batch("RELEASE isolated");
         result
     }
 
     /// The last inbox row whose effects are stored.
-    pub fn inbox_processed_through(&self) -> Result<i64, StoreError> {
+    fn inbox_processed_through(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn()
             .prepare_cached("SELECT processed_through FROM inbox_state WHERE id = 1")?
@@ -78,7 +57,7 @@ impl Tx<'_> {
     }
 
     /// Moves the watermark forward to `id` (never back).
-    pub fn set_inbox_processed_through(&self, id: i64) -> Result<(), StoreError> {
+    fn set_inbox_processed_through(&self, id: i64) -> Result<(), StoreError> {
         self.conn()
             .prepare_cached(
                 "UPDATE inbox_state SET processed_through = MAX(processed_through, ?1) WHERE id = 1",
@@ -88,7 +67,7 @@ impl Tx<'_> {
     }
 
     /// Sets a delivery aside (or updates one already parked: a failed retry).
-    pub fn park_delivery(&self, p: &ParkedDelivery) -> Result<(), StoreError> {
+    fn park_delivery(&self, p: &ParkedDelivery) -> Result<(), StoreError> {
         self.conn()
             .prepare_cached(
                 "INSERT INTO inbox_parked (inbox_id, received_at, body, error, attempts, parked_at)
@@ -109,7 +88,7 @@ impl Tx<'_> {
     }
 
     /// A parked delivery.
-    pub fn parked_delivery(&self, inbox_id: i64) -> Result<Option<ParkedDelivery>, StoreError> {
+    fn parked_delivery(&self, inbox_id: i64) -> Result<Option<ParkedDelivery>, StoreError> {
         Ok(self
             .conn()
             .prepare_cached(&format!(
@@ -120,7 +99,7 @@ impl Tx<'_> {
     }
 
     /// Forgets a parked delivery; false when there was none.
-    pub fn remove_parked(&self, inbox_id: i64) -> Result<bool, StoreError> {
+    fn remove_parked(&self, inbox_id: i64) -> Result<bool, StoreError> {
         Ok(self
             .conn()
             .prepare_cached("DELETE FROM inbox_parked WHERE inbox_id = ?1")?
@@ -129,12 +108,8 @@ impl Tx<'_> {
     }
 }
 
-impl Store {
-    /// The last inbox row whose effects are stored (read from the database).
-    ///
-    /// # Errors
-    /// The database.
-    pub async fn inbox_processed_through(&self) -> Result<i64, StoreError> {
+impl Reads {
+    pub(crate) async fn inbox_processed_through(&self) -> Result<i64, StoreError> {
         self.read(|c| {
             Ok(
                 c.prepare_cached("SELECT processed_through FROM inbox_state WHERE id = 1")?
@@ -144,11 +119,7 @@ impl Store {
         .await
     }
 
-    /// The parked deliveries, oldest first, at most `limit`, and how many there are in all.
-    ///
-    /// # Errors
-    /// The database.
-    pub async fn parked_deliveries(
+    pub(crate) async fn parked_deliveries(
         &self,
         limit: u32,
     ) -> Result<(Vec<ParkedDelivery>, u64), StoreError> {

@@ -1,106 +1,18 @@
-//! Storage of the shared desk (issue 8): agents and their token hashes, a chat's assignment and
-//! priority, private notes, canned responses and the audit trail. Writes run inside the
-//! writer's transaction ([`Tx`]) and write their audit row and event in that same transaction;
-//! reads run on the read pool.
+//! SQLite's storage of the shared desk (issue 8): agents and their token hashes, a chat's
+//! assignment and priority, private notes, canned responses and the audit trail. Writes
+//! ([`DeskTx`]) run inside the writer's transaction and write their audit row and event in that
+//! same transaction; reads run on the read pool.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::{Deserialize, Serialize};
-
-use super::{EventKind, Store, StoreError, Tx};
+use super::{Reads, SqliteTx};
+use crate::storage::{
+    AgentCredential, AgentRecord, AuditRecord, CannedResponse, Claim, ConversationTx, DeskTx,
+    EventKind, NoteRecord, StoreError,
+};
 use crate::{
     desk::{AgentRef, Caller, Priority},
     domain::{Address, Millis},
 };
-
-/// A stored agent (never its token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentRecord {
-    /// Row id.
-    pub id: i64,
-    /// Login name (unique, case-insensitive).
-    pub name: String,
-    /// The first name users may see.
-    pub display_name: String,
-    /// Disabled agents' calls are refused.
-    pub enabled: bool,
-    /// Takes round-robin chats.
-    pub available: bool,
-    /// When it was created.
-    pub created_at: Millis,
-    /// When it was last given a chat.
-    pub last_assigned_at: Option<Millis>,
-}
-
-impl AgentRecord {
-    /// The agent as calls are attributed to it.
-    pub fn to_ref(&self) -> AgentRef {
-        AgentRef {
-            id: self.id,
-            name: self.name.clone(),
-            display_name: self.display_name.clone(),
-        }
-    }
-}
-
-/// A private note on a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoteRecord {
-    /// Row id.
-    pub id: i64,
-    /// Whose conversation.
-    pub contact_id: i64,
-    /// The chat session it was written in.
-    pub session_id: Option<i64>,
-    /// The author; `None` for the operator.
-    pub agent_id: Option<i64>,
-    /// The author's name.
-    pub agent_name: Option<String>,
-    /// The note.
-    pub text: String,
-    /// When.
-    pub created_at: Millis,
-}
-
-/// A named reply template.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CannedResponse {
-    /// What follows `/` in the compose box.
-    pub shortcut: String,
-    /// The text, with `{name}` and `{agent}` placeholders.
-    pub body: String,
-    /// Last change.
-    pub updated_at: Millis,
-}
-
-/// One row of the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// Row id.
-    pub id: i64,
-    /// When.
-    pub at: Millis,
-    /// `agent`, `operator` or `system`.
-    pub actor: String,
-    /// The acting agent.
-    pub agent_id: Option<i64>,
-    /// Its name.
-    pub agent_name: Option<String>,
-    /// What was done.
-    pub action: String,
-    /// Details (who to, the priority, a note's text…).
-    pub detail: String,
-}
-
-/// What the auth check needs about an agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentCredential {
-    /// SHA-256 of the token.
-    pub token_hash: [u8; 32],
-    /// The agent.
-    pub agent: AgentRef,
-    /// Whether it may call.
-    pub enabled: bool,
-}
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 const AGENT_COLS: &str = "id, name, display_name, enabled, available, created_at, last_assigned_at";
 
@@ -150,16 +62,8 @@ fn agent_by_id(conn: &Connection, id: i64) -> Result<AgentRecord, StoreError> {
     Ok(conn.prepare_cached(&sql)?.query_row([id], agent_from_row)?)
 }
 
-fn no_agent(name: &str) -> StoreError {
-    StoreError::Missing(format!("no agent named {name:?}"))
-}
-
-impl Tx<'_> {
-    /// Creates an agent with its token's hash.
-    ///
-    /// # Errors
-    /// `AlreadyExists` for a taken name.
-    pub fn add_agent(
+impl DeskTx for SqliteTx<'_> {
+    fn add_agent(
         &self,
         name: &str,
         display_name: &str,
@@ -174,31 +78,23 @@ impl Tx<'_> {
             .execute(params![name, display_name, &token_hash[..], now]);
         match r {
             Ok(_) => agent_by_id(self.conn(), self.conn().last_insert_rowid()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::AlreadyExists(format!(
-                "an agent named {name:?} already exists"
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "the agent name {name:?} is taken"
             ))),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// An agent by name (case-insensitive).
-    ///
-    /// # Errors
-    /// The database.
-    pub fn agent_by_name(&self, name: &str) -> Result<Option<AgentRecord>, StoreError> {
+    fn agent_by_name(&self, name: &str) -> Result<Option<AgentRecord>, StoreError> {
         agent_by_name(self.conn(), name)
     }
 
-    /// Enables or disables an agent. Disabling also makes it unavailable for round-robin.
-    ///
-    /// # Errors
-    /// `Missing` agent.
-    pub fn set_agent_enabled(
+    fn set_agent_enabled(
         &self,
         name: &str,
         enabled: bool,
         now: Millis,
-    ) -> Result<AgentRecord, StoreError> {
+    ) -> Result<Option<AgentRecord>, StoreError> {
         let n = self
             .conn()
             .prepare_cached(
@@ -207,36 +103,28 @@ impl Tx<'_> {
             )?
             .execute(params![name, enabled, now])?;
         if n == 0 {
-            return Err(no_agent(name));
+            return Ok(None);
         }
-        self.agent_by_name(name)?.ok_or_else(|| no_agent(name))
+        self.agent_by_name(name)
     }
 
-    /// Replaces an agent's token hash (the old token stops working).
-    ///
-    /// # Errors
-    /// `Missing` agent.
-    pub fn set_agent_token(
+    fn set_agent_token(
         &self,
         name: &str,
         token_hash: &[u8; 32],
         now: Millis,
-    ) -> Result<AgentRecord, StoreError> {
+    ) -> Result<Option<AgentRecord>, StoreError> {
         let n = self
             .conn()
             .prepare_cached("UPDATE agents SET token_hash = ?2, updated_at = ?3 WHERE name = ?1")?
             .execute(params![name, &token_hash[..], now])?;
         if n == 0 {
-            return Err(no_agent(name));
+            return Ok(None);
         }
-        self.agent_by_name(name)?.ok_or_else(|| no_agent(name))
+        self.agent_by_name(name)
     }
 
-    /// Marks an agent available (takes round-robin chats) or away.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn set_availability(
+    fn set_availability(
         &self,
         agent_id: i64,
         available: bool,
@@ -248,11 +136,7 @@ impl Tx<'_> {
         agent_by_id(self.conn(), agent_id)
     }
 
-    /// Appends to the audit trail.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn audit(
+    fn audit(
         &self,
         contact_id: i64,
         actor: &Caller,
@@ -270,11 +154,7 @@ impl Tx<'_> {
         )
     }
 
-    /// Appends a row written by the daemon itself (round-robin, urgent keywords).
-    ///
-    /// # Errors
-    /// The database.
-    pub fn audit_system(
+    fn audit_system(
         &self,
         contact_id: i64,
         action: &str,
@@ -284,28 +164,7 @@ impl Tx<'_> {
         self.audit_raw(contact_id, None, "system", action, detail, now)
     }
 
-    fn audit_raw(
-        &self,
-        contact_id: i64,
-        agent_id: Option<i64>,
-        actor: &str,
-        action: &str,
-        detail: &str,
-        now: Millis,
-    ) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(
-                "INSERT INTO audit (at, contact_id, agent_id, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![now, contact_id, agent_id, actor, action, detail])?;
-        Ok(())
-    }
-
-    /// The agent a contact's chat is assigned to.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn assignee(&self, contact_id: i64) -> Result<Option<AgentRecord>, StoreError> {
+    fn assignee(&self, contact_id: i64) -> Result<Option<AgentRecord>, StoreError> {
         let id: Option<i64> = self
             .conn()
             .prepare_cached("SELECT assigned_agent_id FROM contacts WHERE id = ?1")?
@@ -313,17 +172,7 @@ impl Tx<'_> {
         id.map(|id| agent_by_id(self.conn(), id)).transpose()
     }
 
-    /// Takes an unassigned chat for `agent` atomically: the loser of two claims gets
-    /// `FailedPrecondition` naming who holds it. Claiming one's own chat changes nothing.
-    ///
-    /// # Errors
-    /// `FailedPrecondition` when another agent holds it.
-    pub fn claim(
-        &self,
-        contact_id: i64,
-        agent: &AgentRef,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
+    fn claim(&self, contact_id: i64, agent: &AgentRef, now: Millis) -> Result<Claim, StoreError> {
         let n = self
             .conn()
             .prepare_cached(
@@ -349,26 +198,16 @@ impl Tx<'_> {
                 },
                 now,
             )?;
-            return Ok(true);
+            return Ok(Claim::Claimed);
         }
-        match self.assignee(contact_id)? {
-            Some(holder) if holder.id == agent.id => Ok(false),
-            Some(holder) => Err(StoreError::FailedPrecondition(format!(
-                "this chat is already assigned to {}",
-                holder.name
-            ))),
-            None => Err(StoreError::FailedPrecondition(
-                "the chat could not be claimed; try again".into(),
-            )),
-        }
+        Ok(match self.assignee(contact_id)? {
+            Some(holder) if holder.id == agent.id => Claim::AlreadyTheirs,
+            Some(holder) => Claim::HeldBy(holder),
+            None => Claim::Failed,
+        })
     }
 
-    /// Sets (or clears) the assignee, with an audit row (`action`, `detail`) and an event.
-    /// Returns the previous assignee.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn reassign(
+    fn reassign(
         &self,
         contact_id: i64,
         to: Option<&AgentRef>,
@@ -398,29 +237,7 @@ impl Tx<'_> {
         Ok(previous)
     }
 
-    fn touch_assigned(&self, agent_id: i64, now: Millis) -> Result<(), StoreError> {
-        self.conn()
-            // Strictly increasing, so round-robin order never depends on two assignments
-            // falling in the same millisecond.
-            .prepare_cached(
-                "UPDATE agents SET last_assigned_at =
-                     MAX(?2, (SELECT COALESCE(MAX(last_assigned_at), 0) + 1 FROM agents))
-                 WHERE id = ?1",
-            )?
-            .execute(params![agent_id, now])?;
-        Ok(())
-    }
-
-    /// Round-robin: gives a new chat to the enabled, available agent assigned least recently
-    /// (never assigned first, then by id). Returns the agent, or `None` when nobody is available.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn auto_assign(
-        &self,
-        contact_id: i64,
-        now: Millis,
-    ) -> Result<Option<AgentRef>, StoreError> {
+    fn auto_assign(&self, contact_id: i64, now: Millis) -> Result<Option<AgentRef>, StoreError> {
         let sql = format!(
             "SELECT {AGENT_COLS} FROM agents WHERE enabled = 1 AND available = 1
              ORDER BY last_assigned_at IS NOT NULL, last_assigned_at, id LIMIT 1"
@@ -452,11 +269,7 @@ impl Tx<'_> {
         Ok(Some(a))
     }
 
-    /// The chat's priority.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn priority(&self, contact_id: i64) -> Result<Priority, StoreError> {
+    fn priority(&self, contact_id: i64) -> Result<Priority, StoreError> {
         let p: i64 = self
             .conn()
             .prepare_cached("SELECT priority FROM contacts WHERE id = ?1")?
@@ -464,11 +277,7 @@ impl Tx<'_> {
         Ok(Priority::from_i64(p))
     }
 
-    /// Sets the chat's priority with an audit row and an event; `by` None is the system.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn set_priority(
+    fn set_priority(
         &self,
         contact_id: i64,
         priority: Priority,
@@ -498,11 +307,7 @@ impl Tx<'_> {
         )
     }
 
-    /// Adds a private note (never sent to WhatsApp) with an audit row and an event.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn add_note(
+    fn add_note(
         &self,
         contact_id: i64,
         session_id: Option<i64>,
@@ -526,11 +331,7 @@ impl Tx<'_> {
         Ok(note)
     }
 
-    /// Creates or replaces a canned response.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn put_canned(
+    fn put_canned(
         &self,
         shortcut: &str,
         body: &str,
@@ -557,11 +358,7 @@ impl Tx<'_> {
         })
     }
 
-    /// Deletes a canned response; false when there was none.
-    ///
-    /// # Errors
-    /// The database.
-    pub fn delete_canned(&self, shortcut: &str, now: Millis) -> Result<bool, StoreError> {
+    fn delete_canned(&self, shortcut: &str, now: Millis) -> Result<bool, StoreError> {
         let deleted = self
             .conn()
             .prepare_cached("DELETE FROM canned_responses WHERE shortcut = ?1")?
@@ -578,6 +375,38 @@ impl Tx<'_> {
             )?;
         }
         Ok(deleted)
+    }
+}
+
+impl SqliteTx<'_> {
+    fn audit_raw(
+        &self,
+        contact_id: i64,
+        agent_id: Option<i64>,
+        actor: &str,
+        action: &str,
+        detail: &str,
+        now: Millis,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO audit (at, contact_id, agent_id, actor, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![now, contact_id, agent_id, actor, action, detail])?;
+        Ok(())
+    }
+
+    fn touch_assigned(&self, agent_id: i64, now: Millis) -> Result<(), StoreError> {
+        self.conn()
+            // Strictly increasing, so round-robin order never depends on two assignments
+            // falling in the same millisecond.
+            .prepare_cached(
+                "UPDATE agents SET last_assigned_at =
+                     MAX(?2, (SELECT COALESCE(MAX(last_assigned_at), 0) + 1 FROM agents))
+                 WHERE id = ?1",
+            )?
+            .execute(params![agent_id, now])?;
+        Ok(())
     }
 
     /// Moves notes and audit rows to another contact (when two records of one person merge).
@@ -650,13 +479,13 @@ fn audit_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
 /// are in the thread already.
 const NOT_ACTIVITY: &str = "('message_sent', 'note_added')";
 
-impl Store {
+impl Reads {
     /// A conversation's newest 500 activity entries (its audit trail without the messages
     /// and notes, which the thread shows itself), oldest first.
     ///
     /// # Errors
     /// The database.
-    pub async fn activity(&self, contact_id: i64) -> Result<Vec<AuditRecord>, StoreError> {
+    pub(crate) async fn activity(&self, contact_id: i64) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(move |c| {
             let sql = format!(
                 "{AUDIT_SELECT} WHERE contact_id = ?1 AND action NOT IN {NOT_ACTIVITY}
@@ -676,7 +505,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn agent_named(&self, name: &str) -> Result<Option<AgentRecord>, StoreError> {
+    pub(crate) async fn agent_named(&self, name: &str) -> Result<Option<AgentRecord>, StoreError> {
         let name = name.to_string();
         self.read(move |c| agent_by_name(c, &name)).await
     }
@@ -685,7 +514,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+    pub(crate) async fn list_agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         self.read(|c| {
             let sql = format!("SELECT {AGENT_COLS} FROM agents ORDER BY name COLLATE NOCASE");
             let mut stmt = c.prepare_cached(&sql)?;
@@ -699,7 +528,7 @@ impl Store {
     ///
     /// # Errors
     /// The database, or a stored hash of the wrong size.
-    pub async fn agent_credentials(&self) -> Result<Vec<AgentCredential>, StoreError> {
+    pub(crate) async fn agent_credentials(&self) -> Result<Vec<AgentCredential>, StoreError> {
         self.read(|c| {
             let mut stmt =
                 c.prepare_cached("SELECT id, name, display_name, enabled, token_hash FROM agents")?;
@@ -735,7 +564,7 @@ impl Store {
     ///
     /// # Errors
     /// The database (or no such agent).
-    pub async fn agent(&self, id: i64) -> Result<AgentRecord, StoreError> {
+    pub(crate) async fn agent(&self, id: i64) -> Result<AgentRecord, StoreError> {
         self.read(move |c| agent_by_id(c, id)).await
     }
 
@@ -743,7 +572,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn canned_responses(
+    pub(crate) async fn canned_responses(
         &self,
         shortcut: Option<String>,
     ) -> Result<Vec<CannedResponse>, StoreError> {
@@ -754,7 +583,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn notes(&self, contact_id: i64) -> Result<Vec<NoteRecord>, StoreError> {
+    pub(crate) async fn notes(&self, contact_id: i64) -> Result<Vec<NoteRecord>, StoreError> {
         self.read(move |c| notes(c, contact_id)).await
     }
 
@@ -763,7 +592,7 @@ impl Store {
     ///
     /// # Errors
     /// `NotFound` contact, or the database.
-    pub async fn audit_trail(
+    pub(crate) async fn audit_trail(
         &self,
         address: Address,
         page_size: u32,

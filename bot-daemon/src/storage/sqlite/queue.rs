@@ -1,17 +1,15 @@
-//! The support queue and the inactivity timers, as [`Tx`] operations: a session waits in the
+//! SQLite's support queue and inactivity timers ([`QueueTx`]): a session waits in the
 //! queue from its start until its first agent reply (`chat_sessions.first_response_at`), in the
 //! desk's one order: priority, then waiting since (the start), then the session id.
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{StoreError, Tx};
+use super::SqliteTx;
 use crate::domain::Millis;
+use crate::storage::{QueueTx, StoreError};
 
-impl Tx<'_> {
-    /// The session's place in the queue (1 = next), `None` once an agent answered or it ended.
-    /// The desk's one order of waiting chats: higher priority first, then the longest waiting
-    /// (a waiting chat waits from its start), then the session id.
-    pub fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError> {
+impl QueueTx for SqliteTx<'_> {
+    fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError> {
         let me: Option<(i64, Millis, i64)> = self
             .conn()
             .prepare_cached(
@@ -39,8 +37,7 @@ impl Tx<'_> {
         Ok(Some(n.clamp(1, i64::from(u32::MAX)) as u32))
     }
 
-    /// Whether an agent has replied in the session (its first response is stored).
-    pub fn session_answered(&self, session_id: i64) -> Result<bool, StoreError> {
+    fn session_answered(&self, session_id: i64) -> Result<bool, StoreError> {
         let answered: Option<bool> = self
             .conn()
             .prepare_cached(
@@ -51,8 +48,7 @@ impl Tx<'_> {
         Ok(answered.unwrap_or(false))
     }
 
-    /// How many open chats wait for their first agent reply.
-    pub fn waiting_count(&self) -> Result<u32, StoreError> {
+    fn waiting_count(&self) -> Result<u32, StoreError> {
         let n: i64 = self
             .conn()
             .prepare_cached(
@@ -62,13 +58,7 @@ impl Tx<'_> {
         Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
     }
 
-    /// First-response times (ms) of the `limit` most recently answered sessions answered at or
-    /// after `since`, newest first.
-    pub fn recent_first_responses(
-        &self,
-        since: Millis,
-        limit: u32,
-    ) -> Result<Vec<Millis>, StoreError> {
+    fn recent_first_responses(&self, since: Millis, limit: u32) -> Result<Vec<Millis>, StoreError> {
         let rows = self
             .conn()
             .prepare_cached(
@@ -81,9 +71,7 @@ impl Tx<'_> {
         Ok(rows.into_iter().map(|d| d.max(0)).collect())
     }
 
-    /// Contacts whose open chat had no user or agent message since `quiet_since` (at most
-    /// `limit`, quietest first).
-    pub fn quiet_chats(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError> {
+    fn quiet_chats(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError> {
         Ok(self
             .conn()
             .prepare_cached(
@@ -95,8 +83,7 @@ impl Tx<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Like [`Tx::quiet_chats`], leaving out chats already reminded since their last message.
-    pub fn chats_to_remind(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError> {
+    fn chats_to_remind(&self, quiet_since: Millis, limit: u32) -> Result<Vec<i64>, StoreError> {
         Ok(self
             .conn()
             .prepare_cached(
@@ -110,8 +97,7 @@ impl Tx<'_> {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Records that the open session's inactivity reminder went out.
-    pub fn mark_reminded(&self, session_id: i64, now: Millis) -> Result<(), StoreError> {
+    fn mark_reminded(&self, session_id: i64, now: Millis) -> Result<(), StoreError> {
         self.conn()
             .prepare_cached("UPDATE chat_sessions SET reminded_at = ?2 WHERE id = ?1")?
             .execute(params![session_id, now])?;

@@ -2,7 +2,9 @@
 //! statuses, sessions that never overlap, and the event log.
 
 use super::*;
-use crate::domain::{Sender, State};
+use crate::domain::{DeliveryStatus, EndedBy, Sender, State};
+use crate::storage::*;
+use std::path::PathBuf;
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -83,7 +85,7 @@ async fn a_failing_job_rolls_back_alone_in_a_shared_transaction() {
                 .write(move |tx| {
                     let c = tx.upsert_contact(&who(&format!("2340000000{i:02}")), 1)?;
                     if i % 2 == 1 {
-                        return Err(StoreError::Invalid("odd".into()));
+                        return Err(StoreError::Internal("odd".into()));
                     }
                     Ok(c.id)
                 })
@@ -238,7 +240,7 @@ async fn delivery_status_only_moves_forward() {
         .write(move |tx| {
             let m = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 1)?;
             tx.enqueue(m.id, id, "{}", 1)?;
-            Ok(m)
+            Ok::<_, StoreError>(m)
         })
         .await
         .unwrap();
@@ -288,7 +290,7 @@ async fn a_status_that_arrives_before_the_send_response_is_applied_when_it_is_st
         .write(move |tx| {
             let m = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 1)?;
             tx.enqueue(m.id, id, "{}", 1)?;
-            Ok(m)
+            Ok::<_, StoreError>(m)
         })
         .await
         .unwrap();
@@ -332,7 +334,7 @@ async fn events_are_published_after_commit_in_sequence_order() {
         .write(move |tx| {
             let sid = tx.start_session(id, 5)?;
             tx.insert_message(&msg(id, Some(sid), Sender::User, "a"), 5)?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -363,7 +365,7 @@ async fn list_pages_are_stable_and_ordered() {
                     m.timestamp = 1000 - i;
                     tx.insert_message(&m, 1)?;
                 }
-                Ok(())
+                Ok::<_, StoreError>(())
             })
             .await
             .unwrap();
@@ -408,7 +410,7 @@ async fn list_pages_are_stable_and_ordered() {
             ..Default::default()
         })
         .await;
-    assert!(matches!(bad, Err(StoreError::Invalid(_))));
+    assert!(matches!(bad, Err(StoreError::BadToken(_))));
     let by_name = store
         .list_conversations(ListQuery {
             page_size: 50,
@@ -566,7 +568,7 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
         .unwrap();
     }
     let store = Store::open(&path).unwrap();
-    let (first, second) = store
+    let (first, second) = reads(&store)
         .read(|c| {
             let fr = |id: i64| -> Result<Option<i64>, StoreError> {
                 Ok(c.query_row(
@@ -587,8 +589,15 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
     assert_eq!(facts[0].first_response_at, Some(4000));
 }
 
+/// The SQLite read side of a store, for queries of the tests' own.
+fn reads(store: &Store) -> &Reads {
+    match &store.backend {
+        crate::storage::Backend::Sqlite(b) => b,
+    }
+}
+
 async fn early_rows(store: &Store) -> Vec<(String, String)> {
-    store
+    reads(store)
         .read(|c| {
             let mut st = c.prepare("SELECT wamid, status FROM early_statuses ORDER BY rowid")?;
             let rows = st
@@ -616,7 +625,7 @@ async fn repeated_early_statuses_are_kept_once_per_wamid_and_status() {
                     None
                 );
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -631,28 +640,30 @@ async fn repeated_early_statuses_are_kept_once_per_wamid_and_status() {
 
 #[tokio::test]
 async fn early_statuses_stay_under_the_cap_keeping_the_newest() {
-    let (_dir, store) = open();
+    let (dir, store) = open();
     let cap = 3 * EARLY_STATUSES_PRUNE_EVERY;
-    store
-        .write(move |tx| {
-            for i in 0..10 * EARLY_STATUSES_PRUNE_EVERY + 17 {
-                tx.keep_early_status(
-                    &format!("wamid.U{i}"),
-                    DeliveryStatus::Delivered,
-                    None,
-                    None,
-                    1_000 + i,
-                    cap,
-                )?;
-                let n: i64 =
-                    tx.conn()
-                        .query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))?;
-                assert!(n <= cap, "{n} rows after {} statuses, cap {cap}", i + 1);
-            }
-            Ok(())
-        })
-        .await
+    // On a connection of the test's own: the cap is a parameter of the backend's helper.
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let tx = SqliteTx::new(&conn);
+    for i in 0..10 * EARLY_STATUSES_PRUNE_EVERY + 17 {
+        tx.keep_early_status(
+            &format!("wamid.U{i}"),
+            DeliveryStatus::Delivered,
+            None,
+            None,
+            1_000 + i,
+            cap,
+        )
         .unwrap();
+        let n: i64 = tx
+            .conn()
+            .query_row("SELECT COUNT(*) FROM early_statuses", [], |r| r.get(0))
+            .unwrap();
+        assert!(n <= cap, "{n} rows after {} statuses, cap {cap}", i + 1);
+    }
+    drop(tx);
+    conn.execute_batch("COMMIT").unwrap();
     let rows = early_rows(&store).await;
     let last = format!("wamid.U{}", 10 * EARLY_STATUSES_PRUNE_EVERY + 16);
     assert!(rows.iter().any(|(w, _)| *w == last), "the newest is kept");
@@ -679,7 +690,7 @@ async fn early_statuses_older_than_a_week_are_pruned() {
                     at + 1,
                 )?;
             }
-            Ok(())
+            Ok::<_, StoreError>(())
         })
         .await
         .unwrap();
@@ -747,4 +758,47 @@ fn backend_errors_become_the_stores_own_kinds() {
         StoreError::from(rusqlite::Error::QueryReturnedNoRows),
         StoreError::Internal(_)
     ));
+}
+
+#[test]
+fn db_values_name_a_backend() {
+    use std::ffi::OsStr;
+    let sqlite = |p: &str| Ok(Location::Sqlite(PathBuf::from(p)));
+    let parse = |v: &str| Location::parse(OsStr::new(v));
+    assert_eq!(parse("./chat-support.db"), sqlite("./chat-support.db"));
+    assert_eq!(parse("/srv/cs/x.db"), sqlite("/srv/cs/x.db"));
+    assert_eq!(parse("sqlite:///srv/cs/x.db"), sqlite("/srv/cs/x.db"));
+    assert_eq!(parse("sqlite://x.db"), sqlite("x.db"));
+    assert_eq!(parse("SQLite:data/x.db"), sqlite("data/x.db"));
+    assert_eq!(parse("sqlite:/srv/x.db"), sqlite("/srv/x.db"));
+    // Not a scheme: a path with "://" inside a directory name, or a drive letter.
+    assert_eq!(parse("./odd://x.db"), sqlite("./odd://x.db"));
+    assert_eq!(parse("C:\\data\\x.db"), sqlite("C:\\data\\x.db"));
+    for pg in [
+        "postgres://u:secret@db/cs",
+        "postgresql://db/cs",
+        "POSTGRES://db",
+    ] {
+        let e = parse(pg).unwrap_err();
+        assert_eq!(e, LocationError::PostgresUnavailable);
+        let text = e.to_string();
+        assert!(text.contains("PostgreSQL backend is not available in this build yet"));
+        assert!(
+            !text.contains("secret"),
+            "the URL's password is not repeated: {text}"
+        );
+    }
+    let e = parse("mysql://db/cs").unwrap_err();
+    assert_eq!(e, LocationError::UnknownScheme("mysql".into()));
+    let text = e.to_string();
+    for form in ["sqlite://PATH", "sqlite:PATH", "postgres://", "a file path"] {
+        assert!(text.contains(form), "{form} in {text}");
+    }
+    assert_eq!(parse("sqlite:"), Err(LocationError::NoPath));
+    assert_eq!(parse("sqlite://"), Err(LocationError::NoPath));
+    assert_eq!(parse(""), Err(LocationError::NoPath));
+    assert_eq!(
+        Location::Sqlite(PathBuf::from("/srv/x.db")).path(),
+        Path::new("/srv/x.db")
+    );
 }

@@ -24,22 +24,24 @@ use std::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{oneshot, Notify};
 
-use super::StoreError;
-use crate::domain::Millis;
+use crate::{
+    domain::Millis,
+    storage::{InboxRow, StoreError},
+};
 
-/// One delivery in the inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboxRow {
-    /// Arrival order, from 1, never reused.
-    pub id: i64,
-    /// When the daemon received it.
-    pub received_at: Millis,
-    /// The verified body, byte for byte.
-    pub body: Vec<u8>,
+/// The inbox file that goes with the database at `db`: `<db>.inbox`.
+pub fn inbox_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".inbox");
+    PathBuf::from(name)
 }
 
 /// A body waiting for the next commit, with whom to tell its id.
-type Pending = (bytes::Bytes, Millis, oneshot::Sender<Result<i64, StoreError>>);
+type Pending = (
+    bytes::Bytes,
+    Millis,
+    oneshot::Sender<Result<i64, StoreError>>,
+);
 
 /// The most bodies appended in one transaction.
 const MAX_APPEND_BATCH: usize = 2048;
@@ -86,7 +88,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 impl Inbox {
     /// Opens (creating if needed) the inbox at `path`; `processed_through` is the main
     /// database's watermark, below which no new id may ever be handed out.
-    pub(super) fn open(path: &Path, processed_through: i64) -> Result<Inbox, StoreError> {
+    pub(crate) fn open(path: &Path, processed_through: i64) -> Result<Inbox, StoreError> {
         super::prepare_file(path)?;
         let conn = Connection::open(path)?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
@@ -194,8 +196,14 @@ impl Inbox {
         let _ = self.jobs.send(Job::Tidy);
     }
 
-    /// Caps the inbox's size like the main database's (see `Store::set_size_limit`).
-    pub(super) async fn set_size_limit(&self, pages: i64) -> Result<(), StoreError> {
+    /// Caps the inbox's size like the main database's (see `Store::set_size_limit`): at most
+    /// `max_bytes` (never below what it holds now), `None` lifts the cap.
+    pub(crate) async fn set_size_limit(&self, max_bytes: Option<u64>) -> Result<(), StoreError> {
+        // The inbox's pages are SQLite's default 4 KiB.
+        let pages = match max_bytes {
+            Some(b) => (b / 4096).max(1) as i64,
+            None => 4_294_967_294,
+        };
         let (reply, rx) = oneshot::channel();
         self.jobs
             .send(Job::SizeLimit { pages, reply })
@@ -310,10 +318,7 @@ impl Writer {
     }
 
     /// One transaction: the appends, and the deletion of what was processed since last time.
-    fn commit(
-        &mut self,
-        appends: Vec<Pending>,
-    ) {
+    fn commit(&mut self, appends: Vec<Pending>) {
         let release = self.release_through.load(Ordering::Acquire);
         if appends.is_empty() && release <= self.released {
             return;

@@ -1,28 +1,10 @@
-//! Satisfaction surveys as [`Tx`] operations: one survey per ended session, `asked` → `rated`
+//! SQLite's satisfaction surveys ([`SurveyTx`]): one survey per ended session, `asked` → `rated`
 //! (the comment is awaited) → `closed`. A rating is never overwritten.
 
-use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
-
-use super::{Store, StoreError, Tx};
+use super::{Reads, SqliteTx};
 use crate::domain::{Millis, SurveyStage};
-
-/// A survey's answers, for agents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SurveyRecord {
-    /// The chat session it rates.
-    pub session_id: i64,
-    /// When it was sent.
-    pub asked_at: Millis,
-    /// 1–5, when rated.
-    pub rating: Option<u8>,
-    /// When rated.
-    pub rated_at: Option<Millis>,
-    /// The optional comment.
-    pub comment: Option<String>,
-    /// Whether it still waits for an answer.
-    pub open: bool,
-}
+use crate::storage::{ConversationTx, EventKind, StoreError, SurveyRecord, SurveyTx};
+use rusqlite::{params, OptionalExtension};
 
 fn stage(state: &str, rating: Option<i64>) -> SurveyStage {
     match (state, rating) {
@@ -33,9 +15,8 @@ fn stage(state: &str, rating: Option<i64>) -> SurveyStage {
     }
 }
 
-impl Tx<'_> {
-    /// The contact's latest survey: (id, asked_at, stage).
-    pub fn latest_survey(
+impl SurveyTx for SqliteTx<'_> {
+    fn latest_survey(
         &self,
         contact_id: i64,
     ) -> Result<Option<(i64, Millis, SurveyStage)>, StoreError> {
@@ -54,13 +35,7 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Opens a survey for an ended session (closing any older open one of the contact).
-    pub fn open_survey(
-        &self,
-        contact_id: i64,
-        session_id: i64,
-        now: Millis,
-    ) -> Result<(), StoreError> {
+    fn open_survey(&self, contact_id: i64, session_id: i64, now: Millis) -> Result<(), StoreError> {
         self.close_survey(contact_id, now)?;
         self.conn()
             .prepare_cached(
@@ -70,13 +45,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Stores the rating of the contact's survey awaiting one; false when none is.
-    pub fn rate_survey(
-        &self,
-        contact_id: i64,
-        rating: u8,
-        now: Millis,
-    ) -> Result<bool, StoreError> {
+    fn rate_survey(&self, contact_id: i64, rating: u8, now: Millis) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .prepare_cached(
@@ -95,7 +64,7 @@ impl Tx<'_> {
                 .query_row([contact_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             self.emit(
                 contact_id,
-                super::EventKind::CsatRated {
+                EventKind::CsatRated {
                     session_id,
                     rating,
                     agent,
@@ -106,8 +75,7 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
-    /// Stores the comment of the contact's rated survey and closes it.
-    pub fn comment_survey(
+    fn comment_survey(
         &self,
         contact_id: i64,
         comment: &str,
@@ -123,8 +91,7 @@ impl Tx<'_> {
         Ok(n > 0)
     }
 
-    /// Closes the contact's open survey, keeping any rating.
-    pub fn close_survey(&self, contact_id: i64, now: Millis) -> Result<(), StoreError> {
+    fn close_survey(&self, contact_id: i64, now: Millis) -> Result<(), StoreError> {
         self.conn()
             .prepare_cached(
                 "UPDATE csat_surveys SET state = 'closed', closed_at = ?2
@@ -134,8 +101,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Closes every survey asked before `asked_before`; returns how many.
-    pub fn close_expired_surveys(
+    fn close_expired_surveys(
         &self,
         asked_before: Millis,
         now: Millis,
@@ -150,12 +116,12 @@ impl Tx<'_> {
     }
 }
 
-impl Store {
+impl Reads {
     /// A contact's surveys, newest first (at most `limit`).
     ///
     /// # Errors
     /// The database.
-    pub async fn surveys(
+    pub(crate) async fn surveys(
         &self,
         contact_id: i64,
         limit: u32,

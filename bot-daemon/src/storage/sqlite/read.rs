@@ -4,8 +4,10 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Deserialize;
 
-use super::{
-    ContactRecord, EventKind, LastMessage, MessageRecord, Store, StoreError, StoredEvent, Summary,
+use super::Reads;
+use crate::storage::{
+    ContactRecord, EventKind, Gauges, LastMessage, ListQuery, MessageRecord, OutboxItem, Page,
+    StoreError, StoredEvent, Summary,
 };
 use crate::{
     desk::{AssignmentFilter, Priority},
@@ -103,74 +105,6 @@ pub(super) fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     })
 }
 
-/// What to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListQuery {
-    /// Only contacts in an active chat.
-    pub active_only: bool,
-    /// Rows per page (already validated).
-    pub page_size: u32,
-    /// Opaque token from a previous page.
-    pub page_token: String,
-    /// Substring of name, username, phone or BSUID.
-    pub query: String,
-    /// Whose chats.
-    pub assignment: AssignmentFilter,
-}
-
-/// One page of conversations.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// The rows.
-    pub items: Vec<Summary>,
-    /// Token for the next page; empty at the end.
-    pub next_token: String,
-}
-
-/// Point-in-time figures for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Gauges {
-    /// Contacts in an active chat.
-    pub active_chats: i64,
-    /// Outbox rows waiting for an attempt.
-    pub outbox_queued: i64,
-    /// Outbox rows being sent (or whose outcome is unknown after a crash).
-    pub outbox_in_flight: i64,
-    /// Outbox rows given up.
-    pub outbox_failed: i64,
-    /// Age of the oldest open outbox row, 0 when empty.
-    pub outbox_oldest_age_ms: i64,
-    /// Open chats waiting for their first agent reply (the same count as `GetStats.waiting_now`).
-    pub waiting: i64,
-    /// How long the longest of those has waited (since the chat started), 0 when none.
-    pub oldest_wait_ms: i64,
-    /// Enabled agents marked available.
-    pub agents_available: i64,
-    /// Agents with at least one open `WatchChats` stream (a console or `admin watch`).
-    pub agents_connected: i64,
-    /// Inbox rows acknowledged and not processed yet.
-    pub inbox_pending: i64,
-    /// How long the oldest of those has waited, 0 when none.
-    pub inbox_oldest_age_ms: i64,
-    /// Deliveries set aside after failing again and again.
-    pub inbox_parked: i64,
-}
-
-/// A queued outbound message, due for an attempt.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxItem {
-    /// Outbox row id.
-    pub id: i64,
-    /// The message row; `None` for a mark-as-read call.
-    pub message_id: Option<i64>,
-    /// The recipient.
-    pub contact_id: i64,
-    /// The Cloud API JSON body.
-    pub payload: String,
-    /// Attempts made so far.
-    pub attempts: i64,
-}
-
 // Sort key: active chats first, highest priority first (rank 0 urgent .. 3 low; everyone else
 // 4), then longest-waiting first (answered ones after the waiting ones), then everyone else by
 // most recent activity; among active chats the session id, then the id, break ties so pages
@@ -190,7 +124,7 @@ fn encode_token(k1: i64, k2: i64, k3: i64, id: i64) -> String {
 
 fn decode_token(token: &str) -> Result<(i64, i64, i64, i64), StoreError> {
     let bad = || {
-        StoreError::Invalid(format!(
+        StoreError::BadToken(format!(
             "page_token {token:?} is not a token this server issued"
         ))
     };
@@ -292,13 +226,16 @@ fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     Ok(Page { items, next_token })
 }
 
-impl Store {
+impl Reads {
     /// The addresses of the contacts whose WhatsApp username is `name` (any case): none, one,
     /// or — when Meta gave a username up and another user took it — two (never more are read).
     ///
     /// # Errors
     /// The database.
-    pub async fn addresses_by_username(&self, name: &str) -> Result<Vec<Address>, StoreError> {
+    pub(crate) async fn addresses_by_username(
+        &self,
+        name: &str,
+    ) -> Result<Vec<Address>, StoreError> {
         let name = name.to_string();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
@@ -395,12 +332,12 @@ fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredE
     Ok(out)
 }
 
-impl Store {
+impl Reads {
     /// A page of conversations.
     ///
     /// # Errors
     /// An invalid page token, or the database.
-    pub async fn list_conversations(&self, q: ListQuery) -> Result<Page, StoreError> {
+    pub(crate) async fn list_conversations(&self, q: ListQuery) -> Result<Page, StoreError> {
         self.read(move |c| list(c, &q)).await
     }
 
@@ -408,7 +345,10 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn find_conversation(&self, address: Address) -> Result<Option<Summary>, StoreError> {
+    pub(crate) async fn find_conversation(
+        &self,
+        address: Address,
+    ) -> Result<Option<Summary>, StoreError> {
         self.read(move |c| find(c, &address)).await
     }
 
@@ -417,7 +357,7 @@ impl Store {
     ///
     /// # Errors
     /// `NotFound` for an unknown contact, or the database.
-    pub async fn get_conversation(
+    pub(crate) async fn get_conversation(
         &self,
         address: Address,
         page_size: u32,
@@ -436,7 +376,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn messages_after(
+    pub(crate) async fn messages_after(
         &self,
         contact_id: i64,
         after_id: i64,
@@ -456,7 +396,11 @@ impl Store {
     ///
     /// # Errors
     /// The database, or a corrupt payload.
-    pub async fn events_after(&self, seq: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) async fn events_after(
+        &self,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.read(move |c| events_after(c, seq, limit)).await
     }
 
@@ -464,7 +408,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn event_bounds(&self) -> Result<(i64, i64), StoreError> {
+    pub(crate) async fn event_bounds(&self) -> Result<(i64, i64), StoreError> {
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM events",
@@ -480,7 +424,11 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn due_outbox(&self, now: Millis, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+    pub(crate) async fn due_outbox(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         self.read(move |c| {
             // Walks the open rows oldest first (`outbox_open_id`), keeping each recipient's
             // oldest (`outbox_open` answers "is there an older one?"), and stops at `limit`:
@@ -512,7 +460,7 @@ impl Store {
     ///
     /// # Errors
     /// The database.
-    pub async fn next_outbox_due(&self) -> Result<Option<Millis>, StoreError> {
+    pub(crate) async fn next_outbox_due(&self) -> Result<Option<Millis>, StoreError> {
         self.read(|c| {
             Ok(c.query_row(
                 "SELECT MIN(o.next_attempt_at) FROM outbox o
@@ -525,12 +473,12 @@ impl Store {
         .await
     }
 
-    /// Gauges for metrics, read at scrape time.
+    /// Gauges for metrics, read at scrape time (`agents_connected` is the store handle's).
     ///
     /// # Errors
     /// The database.
-    pub async fn gauges(&self, now: Millis) -> Result<Gauges, StoreError> {
-        let g = self.read(move |c| {
+    pub(crate) async fn gauges(&self, now: Millis) -> Result<Gauges, StoreError> {
+        self.read(move |c| {
             let active_chats = c.query_row("SELECT COUNT(*) FROM contacts WHERE chat_support_active = 1", [], |r| r.get(0))?;
             let (queued, in_flight, oldest): (i64, i64, Option<Millis>) = c.query_row(
                 "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'inflight'), 0), MIN(created_at)
@@ -545,12 +493,8 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             let agents_available = c.query_row("SELECT COUNT(*) FROM agents WHERE enabled = 1 AND available = 1", [], |r| r.get(0))?;
-            let (inbox_parked, processed_through): (i64, i64) = c.query_row(
-                "SELECT (SELECT COUNT(*) FROM inbox_parked), processed_through FROM inbox_state WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            Ok((Gauges {
+            let inbox_parked = c.query_row("SELECT COUNT(*) FROM inbox_parked", [], |r| r.get(0))?;
+            Ok(Gauges {
                 waiting,
                 oldest_wait_ms: oldest_wait.map_or(0, |t| (now - t).max(0)),
                 agents_available,
@@ -563,17 +507,9 @@ impl Store {
                 inbox_pending: 0,
                 inbox_oldest_age_ms: 0,
                 inbox_parked,
-            }, processed_through))
+            })
         })
-        .await?;
-        let (g, processed_through) = g;
-        let (pending, oldest) = self.inbox().pending_after(processed_through).await?;
-        Ok(Gauges {
-            agents_connected: i64::try_from(self.agents_watching()).unwrap_or(i64::MAX),
-            inbox_pending: i64::try_from(pending).unwrap_or(i64::MAX),
-            inbox_oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0)),
-            ..g
-        })
+        .await
     }
 }
 
@@ -641,13 +577,13 @@ pub fn replies_after_wamid(
     Ok(out)
 }
 
-impl Store {
+impl Reads {
     /// Every active chat (ordered as the list) and the last event sequence they reflect, read
     /// in one snapshot so a stream can continue exactly after it.
     ///
     /// # Errors
     /// The database.
-    pub async fn active_snapshot(&self) -> Result<(Vec<Summary>, i64), StoreError> {
+    pub(crate) async fn active_snapshot(&self) -> Result<(Vec<Summary>, i64), StoreError> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
             let result = (|| {
