@@ -174,9 +174,12 @@ fn queue_info(
 ) -> Result<Option<QueueInfo>, EngineError> {
     let in_chat = c.state == State::ChatSupportActive;
     let position = match (in_chat, c.current_session_id) {
-        (true, Some(session)) => tx.queue_position(session)?,
+        (true, Some(session)) => tx.queue_position(session, texts::QUEUE_EXACT_UP_TO)?,
         (true, None) => None,
-        (false, _) => Some(tx.waiting_count()?.saturating_add(1)),
+        (false, _) => Some(
+            tx.waiting_count(texts::QUEUE_EXACT_UP_TO)?
+                .saturating_add(1),
+        ),
     };
     Ok(match position {
         Some(position) => Some(QueueInfo {

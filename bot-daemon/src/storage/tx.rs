@@ -441,13 +441,16 @@ pub trait QueueTx {
     /// The session's place in the queue (1 = next), `None` once an agent answered or it ended.
     /// The desk's one order of waiting chats: higher priority first, then the longest waiting
     /// (a waiting chat waits from its start), then the session id.
-    fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError>;
+    /// Counts at most `cap` sessions ahead (the answer is then at most `cap + 1`), so the work
+    /// is bounded whatever the queue's length.
+    fn queue_position(&self, session_id: i64, cap: u32) -> Result<Option<u32>, StoreError>;
 
     /// Whether an agent has replied in the session (its first response is stored).
     fn session_answered(&self, session_id: i64) -> Result<bool, StoreError>;
 
     /// How many open chats wait for their first agent reply.
-    fn waiting_count(&self) -> Result<u32, StoreError>;
+    /// At most `cap`: the count stops there.
+    fn waiting_count(&self, cap: u32) -> Result<u32, StoreError>;
 
     /// First-response times (ms) of the `limit` most recently answered sessions answered at or
     /// after `since`, newest first.

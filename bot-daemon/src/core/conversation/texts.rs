@@ -123,10 +123,25 @@ pub fn eta_words(eta_ms: Option<i64>) -> String {
     }
 }
 
+/// Queue places are counted exactly up to here; further back the user reads "200+". Counting
+/// a place is a range of an index as long as the queue ahead, done for each acknowledgement:
+/// capped, the work per message stays bounded however long the queue grows (issue 15), and
+/// past 200 people ahead the exact number tells the user nothing more.
+pub const QUEUE_EXACT_UP_TO: u32 = 200;
+
+/// A queue place as the user reads it: the number, or "200+" past [`QUEUE_EXACT_UP_TO`].
+pub fn position_words(position: u32) -> String {
+    if position > QUEUE_EXACT_UP_TO {
+        format!("{QUEUE_EXACT_UP_TO}+")
+    } else {
+        position.to_string()
+    }
+}
+
 /// The queue line from its template.
 pub fn queue_line(template: &str, position: u32, eta_ms: Option<i64>) -> String {
     template
-        .replace("{position}", &position.to_string())
+        .replace("{position}", &position_words(position))
         .replace("{eta}", &eta_words(eta_ms))
 }
 
@@ -134,7 +149,7 @@ pub fn queue_line(template: &str, position: u32, eta_ms: Option<i64>) -> String 
 pub fn closed_line(template: &str, back: &str, position: u32) -> String {
     template
         .replace("{back}", back)
-        .replace("{position}", &position.to_string())
+        .replace("{position}", &position_words(position))
 }
 
 /// The answer to "queue" / "position" during a chat.

@@ -90,6 +90,29 @@ fn the_welcome_ends_with_the_queue_position_and_eta() {
 }
 
 #[test]
+fn places_past_two_hundred_read_as_two_hundred_plus() {
+    // The engine counts at most QUEUE_EXACT_UP_TO places ahead (bounded work per message) and
+    // hands on one more when the queue is longer.
+    let t = step(
+        &queued(State::Idle, texts::QUEUE_EXACT_UP_TO + 1, None),
+        &text("support"),
+        &settings(),
+    );
+    assert!(
+        bodies(&t)[0]
+            .ends_with("⏳ You are number 200+ in the queue. Estimated wait: a few minutes."),
+        "{}",
+        bodies(&t)[0]
+    );
+    let t = step(
+        &queued(State::Idle, texts::QUEUE_EXACT_UP_TO, None),
+        &text("support"),
+        &settings(),
+    );
+    assert!(bodies(&t)[0].contains("You are number 200 in the queue"));
+}
+
+#[test]
 fn acknowledgements_carry_the_queue_line_until_an_agent_answers() {
     let t = step(
         &queued(State::ChatSupportActive, 2, None),

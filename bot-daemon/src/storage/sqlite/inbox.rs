@@ -43,6 +43,9 @@ type Pending = (
     oneshot::Sender<Result<i64, StoreError>>,
 );
 
+/// Processed rows wait at most this long for an append's transaction to delete them.
+const TIDY_AFTER: Duration = Duration::from_millis(500);
+
 /// The most bodies appended in one transaction.
 const MAX_APPEND_BATCH: usize = 2048;
 
@@ -56,8 +59,6 @@ enum Job {
         pages: i64,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Deletes what the processor has finished with, when no append is waiting.
-    Tidy,
 }
 
 /// A handle on the inbox; cheap to clone.
@@ -189,11 +190,10 @@ impl Inbox {
         self.last_id.load(Ordering::Acquire)
     }
 
-    /// Says that every row up to `id` is processed: the writer deletes them when it next has
-    /// time (they are never read again either way).
+    /// Says that every row up to `id` is processed: the writer deletes them with the next
+    /// appends, or after [`TIDY_AFTER`] without any (they are never read again either way).
     pub fn release_through(&self, id: i64) {
         self.release_through.fetch_max(id, Ordering::AcqRel);
-        let _ = self.jobs.send(Job::Tidy);
     }
 
     /// Caps the inbox's size like the main database's (see `Store::set_size_limit`): at most
@@ -289,7 +289,18 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Job>) {
-        while let Ok(first) = rx.recv() {
+        loop {
+            // Processed rows are deleted in the next append's transaction; only when no append
+            // comes for a while do they get a commit (and an fsync) of their own, so deleting
+            // never adds a commit to the acknowledgements' path.
+            let first = match rx.recv_timeout(TIDY_AFTER) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.commit(Vec::new());
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut appends = Vec::new();
             let mut next = Some(first);
             while let Some(job) = next.take() {
@@ -306,13 +317,14 @@ impl Writer {
                             .map_err(StoreError::from);
                         let _ = reply.send(r);
                     }
-                    Job::Tidy => {}
                 }
                 if appends.len() < MAX_APPEND_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            self.commit(appends);
+            if !appends.is_empty() {
+                self.commit(appends);
+            }
         }
         tracing::debug!("inbox writer stopped");
     }

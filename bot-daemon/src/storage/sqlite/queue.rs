@@ -9,7 +9,7 @@ use crate::domain::Millis;
 use crate::storage::{QueueTx, StoreError};
 
 impl QueueTx for SqliteTx<'_> {
-    fn queue_position(&self, session_id: i64) -> Result<Option<u32>, StoreError> {
+    fn queue_position(&self, session_id: i64, cap: u32) -> Result<Option<u32>, StoreError> {
         let me: Option<(i64, Millis, i64)> = self
             .conn()
             .prepare_cached(
@@ -23,18 +23,23 @@ impl QueueTx for SqliteTx<'_> {
         };
         // Two ranges of the `chat_sessions_queue` index (priority, started_at, id), counted
         // without touching the table: the higher priorities, then mine up to me (an `OR` of
-        // the orderings made SQLite scan the whole queue: docs/benchmarks.md).
+        // the orderings made SQLite scan the whole queue: docs/benchmarks.md). Each stops
+        // after `cap + 1` entries: bounded work per message, whatever the queue's length.
         let n: i64 = self
             .conn()
             .prepare_cached(
-                "SELECT (SELECT COUNT(*) FROM chat_sessions
-                         WHERE ended_at IS NULL AND first_response_at IS NULL AND priority > ?1)
-                      + (SELECT COUNT(*) FROM chat_sessions
+                "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM chat_sessions
+                         WHERE ended_at IS NULL AND first_response_at IS NULL AND priority > ?1
+                         LIMIT ?4))
+                      + (SELECT COUNT(*) FROM (SELECT 1 FROM chat_sessions
                          WHERE ended_at IS NULL AND first_response_at IS NULL
-                           AND priority = ?1 AND (started_at, id) <= (?2, ?3))",
+                           AND priority = ?1 AND (started_at, id) <= (?2, ?3)
+                         LIMIT ?4 + 1))",
             )?
-            .query_row(params![priority, started_at, id], |r| r.get(0))?;
-        Ok(Some(n.clamp(1, i64::from(u32::MAX)) as u32))
+            .query_row(params![priority, started_at, id, i64::from(cap)], |r| {
+                r.get(0)
+            })?;
+        Ok(Some(n.clamp(1, i64::from(cap) + 1) as u32))
     }
 
     fn session_answered(&self, session_id: i64) -> Result<bool, StoreError> {
@@ -48,14 +53,15 @@ impl QueueTx for SqliteTx<'_> {
         Ok(answered.unwrap_or(false))
     }
 
-    fn waiting_count(&self) -> Result<u32, StoreError> {
+    fn waiting_count(&self, cap: u32) -> Result<u32, StoreError> {
         let n: i64 = self
             .conn()
             .prepare_cached(
-                "SELECT COUNT(*) FROM chat_sessions WHERE ended_at IS NULL AND first_response_at IS NULL",
+                "SELECT COUNT(*) FROM (SELECT 1 FROM chat_sessions
+                 WHERE ended_at IS NULL AND first_response_at IS NULL LIMIT ?1)",
             )?
-            .query_row([], |r| r.get(0))?;
-        Ok(n.clamp(0, i64::from(u32::MAX)) as u32)
+            .query_row([i64::from(cap)], |r| r.get(0))?;
+        Ok(n.clamp(0, i64::from(cap)) as u32)
     }
 
     fn recent_first_responses(&self, since: Millis, limit: u32) -> Result<Vec<Millis>, StoreError> {
