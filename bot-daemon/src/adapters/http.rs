@@ -244,12 +244,16 @@ async fn handle_delivery(s: &HttpState, headers: &HeaderMap, body: Body) -> Resp
             format!("Content-Type must be application/json, got {content_type:?}"),
         );
     }
-    // Parsed now so a malformed body is refused (400) before it is stored; the processor
-    // parses the stored bytes again.
-    if let Err(e) = webhook::parse(&body) {
-        tracing::warn!(error = %e, "webhook refused: malformed payload");
-        return error(StatusCode::BAD_REQUEST, e.to_string());
-    }
+    // Parsed now so a malformed body is refused (400) before it is stored; the parsed
+    // delivery is handed to the processor in memory (it parses the stored bytes only when it
+    // does not have it: after a restart, a retry, or a full hand-over).
+    let delivery = match webhook::parse(&body) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook refused: malformed payload");
+            return error(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
     // While the database cannot be written, processing cannot keep up with anything: Meta
     // keeps the delivery and retries, rather than a backlog growing on a full disk.
     if !s.engine.store().is_writable() {
@@ -269,7 +273,7 @@ async fn handle_delivery(s: &HttpState, headers: &HeaderMap, body: Body) -> Resp
     };
     match s.engine.store().inbox().append(body, s.engine.now()).await {
         Ok(id) => {
-            s.inbox.appended(id);
+            s.inbox.appended(id, delivery);
             Json(json!({ "status": "ok", "inbox_id": id })).into_response()
         }
         Err(e) => {

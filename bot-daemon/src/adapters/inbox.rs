@@ -60,7 +60,13 @@ struct State {
     last_id: i64,
     outcomes: BTreeMap<i64, InboxStatus>,
     failures: HashMap<i64, (u32, String)>,
+    /// Deliveries the webhook handler already parsed, by inbox id, until the processor takes
+    /// them (at most [`HANDED_OVER`]).
+    parsed: HashMap<i64, Delivery>,
 }
+
+/// The most parsed deliveries held for the processor; past it, it parses the stored bytes.
+const HANDED_OVER: usize = 4096;
 
 /// What became of recent deliveries, and a way to wait for one.
 pub struct Tracker {
@@ -91,11 +97,22 @@ impl Tracker {
         self.progress.send_modify(|n| *n += 1);
     }
 
-    /// Notes an acknowledged delivery.
-    pub fn appended(&self, id: i64) {
+    /// Notes an acknowledged delivery, with what the handler parsed of it.
+    pub fn appended(&self, id: i64, delivery: Delivery) {
         if let Ok(mut s) = self.state.lock() {
             s.last_id = s.last_id.max(id);
+            if s.parsed.len() < HANDED_OVER && id > s.through {
+                s.parsed.insert(id, delivery);
+            }
         }
+    }
+
+    /// The handler's parse of delivery `id`, if it is still held.
+    fn take_parsed(&self, id: i64) -> Option<Delivery> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|mut s| s.parsed.remove(&id))
     }
 
     /// What became of delivery `id`.
@@ -233,11 +250,21 @@ pub async fn run_processor(
         let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
         let failures: Vec<u32> = ids.iter().map(|id| tracker.failures(*id)).collect();
         let own = own_number.clone();
-        let parsed = tokio::task::spawn_blocking(move || {
+        let handed: Vec<Option<Delivery>> = ids.iter().map(|id| tracker.take_parsed(*id)).collect();
+        let handed_all = handed.iter().all(Option::is_some);
+        let build = move || {
             rows.into_iter()
                 .zip(failures)
-                .map(|(row, failures)| {
-                    let parsed = parse_stored(&row.body, own.as_deref().map(String::as_str));
+                .zip(handed)
+                .map(|((row, failures), handed)| {
+                    let own = own.as_deref().map(String::as_str);
+                    let parsed = match handed {
+                        Some(mut d) => {
+                            let other = own.map_or(0, |own| webhook::keep_own_number(&mut d, own));
+                            Ok((d, other))
+                        }
+                        None => parse_stored(&row.body, own),
+                    };
                     let other = parsed.as_ref().map_or(0, |p| p.1);
                     (
                         InboxItem {
@@ -251,8 +278,13 @@ pub async fn run_processor(
                     )
                 })
                 .collect::<Vec<_>>()
-        })
-        .await;
+        };
+        // Parsing is CPU work: off the runtime, unless every delivery was handed over.
+        let parsed = if handed_all {
+            Ok(build())
+        } else {
+            tokio::task::spawn_blocking(build).await
+        };
         let Ok(parsed) = parsed else {
             tracing::error!("inbox: parsing a batch panicked");
             pause(Duration::from_secs(1), shutdown.clone()).await;
@@ -315,6 +347,9 @@ pub async fn run_processor(
                     while s.outcomes.len() > REMEMBERED {
                         s.outcomes.pop_first();
                     }
+                    // A parse handed over after the processor read its row from the file.
+                    let through = s.through;
+                    s.parsed.retain(|id, _| *id > through);
                 });
                 inbox.release_through(through);
                 if failed {

@@ -802,3 +802,37 @@ fn db_values_name_a_backend() {
         Path::new("/srv/x.db")
     );
 }
+
+#[tokio::test]
+async fn an_inserted_message_is_what_reading_it_back_gives() {
+    // insert_message builds its record from the values it wrote instead of re-reading them:
+    // the record (and the MessageAdded event carrying it) must be what a read returns.
+    let (_dir, store) = open();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111112"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    let mut events = store.subscribe();
+    let mut inbound = msg(id, None, Sender::User, "[image] a caption ✓");
+    inbound.kind = "image".into();
+    inbound.media_id = Some("MEDIA1".into());
+    inbound.wamid = Some("wamid.IN1".into());
+    let (a, b) = store
+        .write(move |tx| {
+            let a = tx.insert_message(&inbound, 5)?;
+            let b = tx.insert_message(&msg(id, None, Sender::Bot, "hi"), 6)?;
+            Ok::<_, StoreError>((a, b))
+        })
+        .await
+        .unwrap();
+    let (_, stored, _) = store
+        .get_conversation(Address::Phone("2348011111112".into()), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![a.clone(), b.clone()]);
+    for want in [a, b] {
+        let e = events.recv().await.unwrap();
+        assert_eq!(e.kind, EventKind::MessageAdded { message: want });
+    }
+}

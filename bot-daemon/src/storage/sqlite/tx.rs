@@ -367,7 +367,27 @@ impl ConversationTx for SqliteTx<'_> {
                  WHERE id = ?1",
             )?
             .execute(params![m.contact_id, id, m.text, m.sender.as_str(), m.timestamp, in_session])?;
-        let record = self.message(id)?;
+        // The record from the values just written (no re-read), except for an agent's
+        // message, whose record carries the agent's name.
+        let record = match m.agent_id {
+            Some(_) => self.message(id)?,
+            None => MessageRecord {
+                id,
+                contact_id: m.contact_id,
+                session_id: m.session_id,
+                sender: m.sender,
+                kind: m.kind.clone(),
+                text: m.text.clone(),
+                media_id: m.media_id.clone(),
+                wamid: m.wamid.clone(),
+                timestamp: m.timestamp,
+                status: m.status,
+                error_code: None,
+                error_message: None,
+                agent_id: None,
+                agent_name: None,
+            },
+        };
         self.emit(
             m.contact_id,
             EventKind::MessageAdded {
