@@ -1685,6 +1685,29 @@ pub async fn client(td: &TestDaemon) -> Client {
     client_with(td, Some(&format!("Bearer {ADMIN_TOKEN}"))).await
 }
 
+/// `bot-daemon admin WORDS…` as parsed from a command line, run against the daemon at `url`
+/// with `token` (in-process: its printed output goes to the test's stdout).
+///
+/// # Errors
+/// What the command would exit non-zero with.
+pub async fn admin_command(
+    cfg: &Config,
+    url: &str,
+    token: &str,
+    words: &[&str],
+) -> anyhow::Result<()> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: bot_daemon::admin_cli::AdminArgs,
+    }
+    let mut argv = vec!["admin", "--addr", url, "--token", token];
+    argv.extend_from_slice(words);
+    let args = Cli::try_parse_from(argv)?.admin;
+    Ok(bot_daemon::admin_cli::run(cfg, &args).await?)
+}
+
 /// The next item of a `WatchChats` stream, within [`WAIT`] (a stream error or end fails).
 pub async fn next_event(
     stream: &mut tonic::Streaming<proto::v1::ChatEvent>,

@@ -947,17 +947,7 @@ async fn disabled_agents_are_refused_and_rotated_tokens_replace_the_old_ones() {
 
 /// `bot-daemon admin …` as parsed from a command line, run against `td`.
 async fn cli(td: &TestDaemon, token: &str, words: &[&str]) -> anyhow::Result<()> {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        admin: bot_daemon::admin_cli::AdminArgs,
-    }
-    let url = td.grpc_url();
-    let mut argv = vec!["admin", "--addr", &url, "--token", token];
-    argv.extend_from_slice(words);
-    let args = Cli::try_parse_from(argv)?.admin;
-    Ok(bot_daemon::admin_cli::run(td.config(), &args).await?)
+    admin_command(td.config(), &td.grpc_url(), token, words).await
 }
 
 #[tokio::test]

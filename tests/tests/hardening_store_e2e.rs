@@ -310,17 +310,7 @@ async fn a_reused_idempotency_key_returns_the_first_result_over_rest() {
 
 /// `bot-daemon admin …` as parsed from a command line, run against `td`.
 async fn cli(td: &TestDaemon, words: &[&str]) -> anyhow::Result<()> {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        admin: bot_daemon::admin_cli::AdminArgs,
-    }
-    let url = td.grpc_url();
-    let mut argv = vec!["admin", "--addr", &url, "--token", ADMIN_TOKEN];
-    argv.extend_from_slice(words);
-    let args = Cli::try_parse_from(argv)?.admin;
-    Ok(bot_daemon::admin_cli::run(td.config(), &args).await?)
+    admin_command(td.config(), &td.grpc_url(), ADMIN_TOKEN, words).await
 }
 
 #[tokio::test]

@@ -209,14 +209,5 @@ async fn cli(
     token: &str,
     words: &[&str],
 ) -> anyhow::Result<()> {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        admin: bot_daemon::admin_cli::AdminArgs,
-    }
-    let mut argv = vec!["admin", "--addr", url, "--token", token];
-    argv.extend_from_slice(words);
-    let args = Cli::try_parse_from(argv)?.admin;
-    Ok(bot_daemon::admin_cli::run(cfg, &args).await?)
+    admin_command(cfg, url, token, words).await
 }

@@ -15,17 +15,7 @@ const BEN: &str = "2348087654321";
 
 /// `bot-daemon admin …` as parsed from a command line, run against `td`.
 async fn cli(td: &TestDaemon, words: &[&str]) -> anyhow::Result<()> {
-    use clap::Parser;
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        admin: bot_daemon::admin_cli::AdminArgs,
-    }
-    let url = td.grpc_url();
-    let mut argv = vec!["admin", "--addr", &url, "--token", ADMIN_TOKEN];
-    argv.extend_from_slice(words);
-    let args = Cli::try_parse_from(argv)?.admin;
-    Ok(bot_daemon::admin_cli::run(td.config(), &args).await?)
+    admin_command(td.config(), &td.grpc_url(), ADMIN_TOKEN, words).await
 }
 
 /// Posts `payload` and returns its inbox id, without waiting for processing.
