@@ -9,39 +9,51 @@
 //!   one open chat session, `chat_support_active` set exactly when one is open, and every
 //!   message of a session belonging to that contact;
 //! - every outbound message row was sent (done, with the wamid the fake handed out for exactly
-//!   its body), and the fake got each at most twice; a second copy is only accepted for a row
-//!   that was attempted more than once (it was in flight at a kill: the documented
-//!   unknown-outcome case of at-least-once delivery).
+//!   its body), and the fake got a row's body at most once per attempt; an extra copy is only
+//!   accepted for a row that was attempted more than once (it was in flight at a kill: the
+//!   documented unknown-outcome case of at-least-once delivery).
 //!
 //! `CRASH_CYCLES` sets the number of kills (default 3, the quick setting of the normal test
 //! run; `docs/reliability.md` gives the long command), `CRASH_USERS` the concurrent users
 //! (default 12), `CRASH_SEED` replays a run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::{
     collections::{HashMap, HashSet},
-    net::TcpListener as StdListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Command,
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
         Arc, Mutex, RwLock,
     },
     time::{Duration, Instant},
 };
 
-use axum::{body::Bytes, extract::State as AxState, routing::post, Json, Router};
 use bot_daemon::storage::inspect::{Count, Inspector};
 use bot_daemon::{
     conversation::{self, BotSettings, Contact, Event},
     domain::{ContactKind, Content, State},
 };
 use serde_json::{json, Value};
+use support::{start_fake, Fake, Proc, Secrets};
 
 const APP_SECRET: &str = "crash-secret";
 const ACCESS_TOKEN: &str = "crash-token";
 const PHONE_NUMBER_ID: &str = "1234567890";
 const ADMIN_TOKEN: &str = "crash-admin";
+
+const SECRETS: Secrets = Secrets {
+    app_secret: APP_SECRET,
+    access_token: ACCESS_TOKEN,
+    phone_number_id: PHONE_NUMBER_ID,
+    admin_token: ADMIN_TOKEN,
+};
+
+async fn spawn_daemon(db: &Path, log: &Path, api: &str, http: &reqwest::Client) -> Proc {
+    support::spawn_daemon(db, log, api, http, &SECRETS).await
+}
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -70,118 +82,6 @@ fn now_secs() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-// ---------------------------------------------------------------------------------------------
-// A minimal fake Cloud API: records every message send at arrival (Meta has accepted it), hands
-// out `wamid.FAKE<n>`, and answers a little late, so kills land while sends are in flight.
-
-#[derive(Default)]
-struct Fake {
-    /// (wamid, body) of every accepted send, in arrival order.
-    sent: Mutex<Vec<(String, Value)>>,
-    reads: AtomicU64,
-    next: AtomicU64,
-}
-
-async fn fake_messages(AxState(fake): AxState<Arc<Fake>>, body: Bytes) -> Json<Value> {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if body["status"] == "read" {
-        fake.reads.fetch_add(1, Ordering::Relaxed);
-        return Json(json!({"success": true}));
-    }
-    let n = fake.next.fetch_add(1, Ordering::Relaxed) + 1;
-    let wamid = format!("wamid.FAKE{n}");
-    fake.sent.lock().unwrap().push((wamid.clone(), body));
-    // Answer 0–40 ms late: the window in which the outcome is unknown to the daemon.
-    tokio::time::sleep(Duration::from_millis(n * 7919 % 41)).await;
-    Json(json!({"messaging_product": "whatsapp", "contacts": [], "messages": [{"id": wamid}]}))
-}
-
-async fn start_fake() -> (Arc<Fake>, String) {
-    let fake = Arc::new(Fake::default());
-    let app = Router::new()
-        .route("/{pnid}/messages", post(fake_messages))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (fake, url)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The daemon as a child process.
-
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn_daemon(db: &Path, log: &Path, api: &str, http: &reqwest::Client) -> Proc {
-    for _attempt in 0..5 {
-        let port = free_port();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_bot-daemon"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("CHAT_SUPPORT_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("CHAT_SUPPORT_GRPC_ADDR", "127.0.0.1:0")
-            .env("CHAT_SUPPORT_DB", db)
-            .env("CHAT_SUPPORT_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("WHATSAPP_ACCESS_TOKEN", ACCESS_TOKEN)
-            .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
-            .env("WHATSAPP_APP_SECRET", APP_SECRET)
-            .env("WHATSAPP_API_BASE", api)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("starting bot-daemon");
-        let mut proc = Proc {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if let Some(status) = proc.child.try_wait().unwrap() {
-                eprintln!("daemon exited at start ({status}); retrying on another port");
-                break;
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", proc.base)).send().await {
-                if r.status() == 200 {
-                    return proc;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = proc.child.kill();
-    }
-    panic!(
-        "the daemon did not become ready; log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -457,7 +357,7 @@ fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -
     assert_eq!(processed as usize, inbound_total, "processed_updates");
 
     // Outbound: every row done with the wamid the fake gave for exactly its body; extra copies
-    // at the fake only for rows attempted more than once, at most one extra each.
+    // at the fake only for rows attempted more than once, at most one extra per extra attempt.
     let rows: Vec<(i64, String, String, i64, Option<String>)> = c
         .outbox_messages()
         .unwrap()
@@ -487,7 +387,14 @@ fn check_database(db: &Path, sent_counts: &[usize], base_ts: i64, fake: &Fake) -
         }
     }
     let mut duplicates = 0;
-    let mut spare: Vec<Option<Value>> = retried.iter().map(|(_, p)| Some(p.clone())).collect();
+    // A row attempted n times may have reached the fake up to n times: each attempt cut by a
+    // kill after the fake accepted it is an unknown outcome, sent again on the next start.
+    let mut spare: Vec<Option<Value>> = retried
+        .iter()
+        .flat_map(|(attempts, p)| {
+            std::iter::repeat_n(Some(p.clone()), (*attempts - 1).max(0) as usize)
+        })
+        .collect();
     for (wamid, body) in &sent {
         if claimed.contains(wamid) {
             continue;

@@ -5,113 +5,29 @@
 //! redelivery of one of them changes nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::{
-    net::TcpListener as StdListener,
     path::Path,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use axum::{body::Bytes, extract::State as AxState, routing::post, Json, Router};
 use bot_daemon::storage::inspect::{Count, Inspector, WriteLock};
 use serde_json::{json, Value};
+use support::{start_fake, Proc, Secrets};
 
 const APP_SECRET: &str = "inbox-secret";
 const PHONE_NUMBER_ID: &str = "1234567890";
 
-#[derive(Default)]
-struct Fake {
-    sent: Mutex<Vec<Value>>,
-}
-
-async fn fake_messages(AxState(fake): AxState<Arc<Fake>>, body: Bytes) -> Json<Value> {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    if body["status"] == "read" {
-        return Json(json!({"success": true}));
-    }
-    let mut sent = fake.sent.lock().unwrap();
-    sent.push(body);
-    let wamid = format!("wamid.OUT{}", sent.len());
-    Json(json!({"messaging_product": "whatsapp", "contacts": [], "messages": [{"id": wamid}]}))
-}
-
-async fn start_fake() -> (Arc<Fake>, String) {
-    let fake = Arc::new(Fake::default());
-    let app = Router::new()
-        .route("/{pnid}/messages", post(fake_messages))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (fake, url)
-}
-
-struct Proc {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const SECRETS: Secrets = Secrets {
+    app_secret: APP_SECRET,
+    access_token: "inbox-token",
+    phone_number_id: PHONE_NUMBER_ID,
+    admin_token: "inbox-admin",
+};
 
 async fn spawn_daemon(db: &Path, log: &Path, api: &str, http: &reqwest::Client) -> Proc {
-    for _attempt in 0..5 {
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_bot-daemon"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("CHAT_SUPPORT_HTTP_ADDR", format!("127.0.0.1:{port}"))
-            .env("CHAT_SUPPORT_GRPC_ADDR", "127.0.0.1:0")
-            .env("CHAT_SUPPORT_DB", db)
-            .env("CHAT_SUPPORT_ADMIN_TOKEN", "inbox-admin")
-            .env("WHATSAPP_ACCESS_TOKEN", "inbox-token")
-            .env("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID)
-            .env("WHATSAPP_APP_SECRET", APP_SECRET)
-            .env("WHATSAPP_API_BASE", api)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("starting bot-daemon");
-        let mut proc = Proc {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if proc.child.try_wait().unwrap().is_some() {
-                break;
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", proc.base)).send().await {
-                if r.status() == 200 {
-                    return proc;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let _ = proc.child.kill();
-    }
-    panic!(
-        "the daemon did not become ready; log:\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
+    support::spawn_daemon(db, log, api, http, &SECRETS).await
 }
 
 fn text(phone: &str, wamid: &str, ts: i64, body: &str) -> Value {
@@ -245,7 +161,7 @@ async fn deliveries_acknowledged_but_unprocessed_at_a_kill_9_are_processed_once_
             .lock()
             .unwrap()
             .iter()
-            .any(|b| b["to"] == format!("+{ben}"))
+            .any(|(_, b)| b["to"] == format!("+{ben}"))
     })
     .await;
 
@@ -262,7 +178,9 @@ async fn deliveries_acknowledged_but_unprocessed_at_a_kill_9_are_processed_once_
     assert_eq!(inspector.count(Count::ProcessedUpdates).unwrap(), 4);
     let sent = fake.sent.lock().unwrap().clone();
     assert_eq!(
-        sent.iter().filter(|b| b["to"] == format!("+{ben}")).count(),
+        sent.iter()
+            .filter(|(_, b)| b["to"] == format!("+{ben}"))
+            .count(),
         1,
         "Ben's welcome went out once: {sent:#?}"
     );
