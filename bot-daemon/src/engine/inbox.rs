@@ -263,9 +263,8 @@ impl Engine {
         let now = self.now();
         let parked = self
             .store
-            .write(move |tx| tx.parked_delivery(inbox_id))
-            .await
-            .map_err(EngineError::from)?
+            .parked_delivery(inbox_id)
+            .await?
             .ok_or_else(|| EngineError::Missing(format!("no parked delivery {inbox_id}")))?;
         let parsed = parse(&parked.body);
         type Retried = Result<(DeliveryOutcome, usize), EngineError>;

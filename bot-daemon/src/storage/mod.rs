@@ -223,11 +223,6 @@ impl WriteError for StoreError {
     }
 }
 
-/// Whether an error means the database cannot be written at all (rather than a bad request).
-fn is_storage_fault(e: &StoreError) -> bool {
-    e.is_storage_fault()
-}
-
 impl StoreError {
     /// The database cannot be written at all (disk full, read-only, I/O error, failed commit,
     /// shut down), as opposed to one request or one delivery going wrong.
@@ -404,7 +399,7 @@ impl Store {
                     .as_ref()
                     .err()
                     .and_then(WriteError::store_error)
-                    .is_some_and(is_storage_fault),
+                    .is_some_and(StoreError::is_storage_fault),
                 probe,
             };
             let completion: Completion = Box::new(move |commit: Result<(), StoreError>| {
@@ -500,6 +495,11 @@ reads! {
     /// # Errors
     /// The database.
     fn parked_deliveries(&self, limit: u32) -> (Vec<ParkedDelivery>, u64);
+    /// The parked delivery with this inbox id, if there is one.
+    ///
+    /// # Errors
+    /// The database.
+    fn parked_delivery(&self, inbox_id: i64) -> Option<ParkedDelivery>;
     /// The addresses of the contacts whose WhatsApp username is `name` (any case): none, one,
     /// or — when Meta gave a username up and another user took it — two (never more are read).
     ///

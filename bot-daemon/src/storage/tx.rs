@@ -74,9 +74,6 @@ pub trait InboxTx {
     /// Sets a delivery aside (or updates one already parked: a failed retry).
     fn park_delivery(&self, p: &ParkedDelivery) -> Result<(), StoreError>;
 
-    /// A parked delivery.
-    fn parked_delivery(&self, inbox_id: i64) -> Result<Option<ParkedDelivery>, StoreError>;
-
     /// Forgets a parked delivery; false when there was none.
     fn remove_parked(&self, inbox_id: i64) -> Result<bool, StoreError>;
 }

@@ -118,8 +118,7 @@ impl AdminService {
         // A delivery parked before a restart is still parked, whatever the tracker forgot.
         let status = match status {
             InboxStatus::Processed => {
-                let (list, _) = self.engine.store().parked_deliveries(MAX_PAGE).await?;
-                match list.into_iter().find(|p| p.inbox_id == r.inbox_id) {
+                match self.engine.store().parked_delivery(r.inbox_id).await? {
                     Some(p) => InboxStatus::Parked { error: p.error },
                     None => InboxStatus::Processed,
                 }

@@ -87,17 +87,6 @@ impl InboxTx for SqliteTx<'_> {
         Ok(())
     }
 
-    /// A parked delivery.
-    fn parked_delivery(&self, inbox_id: i64) -> Result<Option<ParkedDelivery>, StoreError> {
-        Ok(self
-            .conn()
-            .prepare_cached(&format!(
-                "SELECT {PARKED_COLS} FROM inbox_parked WHERE inbox_id = ?1"
-            ))?
-            .query_row([inbox_id], parked_from_row)
-            .optional()?)
-    }
-
     /// Forgets a parked delivery; false when there was none.
     fn remove_parked(&self, inbox_id: i64) -> Result<bool, StoreError> {
         Ok(self
@@ -115,6 +104,20 @@ impl Reads {
                 c.prepare_cached("SELECT processed_through FROM inbox_state WHERE id = 1")?
                     .query_row([], |r| r.get(0))?,
             )
+        })
+        .await
+    }
+
+    pub(crate) async fn parked_delivery(
+        &self,
+        inbox_id: i64,
+    ) -> Result<Option<ParkedDelivery>, StoreError> {
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {PARKED_COLS} FROM inbox_parked WHERE inbox_id = ?1"
+            ))?
+            .query_row([inbox_id], parked_from_row)
+            .optional()?)
         })
         .await
     }
