@@ -20,10 +20,13 @@ use crate::{
     webhook,
 };
 
-/// The most deliveries processed in one transaction. Larger batches commit less often, but
-/// every other write (an agent's send, the sender's record of Meta's answer) waits behind the
-/// batch: 64 keeps that wait around 25 ms in a release build.
-pub const BATCH: usize = 64;
+/// The most deliveries processed in one transaction. A batch is only this large when a backlog
+/// is waiting (otherwise it holds what has arrived). Larger batches commit less often and write
+/// each hot page (a contact's row, an index page) once for many messages: 256 against 64 wrote
+/// ~10 KiB per message instead of ~15 and processed ~25% more per second (docs/benchmarks.md).
+/// Every other write (an agent's send, the sender's record of Meta's answer) waits behind the
+/// batch: ~35 ms for 256 in a release build.
+pub const BATCH: usize = 256;
 
 /// What the tracker remembers of processed deliveries (older ones only say "processed").
 const REMEMBERED: usize = 65_536;

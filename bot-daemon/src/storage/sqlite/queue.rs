@@ -57,7 +57,9 @@ impl QueueTx for SqliteTx<'_> {
         let n: i64 = self
             .conn()
             .prepare_cached(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM chat_sessions
+                // The queue's own index, read alone: left to itself the planner walks the open
+                // sessions' index and reads each session's row to test `first_response_at`.
+                "SELECT COUNT(*) FROM (SELECT 1 FROM chat_sessions INDEXED BY chat_sessions_queue
                  WHERE ended_at IS NULL AND first_response_at IS NULL LIMIT ?1)",
             )?
             .query_row([i64::from(cap)], |r| r.get(0))?;

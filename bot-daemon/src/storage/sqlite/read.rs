@@ -1,6 +1,8 @@
 //! Read queries (lists, threads, the outbox queue, the event log) and the row mappers shared
 //! with the writer. They run on read connections, off the async runtime.
 
+use std::collections::HashMap;
+
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Deserialize;
 
@@ -301,31 +303,53 @@ fn thread(
     Ok((msgs, next_before))
 }
 
+/// An event row's payload. Rows written before issue 15 carry the conversation's summary as it
+/// was then; later ones only what happened, and a replay gives them the conversation as it is
+/// now (read once per contact in the page).
 #[derive(Deserialize)]
 struct EventPayloadOwned {
+    #[serde(default)]
     summary: Option<Summary>,
     kind: EventKind,
 }
 
 fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, at, payload FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT seq, at, payload, contact_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
             r.get::<_, String>(2)?,
+            r.get::<_, Option<i64>>(3)?,
         ))
     })?;
     let mut out = Vec::new();
+    let mut current: HashMap<i64, Option<Summary>> = HashMap::new();
+    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
     for row in rows {
-        let (seq, at, payload) = row?;
+        let (seq, at, payload, contact) = row?;
         let p: EventPayloadOwned = serde_json::from_str(&payload)?;
+        let summary = match (p.summary, contact) {
+            (Some(s), _) => Some(s),
+            (None, None) => None,
+            (None, Some(id)) => match current.get(&id) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = conn
+                        .prepare_cached(&sql)?
+                        .query_row([id], summary_from_row)
+                        .optional()?;
+                    current.insert(id, s.clone());
+                    s
+                }
+            },
+        };
         out.push(StoredEvent {
             seq,
             at,
-            summary: p.summary,
+            summary,
             kind: p.kind,
         });
     }

@@ -836,3 +836,68 @@ async fn an_inserted_message_is_what_reading_it_back_gives() {
         assert_eq!(e.kind, EventKind::MessageAdded { message: want });
     }
 }
+
+#[tokio::test]
+async fn events_carry_the_conversation_as_the_transaction_leaves_it() {
+    // The event log stores what happened; each event's summary is read once per contact
+    // before the commit, and a replay reads the contact's summary as it is now. Rows written
+    // before that (with the summary inside the payload) replay with the summary they stored.
+    let (dir, store) = open();
+    let mut rx = store.subscribe();
+    let c = store
+        .write(|tx| tx.upsert_contact(&who("2348011111113"), 1))
+        .await
+        .unwrap();
+    let id = c.id;
+    store
+        .write(move |tx| {
+            tx.insert_message(&msg(id, None, Sender::User, "first"), 5)?;
+            let sid = tx.start_session(id, 6)?;
+            tx.insert_message(&msg(id, Some(sid), Sender::User, "second"), 7)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let mut live = Vec::new();
+    while live.len() < 3 {
+        live.push(rx.recv().await.unwrap());
+    }
+    for e in &live {
+        let s = e
+            .summary
+            .as_ref()
+            .expect("a conversation event has a summary");
+        assert_eq!((s.message_count, s.unread_count), (2, 1), "{:?}", e.kind);
+        assert_eq!(
+            s.last_message.as_ref().map(|m| m.text.as_str()),
+            Some("second")
+        );
+    }
+    let replayed = store.events_after(0, 10).await.unwrap();
+    let live_seqs: Vec<i64> = live.iter().map(|e| e.seq).collect();
+    let tail: Vec<&StoredEvent> = replayed
+        .iter()
+        .filter(|e| live_seqs.contains(&e.seq))
+        .collect();
+    assert_eq!(tail.len(), 3);
+    for (r, l) in tail.iter().zip(&live) {
+        assert_eq!(r.kind, l.kind);
+        assert_eq!(r.summary, l.summary);
+    }
+    // A row in the older format keeps the summary it carries.
+    let path = dir.path().join("t.db");
+    let old = {
+        let mut s = live[0].summary.clone().unwrap();
+        s.unread_count = 42;
+        s
+    };
+    let payload = serde_json::json!({ "summary": old, "kind": EventKind::ContactUpdated });
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO events (at, contact_id, payload) VALUES (9, ?1, ?2)",
+        rusqlite::params![id, payload.to_string()],
+    )
+    .unwrap();
+    let last = store.events_after(0, 10).await.unwrap().pop().unwrap();
+    assert_eq!(last.summary.map(|s| s.unread_count), Some(42));
+}

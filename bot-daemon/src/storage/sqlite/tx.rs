@@ -2,7 +2,10 @@
 //! the event log inside the writer's transaction. Every method keeps the contact's denormalised
 //! summary columns and the event log in step with what it writes.
 
-use std::cell::{Cell, RefCell};
+use std::{
+    cell::{Cell, RefCell},
+    collections::HashMap,
+};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -20,13 +23,33 @@ use crate::storage::{
 pub(crate) struct SqliteTx<'c> {
     conn: &'c Connection,
     events: RefCell<Vec<StoredEvent>>,
+    /// The contact of each of `events` (None for a desk event).
+    event_contacts: RefCell<Vec<Option<i64>>>,
     outbox_dirty: Cell<bool>,
 }
 
+/// The contact columns looked up by value.
+#[derive(Clone, Copy)]
+enum Col {
+    UserId,
+    Phone,
+}
+
+/// An event row's payload: what happened. The conversation's summary is not stored with it
+/// (it was, until issue 15: ~half of every event row); a replay reads it from the contact.
 #[derive(Serialize)]
 struct EventPayload<'a> {
-    summary: &'a Option<Summary>,
     kind: &'a EventKind,
+}
+
+/// The contact columns the writer's logic reads ([`contact_from_row`]'s first 13), without the
+/// summary's subqueries (the assigned agent's name, the session's first response).
+macro_rules! contact_core_cols {
+    () => {
+        "id, user_id, phone, username, profile_name, registered_name, kind, state, \
+         chat_support_active, chat_last_message_time, current_session_id, chat_started_at, last_inbound_at, \
+         parent_user_id"
+    };
 }
 
 impl ConversationTx for SqliteTx<'_> {
@@ -41,33 +64,36 @@ impl ConversationTx for SqliteTx<'_> {
     }
 
     fn contact(&self, id: i64) -> Result<ContactRecord, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
         Ok(self
             .conn
-            .prepare_cached(&sql)?
+            .prepare_cached(concat!(
+                "SELECT ",
+                contact_core_cols!(),
+                " FROM contacts WHERE id = ?1"
+            ))?
             .query_row([id], contact_from_row)?)
     }
 
     fn contact_by_address(&self, address: &Address) -> Result<Option<ContactRecord>, StoreError> {
         match address {
-            Address::Phone(p) => self.contact_where("phone", p),
-            Address::UserId(u) => self.contact_where("user_id", u),
+            Address::Phone(p) => self.contact_where(Col::Phone, p),
+            Address::UserId(u) => self.contact_where(Col::UserId, u),
         }
     }
 
     fn upsert_contact(&self, who: &Identity, now: Millis) -> Result<ContactRecord, StoreError> {
         let by_user = match &who.user_id {
-            Some(u) => self.contact_where("user_id", u)?,
+            Some(u) => self.find(Col::UserId, u)?,
             None => None,
         };
         let found = match by_user {
             Some(c) => Some(c),
             None => match &who.phone {
-                Some(p) => self.contact_where("phone", p)?,
+                Some(p) => self.find(Col::Phone, p)?,
                 None => None,
             },
         };
-        let Some(c) = found else {
+        let Some((c, parent_user_id)) = found else {
             self.conn
                 .prepare_cached(
                     "INSERT INTO contacts (user_id, phone, username, parent_user_id, profile_name, created_at, updated_at, last_message_at)
@@ -79,7 +105,7 @@ impl ConversationTx for SqliteTx<'_> {
         let mut changed = false;
         // Link an identifier the contact lacked, unless another contact already holds it.
         if let (None, Some(u)) = (&c.user_id, &who.user_id) {
-            if self.contact_where("user_id", u)?.is_none() {
+            if self.contact_where(Col::UserId, u)?.is_none() {
                 self.conn
                     .prepare_cached("UPDATE contacts SET user_id = ?2 WHERE id = ?1")?
                     .execute(params![c.id, u])?;
@@ -87,12 +113,21 @@ impl ConversationTx for SqliteTx<'_> {
             }
         }
         if let (None, Some(p)) = (&c.phone, &who.phone) {
-            if self.contact_where("phone", p)?.is_none() {
+            if self.contact_where(Col::Phone, p)?.is_none() {
                 self.conn
                     .prepare_cached("UPDATE contacts SET phone = ?2 WHERE id = ?1")?
                     .execute(params![c.id, p])?;
                 changed = true;
             }
+        }
+        // What the webhook says of the user usually is what is stored: no statement then.
+        let same = |new: &Option<String>, old: &Option<String>| new.is_none() || new == old;
+        if !changed
+            && same(&who.profile_name, &c.profile_name)
+            && same(&who.username, &c.username)
+            && same(&who.parent_user_id, &parent_user_id)
+        {
+            return Ok(c);
         }
         let n = self
             .conn
@@ -127,7 +162,7 @@ impl ConversationTx for SqliteTx<'_> {
         new_phone: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        if let Some(other) = self.contact_where("phone", new_phone)? {
+        if let Some(other) = self.contact_where(Col::Phone, new_phone)? {
             if other.id != contact_id {
                 let other_messages: i64 = self
                     .conn
@@ -184,7 +219,7 @@ impl ConversationTx for SqliteTx<'_> {
         new_user_id: &str,
         now: Millis,
     ) -> Result<(), StoreError> {
-        if self.contact_where("user_id", new_user_id)?.is_some() {
+        if self.contact_where(Col::UserId, new_user_id)?.is_some() {
             return Ok(());
         }
         self.conn
@@ -205,10 +240,16 @@ impl ConversationTx for SqliteTx<'_> {
     fn start_session(&self, contact_id: i64, at: Millis) -> Result<i64, StoreError> {
         // Meta's timestamp can lag the server clock that ended the previous session (a retried
         // webhook, or "done" then "support" in one batch): never start before that end.
+        // The contact's latest session ended last (one open at a time, ended by the server's
+        // clock): one index entry read, whatever the contact's history.
         let last_end: Option<Millis> = self
             .conn
-            .prepare_cached("SELECT MAX(ended_at) FROM chat_sessions WHERE contact_id = ?1")?
-            .query_row([contact_id], |r| r.get(0))?;
+            .prepare_cached(
+                "SELECT ended_at FROM chat_sessions WHERE contact_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([contact_id], |r| r.get(0))
+            .optional()?
+            .flatten();
         let at = last_end.map_or(at, |end| at.max(end));
         self.conn
             .prepare_cached(
@@ -290,7 +331,7 @@ impl ConversationTx for SqliteTx<'_> {
     }
 
     fn import_student(&self, phone: &str, name: &str, now: Millis) -> Result<bool, StoreError> {
-        let existing = self.contact_where("phone", phone)?;
+        let existing = self.contact_where(Col::Phone, phone)?;
         let id = match &existing {
             Some(c) => c.id,
             None => {
@@ -350,7 +391,23 @@ impl ConversationTx for SqliteTx<'_> {
                 )?
                 .execute(params![session, m.timestamp])?;
         }
-        self.conn
+        if m.sender == Sender::Bot {
+            // The bot's messages only count (they are a conversation's last message only when
+            // it has no other): statements that leave the list's indexes alone.
+            self.conn
+                .prepare_cached(
+                    "UPDATE contacts SET message_count = message_count + 1 WHERE id = ?1",
+                )?
+                .execute([m.contact_id])?;
+            self.conn
+                .prepare_cached(
+                    "UPDATE contacts SET last_message_id = ?2, last_message_text = ?3,
+                        last_message_sender = 'bot', last_message_at = ?4
+                     WHERE id = ?1 AND last_message_id IS NULL",
+                )?
+                .execute(params![m.contact_id, id, m.text, m.timestamp])?;
+        } else {
+            self.conn
             .prepare_cached(
                 "UPDATE contacts SET
                     message_count = message_count + 1,
@@ -367,6 +424,7 @@ impl ConversationTx for SqliteTx<'_> {
                  WHERE id = ?1",
             )?
             .execute(params![m.contact_id, id, m.text, m.sender.as_str(), m.timestamp, in_session])?;
+        }
         // The record from the values just written (no re-read), except for an agent's
         // message, whose record carries the agent's name.
         let record = match m.agent_id {
@@ -629,11 +687,8 @@ impl ConversationTx for SqliteTx<'_> {
     }
 
     fn emit(&self, contact_id: i64, kind: EventKind, now: Millis) -> Result<(), StoreError> {
-        let summary = Some(self.summary(contact_id)?);
-        let payload = serde_json::to_string(&EventPayload {
-            summary: &summary,
-            kind: &kind,
-        })?;
+        // The summary is filled in once per contact before the commit (`fill_summaries`).
+        let payload = serde_json::to_string(&EventPayload { kind: &kind })?;
         self.conn
             .prepare_cached("INSERT INTO events (at, contact_id, payload) VALUES (?1, ?2, ?3)")?
             .execute(params![now, contact_id, payload])?;
@@ -641,18 +696,15 @@ impl ConversationTx for SqliteTx<'_> {
         self.events.borrow_mut().push(StoredEvent {
             seq,
             at: now,
-            summary,
+            summary: None,
             kind,
         });
+        self.event_contacts.borrow_mut().push(Some(contact_id));
         Ok(())
     }
 
     fn emit_desk(&self, kind: EventKind, now: Millis) -> Result<(), StoreError> {
-        let summary = None;
-        let payload = serde_json::to_string(&EventPayload {
-            summary: &summary,
-            kind: &kind,
-        })?;
+        let payload = serde_json::to_string(&EventPayload { kind: &kind })?;
         self.conn
             .prepare_cached("INSERT INTO events (at, contact_id, payload) VALUES (?1, NULL, ?2)")?
             .execute(params![now, payload])?;
@@ -660,9 +712,10 @@ impl ConversationTx for SqliteTx<'_> {
         self.events.borrow_mut().push(StoredEvent {
             seq,
             at: now,
-            summary,
+            summary: None,
             kind,
         });
+        self.event_contacts.borrow_mut().push(None);
         Ok(())
     }
 }
@@ -672,6 +725,7 @@ impl<'c> SqliteTx<'c> {
         SqliteTx {
             conn,
             events: RefCell::new(Vec::new()),
+            event_contacts: RefCell::new(Vec::new()),
             outbox_dirty: Cell::new(false),
         }
     }
@@ -686,6 +740,7 @@ impl<'c> SqliteTx<'c> {
 
     pub(super) fn reset_to(&self, mark: (usize, bool)) {
         self.events.borrow_mut().truncate(mark.0);
+        self.event_contacts.borrow_mut().truncate(mark.0);
         self.outbox_dirty.set(mark.1);
     }
 
@@ -693,12 +748,66 @@ impl<'c> SqliteTx<'c> {
         (self.events.into_inner(), self.outbox_dirty.get())
     }
 
-    fn contact_where(&self, col: &str, value: &str) -> Result<Option<ContactRecord>, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE {col} = ?1");
+    fn contact_where(&self, col: Col, value: &str) -> Result<Option<ContactRecord>, StoreError> {
+        Ok(self.find(col, value)?.map(|(c, _)| c))
+    }
+
+    /// The contact whose `col` is `value`, with its parent's BSUID.
+    fn find(
+        &self,
+        col: Col,
+        value: &str,
+    ) -> Result<Option<(ContactRecord, Option<String>)>, StoreError> {
+        let sql = match col {
+            Col::UserId => concat!(
+                "SELECT ",
+                contact_core_cols!(),
+                " FROM contacts WHERE user_id = ?1"
+            ),
+            Col::Phone => concat!(
+                "SELECT ",
+                contact_core_cols!(),
+                " FROM contacts WHERE phone = ?1"
+            ),
+        };
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row([value], |r| Ok((contact_from_row(r)?, r.get(13)?)))
+            .optional()?)
+    }
+
+    /// Fills in the summary of every event this transaction logged about a conversation: its
+    /// state as the transaction leaves it, read once per contact. A contact merged away in
+    /// the same transaction has none.
+    pub(super) fn fill_summaries(&self) -> Result<(), StoreError> {
+        let mut events = self.events.borrow_mut();
+        let contacts = self.event_contacts.borrow();
+        let mut read: HashMap<i64, Option<Summary>> = HashMap::new();
+        for (e, contact) in events.iter_mut().zip(contacts.iter()) {
+            let Some(id) = *contact else { continue };
+            if e.summary.is_some() {
+                continue;
+            }
+            let summary = match read.get(&id) {
+                Some(s) => s.clone(),
+                None => {
+                    let s = self.summary_opt(id)?;
+                    read.insert(id, s.clone());
+                    s
+                }
+            };
+            e.summary = summary;
+        }
+        Ok(())
+    }
+
+    fn summary_opt(&self, contact_id: i64) -> Result<Option<Summary>, StoreError> {
+        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
         Ok(self
             .conn
             .prepare_cached(&sql)?
-            .query_row([value], contact_from_row)
+            .query_row([contact_id], summary_from_row)
             .optional()?)
     }
 
