@@ -97,15 +97,12 @@ async fn a_full_disk_answers_503_turns_readiness_red_and_recovers_by_itself() {
 
     // The disk fills up: no room beyond what the file holds now.
     td.store().set_size_limit(Some(0)).await.unwrap();
-    // A new user's message needs new pages: refused with 503 so Meta retries, nothing stored.
-    let payload = text_from(
-        "2348099999999",
-        None,
-        "Ben",
-        "wamid.F2",
-        base + 1,
-        "I need a human",
-    );
+    // A new user's long message needs new pages (a short one can fit in the pages the files
+    // already have free): the inbox cannot take it, so it is refused with 503 and Meta
+    // retries; nothing is stored, and readiness says why. 4,000 characters (WhatsApp's limit
+    // is 4,096), 12 KB.
+    let long = format!("I need a human {}", "🙏".repeat(3985));
+    let payload = text_from("2348099999999", None, "Ben", "wamid.F2", base + 1, &long);
     let mut refused = 0;
     for _ in 0..3 {
         let r = td.post_json(&payload).await;
@@ -136,10 +133,65 @@ async fn a_full_disk_answers_503_turns_readiness_red_and_recovers_by_itself() {
     assert_eq!(r.status(), 200);
     assert_eq!(td.get("/readyz").await.status(), 200);
     let (_, ben) = td.conversation(phone("2348099999999")).await;
-    assert_eq!(ben.iter().filter(|m| m.text == "I need a human").count(), 1);
+    assert_eq!(ben.iter().filter(|m| m.text == long).count(), 1);
     let sent = td.fake().wait_for_sent(2, WAIT).await;
     assert!(sent[1]["interactive"]["body"]["text"]
         .as_str()
         .unwrap()
         .starts_with("Hi Ben! 💬"));
+}
+
+#[tokio::test]
+async fn a_full_database_behind_the_inbox_keeps_the_delivery_until_space_returns() {
+    // The inbox still has room but the database does not: the delivery is acknowledged (it is
+    // on disk in the inbox), its processing fails and waits, readiness turns red, further
+    // webhooks are refused with 503, and once space is back the delivery is processed, once.
+    let td = TestDaemon::start().await;
+    let base = now_secs() - 600;
+    td.deliver(&text_from(ADA, None, "Ada", "wamid.G1", base, "support"))
+        .await;
+    td.fake().wait_for_sent(1, WAIT).await;
+    td.wait_outbox_settled(WAIT).await;
+    td.store()
+        .write(|tx| tx.set_size_limit(Some(0)))
+        .await
+        .unwrap();
+    let long = format!("I need a human {}", "🙏".repeat(3985));
+    let payload = text_from("2348099999998", None, "Cy", "wamid.G2", base + 1, &long);
+    let r = td.post_acknowledged(&payload).await;
+    assert_eq!(r.status(), 200, "the inbox has room: the delivery is kept");
+    let ready = eventually("readiness to turn red", WAIT, || async {
+        let r = td.get("/readyz").await;
+        (r.status() == 503).then_some(r)
+    })
+    .await;
+    let why = ready.text().await.unwrap();
+    assert!(why.contains("cannot be written"), "{why}");
+    let refused = td.post_acknowledged(&payload).await;
+    assert_eq!(
+        refused.status(),
+        503,
+        "nothing more is taken while the database is full"
+    );
+    assert!(td.find(phone("2348099999998")).await.is_none());
+
+    td.store()
+        .write(|tx| tx.set_size_limit(None))
+        .await
+        .unwrap();
+    let (_, thread) = td.wait_for_thread(phone("2348099999998"), 1, WAIT).await;
+    assert_eq!(thread.iter().filter(|m| m.text == long).count(), 1);
+    let sent = td.fake().wait_for_sent(2, WAIT).await;
+    assert!(sent[1]["interactive"]["body"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Hi Cy! 💬"));
+    // Meta's retry of the delivery the 503 refused changes nothing.
+    td.deliver(&payload).await;
+    let (_, again) = td.conversation(phone("2348099999998")).await;
+    assert_eq!(again.iter().filter(|m| m.text == long).count(), 1);
+    eventually("readiness to turn green", WAIT, || async {
+        (td.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
 }

@@ -439,7 +439,8 @@ impl Store {
         self.hub.outbox.clone()
     }
 
-    /// Whether the database answers: a read, and a (empty) transaction through the writer.
+    /// Whether the database answers (a read, and an empty transaction through the writer) and
+    /// the last writes committed, the database's and the inbox's.
     ///
     /// # Errors
     /// Either fails.
@@ -448,13 +449,18 @@ impl Store {
             Backend::Sqlite(b) => b.ping().await?,
         }
         self.submit(|_| Ok::<(), StoreError>(()), true).await?;
-        if self.is_writable() {
-            Ok(())
-        } else {
-            Err(StoreError::Commit(
+        if !self.is_writable() {
+            return Err(StoreError::Commit(
                 "the last write failed: the database cannot be written (disk full, read-only or I/O error)".into(),
-            ))
+            ));
         }
+        if !self.inbox.is_writable() {
+            return Err(StoreError::Commit(format!(
+                "the last webhook could not be stored: the inbox {} cannot be written (disk full, read-only or I/O error)",
+                self.inbox.path().display()
+            )));
+        }
+        Ok(())
     }
 
     /// Drops event-log entries older than `keep_ms` (a resuming `WatchChats` client older than

@@ -15,7 +15,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::{
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
         mpsc, Arc, Mutex,
     },
     time::Duration,
@@ -70,6 +70,9 @@ pub struct Inbox {
     appended: Arc<Notify>,
     last_id: Arc<AtomicI64>,
     release_through: Arc<AtomicI64>,
+    /// Whether the last append's commit succeeded (a full disk, a read-only file or an I/O
+    /// error turns it false until an append commits again).
+    writable: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -139,12 +142,14 @@ impl Inbox {
         let appended = Arc::new(Notify::new());
         let last_id = Arc::new(AtomicI64::new(last));
         let release_through = Arc::new(AtomicI64::new(processed_through));
+        let writable = Arc::new(AtomicBool::new(true));
         let writer = Writer {
             conn,
             appended: appended.clone(),
             last_id: last_id.clone(),
             release_through: release_through.clone(),
             released: 0,
+            writable: writable.clone(),
         };
         std::thread::Builder::new()
             .name("inbox-writer".into())
@@ -156,7 +161,14 @@ impl Inbox {
             appended,
             last_id,
             release_through,
+            writable,
         })
+    }
+
+    /// Whether the last append committed: false from a failed commit (full, read-only, I/O
+    /// error) until the next one that succeeds. Appends are still attempted meanwhile.
+    pub fn is_writable(&self) -> bool {
+        self.writable.load(Ordering::Relaxed)
     }
 
     /// Where the inbox lives.
@@ -285,6 +297,7 @@ struct Writer {
     release_through: Arc<AtomicI64>,
     /// Rows up to here are deleted.
     released: i64,
+    writable: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -357,6 +370,7 @@ impl Writer {
         })();
         match result {
             Ok(ids) => {
+                self.writable.store(true, Ordering::Relaxed);
                 self.released = self.released.max(release);
                 if let Some(last) = ids.last() {
                     self.last_id.fetch_max(*last, Ordering::AcqRel);
@@ -375,6 +389,7 @@ impl Writer {
                 }
                 let message = e.to_string();
                 tracing::error!(error = %message, "inbox append failed");
+                self.writable.store(false, Ordering::Relaxed);
                 for (_, _, reply) in appends {
                     let _ = reply.send(Err(match &e {
                         StoreError::Full(m) => StoreError::Full(m.clone()),
