@@ -104,6 +104,9 @@ impl Inbox {
         }
         // FULL: an acknowledged body is on disk (fsync on every commit).
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Checkpointed as rarely as the database (every 10,000 pages): a checkpoint runs inside
+        // an append's commit, which every acknowledgement waiting on it pays for.
+        conn.pragma_update(None, "wal_autocheckpoint", super::WAL_AUTOCHECKPOINT_PAGES)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         // Make sure `sqlite_sequence` has our row, then never hand out an id at or below the
