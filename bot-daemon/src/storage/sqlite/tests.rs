@@ -901,3 +901,47 @@ async fn events_carry_the_conversation_as_the_transaction_leaves_it() {
     let last = store.events_after(0, 10).await.unwrap().pop().unwrap();
     assert_eq!(last.summary.map(|s| s.unread_count), Some(42));
 }
+
+#[tokio::test]
+async fn on_a_full_disk_every_write_reports_what_was_stored() {
+    // A full disk can make SQLite roll a whole batch's transaction back by itself. The jobs
+    // left in that batch must not then run (and commit) one statement at a time while their
+    // callers are told they failed: whatever a write reports must be what is stored.
+    let (_dir, store) = open();
+    let big = "🙏".repeat(4000);
+    store.set_size_limit(Some(0)).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        let text = if i % 4 == 0 {
+            big.clone()
+        } else {
+            "hi".to_string()
+        };
+        handles.push(tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    let c = tx.upsert_contact(&who(&format!("2340000001{i:02}")), 1)?;
+                    tx.insert_message(&msg(c.id, None, Sender::User, &text), 2)?;
+                    Ok::<_, StoreError>(())
+                })
+                .await
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for h in handles {
+        outcomes.push(h.await.unwrap());
+    }
+    store.set_size_limit(None).await.unwrap();
+    assert!(
+        outcomes.iter().any(Result::is_err),
+        "the large messages cannot fit: {outcomes:?}"
+    );
+    for (i, r) in outcomes.iter().enumerate() {
+        let found = store
+            .find_conversation(Address::Phone(format!("2340000001{i:02}")))
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), r.is_ok(), "write {i} reported {r:?}");
+    }
+}
