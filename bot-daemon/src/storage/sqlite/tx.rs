@@ -42,8 +42,9 @@ struct EventPayload<'a> {
     kind: &'a EventKind,
 }
 
-/// The contact columns the writer's logic reads ([`contact_from_row`]'s first 13), without the
-/// summary's subqueries (the assigned agent's name, the session's first response).
+/// The contact columns the writer's logic reads: the 13 of [`contact_from_row`], then
+/// `parent_user_id`, without the summary's subqueries (the assigned agent's name, the session's
+/// first response).
 macro_rules! contact_core_cols {
     () => {
         "id, user_id, phone, username, profile_name, registered_name, kind, state, \
@@ -407,23 +408,21 @@ impl ConversationTx for SqliteTx<'_> {
                 )?
                 .execute(params![m.contact_id, id, m.text, m.timestamp])?;
         } else {
+            // A user's or an agent's message is the conversation's last.
             self.conn
-            .prepare_cached(
-                "UPDATE contacts SET
-                    message_count = message_count + 1,
-                    last_message_id = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?2 ELSE last_message_id END,
-                    last_message_text = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?3 ELSE last_message_text END,
-                    last_message_sender = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?4 ELSE last_message_sender END,
-                    last_message_at = CASE WHEN ?4 != 'bot' OR last_message_id IS NULL THEN ?5 ELSE last_message_at END,
-                    last_inbound_at = CASE WHEN ?4 = 'user' THEN MAX(COALESCE(last_inbound_at, 0), ?5) ELSE last_inbound_at END,
-                    chat_last_message_time = CASE WHEN ?6 AND ?4 != 'bot' THEN ?5 ELSE chat_last_message_time END,
-                    unread_count = CASE WHEN ?6 AND ?4 = 'user' THEN unread_count + 1
-                                        WHEN ?4 = 'admin' THEN 0 ELSE unread_count END,
-                    waiting_since = CASE WHEN ?6 AND ?4 = 'user' THEN COALESCE(waiting_since, ?5)
-                                         WHEN ?4 = 'admin' THEN NULL ELSE waiting_since END
-                 WHERE id = ?1",
-            )?
-            .execute(params![m.contact_id, id, m.text, m.sender.as_str(), m.timestamp, in_session])?;
+                .prepare_cached(
+                    "UPDATE contacts SET
+                        message_count = message_count + 1,
+                        last_message_id = ?2, last_message_text = ?3, last_message_sender = ?4, last_message_at = ?5,
+                        last_inbound_at = CASE WHEN ?4 = 'user' THEN MAX(COALESCE(last_inbound_at, 0), ?5) ELSE last_inbound_at END,
+                        chat_last_message_time = CASE WHEN ?6 THEN ?5 ELSE chat_last_message_time END,
+                        unread_count = CASE WHEN ?6 AND ?4 = 'user' THEN unread_count + 1
+                                            WHEN ?4 = 'admin' THEN 0 ELSE unread_count END,
+                        waiting_since = CASE WHEN ?6 AND ?4 = 'user' THEN COALESCE(waiting_since, ?5)
+                                             WHEN ?4 = 'admin' THEN NULL ELSE waiting_since END
+                     WHERE id = ?1",
+                )?
+                .execute(params![m.contact_id, id, m.text, m.sender.as_str(), m.timestamp, in_session])?;
         }
         // The record from the values just written (no re-read), except for an agent's
         // message, whose record carries the agent's name.
@@ -679,11 +678,8 @@ impl ConversationTx for SqliteTx<'_> {
     }
 
     fn summary(&self, contact_id: i64) -> Result<Summary, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([contact_id], summary_from_row)?)
+        self.summary_opt(contact_id)?
+            .ok_or_else(|| StoreError::NotFound(format!("no contact {contact_id}")))
     }
 
     fn emit(&self, contact_id: i64, kind: EventKind, now: Millis) -> Result<(), StoreError> {
