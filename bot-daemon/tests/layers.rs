@@ -136,10 +136,11 @@ fn no_import_runs_back_up_the_layers() {
     );
 }
 
-/// One storage interface, a backend per folder (issue 15): SQL's driver is named only inside
-/// `storage/sqlite/`, and nothing outside `storage/` reaches into a backend's folder.
+/// One storage interface, a backend per folder (issue 15): each SQL driver is named only inside
+/// its backend's folder (`rusqlite` in `storage/sqlite/`, `tokio_postgres` in
+/// `storage/postgres/`), and nothing outside `storage/` reaches into a backend's folder.
 #[test]
-fn only_the_sqlite_backend_knows_rusqlite() {
+fn only_each_backend_knows_its_driver() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
@@ -150,6 +151,10 @@ fn only_the_sqlite_backend_knows_rusqlite() {
         let in_sqlite = rel.starts_with("storage/sqlite");
         if !in_sqlite && text.contains("rusqlite") {
             wrong.push(format!("{} names rusqlite", rel.display()));
+        }
+        let in_postgres = rel.starts_with("storage/postgres");
+        if !in_postgres && (text.contains("tokio_postgres") || text.contains("tokio-postgres")) {
+            wrong.push(format!("{} names tokio_postgres", rel.display()));
         }
         if !rel.starts_with("storage") && text.contains("storage::sqlite") {
             wrong.push(format!("{} reaches into storage::sqlite", rel.display()));

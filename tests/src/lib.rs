@@ -18,12 +18,16 @@
 //!   (`contacts[].user_id`, `messages[].from_user_id`), and access to the shared fixtures
 //!   ([`fixture_json`], [`fixture_names`]).
 //!
+//! - [`pg`]: a throwaway PostgreSQL cluster per test binary and a fresh database per test.
+//!
 //! Every wait takes a timeout ([`WAIT`] is the usual one) and panics with what it saw instead of
 //! hanging.
 
 // This crate is test support: a failed expectation must stop the test at once with a clear
 // message, which is exactly what `expect`/`panic!` do; there is no caller to hand errors back to.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+pub mod pg;
 
 use std::{
     collections::VecDeque,

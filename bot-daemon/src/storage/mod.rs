@@ -12,6 +12,7 @@
 //! job waiting in one transaction (group commit, each job in its own savepoint) and answers
 //! each only after the commit, then publishes the events the jobs logged and wakes the sender.
 
+pub mod postgres;
 mod records;
 mod sqlite;
 mod tx;
