@@ -40,6 +40,16 @@ enum Command {
         /// The new file.
         path: std::path::PathBuf,
     },
+    /// Copy a SQLite desk (live or stopped) into a new, empty PostgreSQL database and check
+    /// every table's count. The daemon itself cannot run on PostgreSQL yet (issue 16).
+    Migrate {
+        /// The SQLite database to copy (default: the daemon's --db).
+        #[arg(long)]
+        from: Option<std::path::PathBuf>,
+        /// The PostgreSQL database: postgres://USER[:PASS]@HOST:PORT/DB.
+        #[arg(long)]
+        to: String,
+    },
     /// Manage known students.
     Students {
         #[command(subcommand)]
@@ -82,7 +92,7 @@ fn unused_flags(subcommand: &str) -> &'static [&'static str] {
             "tls_key",
             "log_format",
         ],
-        "backup" | "students" => &[
+        "backup" | "students" | "migrate" => &[
             "http_addr",
             "grpc_addr",
             "access_token",
@@ -262,6 +272,25 @@ async fn main() -> ExitCode {
     }
 }
 
+/// A database URL as it may be printed: its password, if any, replaced by `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) => {
+            let user = user.split_once(':').map_or(user, |(u, _)| u);
+            let masked = if rest.split_once('@').is_some_and(|(u, _)| u.contains(':')) {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -281,6 +310,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.db,
                 path.display()
             ))?;
+            Ok(())
+        }
+        Command::Migrate { from, to } => {
+            let from = from.unwrap_or_else(|| cfg.db.path().to_path_buf());
+            let report = bot_daemon::storage::copy_sqlite_to_postgres(&from, &to)
+                .await
+                .context("nothing usable was copied")?;
+            let mut lines = vec![format!(
+                "copied {} into {} (every count checked):",
+                from.display(),
+                without_password(&to)
+            )];
+            for (table, read, _) in &report.tables {
+                lines.push(format!("  {table:<18} {read:>9} rows"));
+            }
+            emit(lines.join("\n"))?;
             Ok(())
         }
         Command::Students {

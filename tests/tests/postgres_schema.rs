@@ -6,6 +6,8 @@
 
 use bot_daemon::storage::{postgres, StoreError};
 
+const ADA: &str = "2348012345678";
+
 /// The tables of a migrated database.
 async fn tables(url: &str) -> Vec<String> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -105,4 +107,133 @@ async fn an_unreachable_server_is_unavailable() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_live_sqlite_desk_is_copied_whole_into_an_empty_postgresql_database() {
+    let Some(url) = tests::pg::database("a_live_sqlite_desk_is_copied_whole").await else {
+        return;
+    };
+    use tests::*;
+    let td = TestDaemon::start().await;
+    let base = now_secs() - 600;
+    td.deliver(&text_from(ADA, None, "Ada", "wamid.M1", base, "support"))
+        .await;
+    td.deliver(&text_from(
+        ADA,
+        None,
+        "Ada",
+        "wamid.M2",
+        base + 1,
+        "my fees ✓ 🙏",
+    ))
+    .await;
+    td.deliver(&text_from(
+        "2348011112222",
+        None,
+        "Ben",
+        "wamid.M3",
+        base + 2,
+        "hello",
+    ))
+    .await;
+    td.fake().wait_for_sent(3, WAIT).await;
+
+    // A desk that cannot be read leaves the target as it was (empty: the copy below works).
+    let missing = bot_daemon::storage::copy_sqlite_to_postgres(
+        std::path::Path::new("/nonexistent/chat-support.db"),
+        &url,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("no SQLite database at"),
+        "{missing:?}"
+    );
+
+    // While the daemon keeps serving.
+    let report = bot_daemon::storage::copy_sqlite_to_postgres(td.db_path(), &url)
+        .await
+        .unwrap();
+    let count = |t: &str| {
+        report
+            .tables
+            .iter()
+            .find(|(name, _, _)| name == t)
+            .map(|(_, read, in_pg)| (*read, *in_pg))
+    };
+    let (contacts, _) = count("contacts").unwrap();
+    assert_eq!(contacts, 2);
+    let (messages, in_pg) = count("messages").unwrap();
+    assert!(messages >= 5, "3 inbound and their replies: {messages}");
+    assert_eq!(messages, in_pg);
+    for (table, read, in_pg) in &report.tables {
+        assert_eq!(read, in_pg, "{table}");
+    }
+    let events = count("events").unwrap().0;
+    assert!(events > 0);
+
+    // What PostgreSQL holds is what SQLite held: the contact in chat, the texts byte for byte.
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT chat_support_active, state, profile_name FROM contacts WHERE phone = $1",
+            &[&ADA],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0), "chat_support_active");
+    assert_eq!(row.get::<_, String>(1), "CHAT_SUPPORT_ACTIVE");
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("Ada"));
+    let texts: Vec<String> = client
+        .query(
+            "SELECT m.text FROM messages m JOIN contacts c ON c.id = m.contact_id
+             WHERE c.phone = $1 AND m.sender = 'user' ORDER BY m.id",
+            &[&ADA],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(texts, ["support", "my fees ✓ 🙏"]);
+    // New rows continue after the copied ids.
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO agents (name, display_name, token_hash, created_at, updated_at)
+             VALUES ('x', 'X', '\\x00', 0, 0) RETURNING id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(next >= 1);
+    let max_event: i64 = client
+        .query_one("SELECT MAX(seq) FROM events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let seq_next: i64 = client
+        .query_one(
+            "INSERT INTO events (at, contact_id, payload) VALUES (0, NULL, '{}') RETURNING seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(seq_next > max_event, "{seq_next} after {max_event}");
+    drop(client);
+    let _ = driver.await;
+
+    // A second copy into the same (now non-empty) database is refused.
+    let again = bot_daemon::storage::copy_sqlite_to_postgres(td.db_path(), &url)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, StoreError::Conflict(ref m) if m.contains("not empty")),
+        "{again:?}"
+    );
 }

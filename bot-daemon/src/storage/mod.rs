@@ -622,3 +622,64 @@ reads! {
     /// The database.
     fn waiting_now(&self) -> u32;
 }
+
+/// What `bot-daemon migrate` copied: each table's rows as read from the SQLite desk and as the
+/// PostgreSQL database holds them after the copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// (table, rows read, rows in PostgreSQL), in copy order.
+    pub tables: Vec<(String, u64, u64)>,
+}
+
+/// Copies the SQLite desk at `from` (live or stopped: one consistent snapshot, plus the
+/// deliveries still waiting in its inbox) into the empty PostgreSQL database at `to`, migrating
+/// it first, and checks every table's count afterwards.
+///
+/// # Errors
+/// Either database, a target that is not empty ([`StoreError::Conflict`]), or counts that
+/// differ after the copy ([`StoreError::Corrupt`]; the copy is committed, and the report says
+/// which table).
+pub async fn copy_sqlite_to_postgres(from: &Path, to: &str) -> Result<CopyReport, StoreError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<CopyItem>(8);
+    let from = from.to_path_buf();
+    let reader = tokio::task::spawn_blocking(move || {
+        // The writing side stopped (it says why): `Closed` tells the two apart below.
+        let stopped = || StoreError::Closed;
+        let counts = sqlite::export::export(&from, |chunk| {
+            tx.blocking_send(CopyItem::Rows(chunk))
+                .map_err(|_| stopped())
+        })?;
+        tx.blocking_send(CopyItem::Done).map_err(|_| stopped())?;
+        Ok::<_, StoreError>(counts)
+    });
+    let written = postgres::import(to, rx).await;
+    let read = reader
+        .await
+        .map_err(|e| StoreError::Internal(format!("reading the SQLite desk failed: {e}")))?;
+    let (written, read) = match (written, read) {
+        (Ok(w), Ok(r)) => (w, r),
+        // The writing side stopped first (a target that is not empty, the server): its error.
+        (Err(w), Err(StoreError::Closed)) | (Err(w), Ok(_)) => return Err(w),
+        // Otherwise the reading side's failure is the cause (the writer saw the copy end early).
+        (_, Err(r)) => return Err(r),
+    };
+    let mut tables = Vec::new();
+    let mut wrong = Vec::new();
+    for (table, n) in read {
+        let in_pg = written
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(0, |(_, m)| *m);
+        if in_pg != n {
+            wrong.push(format!("{table}: {n} read, {in_pg} in PostgreSQL"));
+        }
+        tables.push((table, n, in_pg));
+    }
+    if !wrong.is_empty() {
+        return Err(StoreError::Corrupt(format!(
+            "the copy's counts differ: {}",
+            wrong.join("; ")
+        )));
+    }
+    Ok(CopyReport { tables })
+}

@@ -462,3 +462,40 @@ pub struct OutboxItem {
     /// Attempts made so far.
     pub attempts: i64,
 }
+
+/// One value of a stored row, in neutral terms: what copying a desk from one backend to another
+/// (`bot-daemon migrate`) carries between them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// No value.
+    Null,
+    /// An integer (ids, times in milliseconds, counts, flags as 0/1).
+    Int(i64),
+    /// A floating-point number.
+    Real(f64),
+    /// Text.
+    Text(String),
+    /// Bytes (webhook bodies, token hashes).
+    Bytes(Vec<u8>),
+}
+
+/// Some rows of one table, with its column names, in the order the copy writes them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRows {
+    /// The table.
+    pub table: String,
+    /// Its columns, in the order of each row's cells.
+    pub columns: Vec<String>,
+    /// The rows (at most a chunk's worth).
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// What the reading side of a copy hands the writing side: rows, then `Done` once everything
+/// was read. A copy whose reader stops without `Done` is rolled back whole.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CopyItem {
+    /// Some rows of a table.
+    Rows(TableRows),
+    /// Everything was read.
+    Done,
+}

@@ -4,7 +4,10 @@
 //! `--db postgres://…` is still refused at start ([`super::LocationError`]). Only this folder
 //! uses `tokio_postgres`.
 
+mod import;
 mod schema;
+
+pub use import::import;
 
 pub use schema::LATEST;
 use schema::MIGRATIONS;

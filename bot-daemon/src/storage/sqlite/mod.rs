@@ -15,6 +15,7 @@
 
 mod agents;
 mod csat;
+pub(super) mod export;
 pub(super) mod inbox;
 pub mod inspect;
 mod parked;
