@@ -623,6 +623,26 @@ reads! {
     fn waiting_now(&self) -> u32;
 }
 
+/// The tables of a desk, parents before children (foreign keys hold at every step of a copy):
+/// what `bot-daemon migrate` reads from one backend and writes into the other, with the inbox's
+/// waiting deliveries after them (table `inbox`).
+pub(crate) const DESK_TABLES: &[&str] = &[
+    "agents",
+    "contacts",
+    "chat_sessions",
+    "messages",
+    "outbox",
+    "processed_updates",
+    "early_statuses",
+    "events",
+    "notes",
+    "canned_responses",
+    "audit",
+    "csat_surveys",
+    "inbox_state",
+    "inbox_parked",
+];
+
 /// What `bot-daemon migrate` copied: each table's rows as read from the SQLite desk and as the
 /// PostgreSQL database holds them after the copy.
 #[derive(Debug, Clone, PartialEq, Eq)]

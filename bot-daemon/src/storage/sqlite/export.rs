@@ -7,30 +7,12 @@ use std::path::Path;
 use rusqlite::{types::ValueRef, Connection, OpenFlags};
 
 use super::inbox::inbox_path;
-use crate::storage::{Cell, StoreError, TableRows};
-
-/// The tables copied, parents before children (foreign keys hold at every step).
-pub(crate) const TABLES: &[&str] = &[
-    "agents",
-    "contacts",
-    "chat_sessions",
-    "messages",
-    "outbox",
-    "processed_updates",
-    "early_statuses",
-    "events",
-    "notes",
-    "canned_responses",
-    "audit",
-    "csat_surveys",
-    "inbox_state",
-    "inbox_parked",
-];
+use crate::storage::{Cell, StoreError, TableRows, DESK_TABLES};
 
 /// Rows per chunk handed to `send`.
 const CHUNK: usize = 1000;
 
-/// Reads every table of the database at `db` (see [`TABLES`]), then the inbox's rows above the
+/// Reads every table of the database at `db` (see [`DESK_TABLES`]), then the inbox's rows above the
 /// watermark (as table `inbox`), handing them to `send` in chunks. Returns each table's row
 /// count.
 ///
@@ -51,7 +33,7 @@ pub(crate) fn export(
     // One read transaction: every table as of one moment, while the daemon keeps writing.
     conn.execute_batch("BEGIN")?;
     let mut counts = Vec::new();
-    for table in TABLES {
+    for table in DESK_TABLES {
         let n = dump(&conn, table, &format!("SELECT * FROM {table}"), &mut send)?;
         counts.push((table.to_string(), n));
     }
