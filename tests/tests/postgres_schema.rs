@@ -210,7 +210,7 @@ async fn a_live_sqlite_desk_is_copied_whole_into_an_empty_postgresql_database() 
         .await
         .unwrap()
         .get(0);
-    assert!(next >= 1);
+    assert_eq!(next, 1, "no agent was copied: the first new one is 1");
     let max_event: i64 = client
         .query_one("SELECT MAX(seq) FROM events", &[])
         .await

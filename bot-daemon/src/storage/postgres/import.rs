@@ -50,15 +50,15 @@ pub async fn import(
                     break;
                 }
             };
+            if chunk.rows.is_empty() {
+                continue;
+            }
             if !seen.contains(&chunk.table) {
                 seen.push(chunk.table.clone());
                 if chunk.table == "inbox_state" {
                     // The migration's own row gives way to the copied watermark.
                     tx.execute("DELETE FROM inbox_state", &[]).await?;
                 }
-            }
-            if chunk.rows.is_empty() {
-                continue;
             }
             let table_types = types.get(&chunk.table).ok_or_else(|| {
                 StoreError::Internal(format!("no table {} in the PostgreSQL schema", chunk.table))
@@ -114,11 +114,17 @@ pub async fn import(
             ("csat_surveys", "id"),
             ("inbox", "id"),
         ] {
+            // The inbox's ids also stay above the watermark (rows at or below it count as
+            // processed), as the SQLite inbox's sequence does.
+            let floor = if table == "inbox" {
+                "(SELECT processed_through FROM inbox_state WHERE id = 1)"
+            } else {
+                "0"
+            };
             tx.execute(
                 &format!(
-                    "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
-                        GREATEST((SELECT COALESCE(MAX({column}), 0) FROM {table}),
-                                 (SELECT processed_through FROM inbox_state WHERE id = 1), 1))"
+                    "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), GREATEST(m, 1), m > 0)
+                     FROM (SELECT GREATEST(COALESCE(MAX({column}), 0), {floor}) AS m FROM {table}) t"
                 ),
                 &[],
             )
