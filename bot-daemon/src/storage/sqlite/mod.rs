@@ -61,6 +61,10 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+/// Why a batch's jobs failed when SQLite rolled its transaction back by itself.
+const ROLLED_BACK: &str = "the database cannot be written (disk full, read-only or I/O error): \
+                           SQLite rolled the transaction back";
+
 /// Pages of WAL after which a commit checkpoints it into the database file.
 pub(super) const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 
@@ -328,11 +332,7 @@ impl Writer {
             if self.conn.is_autocommit() {
                 // SQLite rolled the transaction back by itself (a full disk, an I/O error):
                 // the jobs left must not run outside it, one autocommit at a time.
-                self.discard(
-                    job,
-                    "the database cannot be written (disk full, read-only or I/O error): \
-                     SQLite rolled the transaction back",
-                );
+                self.discard(job, ROLLED_BACK);
                 continue;
             }
             let mark = tx.mark();
@@ -366,11 +366,7 @@ impl Writer {
         // A full disk or an I/O error can make SQLite roll the whole transaction back by
         // itself: then there is nothing to commit, and every job of the batch failed.
         let commit = if self.conn.is_autocommit() {
-            Err(
-                "the database cannot be written (disk full, read-only or I/O error): \
-                 SQLite rolled the transaction back"
-                    .to_string(),
-            )
+            Err(ROLLED_BACK.to_string())
         } else {
             self.conn.execute_batch("COMMIT").map_err(|e| e.to_string())
         };

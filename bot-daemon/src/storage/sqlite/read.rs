@@ -303,6 +303,16 @@ fn thread(
     Ok((msgs, next_before))
 }
 
+/// The conversation of contact `id` (None once it was merged away), on the writer's
+/// transaction or a read connection.
+pub(super) fn summary_by_id(conn: &Connection, id: i64) -> Result<Option<Summary>, StoreError> {
+    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], summary_from_row)
+        .optional()?)
+}
+
 /// An event row's payload. Rows written before issue 15 carry the conversation's summary as it
 /// was then; later ones only what happened, and a replay gives them the conversation as it is
 /// now (read once per contact in the page).
@@ -327,7 +337,6 @@ fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredE
     })?;
     let mut out = Vec::new();
     let mut current: HashMap<i64, Option<Summary>> = HashMap::new();
-    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
     for row in rows {
         let (seq, at, payload, contact) = row?;
         let p: EventPayloadOwned = serde_json::from_str(&payload)?;
@@ -337,10 +346,7 @@ fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredE
             (None, Some(id)) => match current.get(&id) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = conn
-                        .prepare_cached(&sql)?
-                        .query_row([id], summary_from_row)
-                        .optional()?;
+                    let s = summary_by_id(conn, id)?;
                     current.insert(id, s.clone());
                     s
                 }

@@ -10,9 +10,7 @@ use std::{
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use super::read::{
-    contact_from_row, message_from_row, summary_from_row, CONTACT_COLS, MESSAGE_COLS,
-};
+use super::read::{contact_from_row, message_from_row, summary_by_id, MESSAGE_COLS};
 use crate::domain::{Address, DeliveryStatus, EndedBy, Identity, Millis, Sender, State};
 use crate::storage::{
     ContactRecord, ConversationTx, EventKind, MessageRecord, NewMessage, StoreError, StoredEvent,
@@ -678,7 +676,7 @@ impl ConversationTx for SqliteTx<'_> {
     }
 
     fn summary(&self, contact_id: i64) -> Result<Summary, StoreError> {
-        self.summary_opt(contact_id)?
+        summary_by_id(self.conn, contact_id)?
             .ok_or_else(|| StoreError::NotFound(format!("no contact {contact_id}")))
     }
 
@@ -788,7 +786,7 @@ impl<'c> SqliteTx<'c> {
             let summary = match read.get(&id) {
                 Some(s) => s.clone(),
                 None => {
-                    let s = self.summary_opt(id)?;
+                    let s = summary_by_id(self.conn, id)?;
                     read.insert(id, s.clone());
                     s
                 }
@@ -796,15 +794,6 @@ impl<'c> SqliteTx<'c> {
             e.summary = summary;
         }
         Ok(())
-    }
-
-    fn summary_opt(&self, contact_id: i64) -> Result<Option<Summary>, StoreError> {
-        let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE id = ?1");
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row([contact_id], summary_from_row)
-            .optional()?)
     }
 
     /// The outbox row's message (None for a mark-as-read call) and recipient.
