@@ -312,6 +312,13 @@ impl Daemon {
             // Keep 30 days of events for WatchChats resumes; older clients get a snapshot.
             const KEEP_MS: i64 = 30 * 24 * 60 * 60 * 1000;
             loop {
+                if !maint_store.is_leader() {
+                    // One daemon of a shared desk prunes.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = maint_shutdown.changed() => break,
+                    }
+                }
                 match maint_store.prune_events(maint_clock.now(), KEEP_MS).await {
                     Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old events"),
                     Ok(_) => {}
@@ -328,6 +335,13 @@ impl Daemon {
         tasks.push(tokio::spawn(async move {
             // Survey timeouts and inactivity, on the engine's clock.
             loop {
+                if !timer_engine.store().is_leader() {
+                    // One daemon of a shared desk runs the timers.
+                    tokio::select! {
+                        _ = tokio::time::sleep(tick) => continue,
+                        _ = timer_shutdown.changed() => break,
+                    }
+                }
                 match timer_engine.sweep_timers().await {
                     Ok(s) if s != engine::Swept::default() => tracing::info!(
                         surveys_closed = s.surveys_closed,

@@ -272,25 +272,6 @@ async fn main() -> ExitCode {
     }
 }
 
-/// A database URL as it may be printed: its password, if any, replaced by `***`.
-fn without_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((user, host)) => {
-            let user = user.split_once(':').map_or(user, |(u, _)| u);
-            let masked = if rest.split_once('@').is_some_and(|(u, _)| u.contains(':')) {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{scheme}://{masked}@{host}")
-        }
-        None => url.to_string(),
-    }
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
@@ -320,7 +301,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut lines = vec![format!(
                 "copied {} into {} (every count checked):",
                 from.display(),
-                without_password(&to)
+                bot_daemon::storage::without_password(&to)
             )];
             for (table, read, _) in &report.tables {
                 lines.push(format!("  {table:<18} {read:>9} rows"));

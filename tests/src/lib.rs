@@ -29,6 +29,55 @@
 
 pub mod pg;
 
+/// Whether this test binary runs the daemon on PostgreSQL (`tests/tests/on_postgres.rs`, which
+/// includes every backend-neutral end-to-end file again) rather than on SQLite.
+static ON_POSTGRES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every daemon this test binary starts run on a fresh PostgreSQL database of the
+/// binary's throwaway cluster. Called before `main` by `on_postgres.rs`. Where there is no
+/// PostgreSQL server and CI does not require one (`CHAT_SUPPORT_PG_TESTS=required`), the
+/// binary says so in one line and exits successfully without running its tests.
+pub fn select_postgres() {
+    ON_POSTGRES.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Err(why) = pg::server_available() {
+        let required = std::env::var("CHAT_SUPPORT_PG_TESTS").is_ok_and(|v| v == "required");
+        if !required {
+            eprintln!(
+                "PostgreSQL tests skipped (the end-to-end suites on PostgreSQL): {why}. Install \
+                 Debian's postgresql package (or set CHAT_SUPPORT_PG_BIN) to run them; \
+                 CHAT_SUPPORT_PG_TESTS=required makes a skip fail"
+            );
+            std::process::exit(0);
+        }
+    }
+}
+
+/// Whether daemons of this test binary run on PostgreSQL.
+pub fn on_postgres() -> bool {
+    ON_POSTGRES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Moves a test configuration onto the binary's backend: on PostgreSQL, a fresh database
+/// (the SQLite path only names the daemon's secrets' files).
+///
+/// # Panics
+/// When the PostgreSQL cluster cannot give a database.
+pub async fn on_backend(mut config: Config) -> Config {
+    if !on_postgres() {
+        return config;
+    }
+    if let bot_daemon::storage::Location::Sqlite(path) = &config.db {
+        let url = pg::database("an end-to-end test")
+            .await
+            .unwrap_or_else(|| panic!("no PostgreSQL database for the PostgreSQL suite"));
+        config.db = bot_daemon::storage::Location::Postgres {
+            url,
+            secrets: path.clone(),
+        };
+    }
+    config
+}
+
 use std::{
     collections::VecDeque,
     future::Future,
@@ -833,6 +882,11 @@ impl KilledDaemon {
         self.config.db.path()
     }
 
+    /// Where the killed daemon's data lives (either backend).
+    pub fn location(&self) -> &bot_daemon::storage::Location {
+        &self.config.db
+    }
+
     /// Starts a daemon again (isolated, so it can be killed too) on the same database, fake
     /// and configuration.
     pub async fn restart(self) -> TestDaemon {
@@ -979,6 +1033,7 @@ impl TestDaemon {
         config: Config,
         dir: Option<TempDir>,
     ) -> TestDaemon {
+        let config = on_backend(config).await;
         let daemon = boot(&config).await;
         TestDaemon {
             daemon,
@@ -1001,6 +1056,7 @@ impl TestDaemon {
         let dir = tempfile::tempdir().expect("creating a temporary directory for the database");
         let mut config = test_config(&dir.path().join("chat-support.db"), &fake);
         tweak(&mut config);
+        let config = on_backend(config).await;
         let daemon = boot_with(&config, Some(clock), None).await;
         TestDaemon {
             daemon,
@@ -1022,6 +1078,7 @@ impl TestDaemon {
         let dir = tempfile::tempdir().expect("creating a temporary directory for the database");
         let mut config = test_config(&dir.path().join("chat-support.db"), &fake);
         tweak(&mut config);
+        let config = on_backend(config).await;
         let runtime = OwnRuntime::new();
         let daemon = boot_with(&config, None, Some(&runtime)).await;
         TestDaemon {
@@ -1721,4 +1778,78 @@ pub async fn next_event(
         .expect("no event within the wait")
         .expect("stream error")
         .expect("stream ended")
+}
+
+/// The rows a read-only `sql` statement gives on the daemon's database, whichever the backend,
+/// every value as text (`None` for NULL): what a test checks of stored columns that no API
+/// shows. Write `sql` in the SQL both backends read alike.
+///
+/// # Panics
+/// When the database cannot be read or the statement fails.
+pub async fn sql_rows(
+    location: &bot_daemon::storage::Location,
+    sql: &str,
+) -> Vec<Vec<Option<String>>> {
+    match location {
+        bot_daemon::storage::Location::Sqlite(path) => {
+            let conn = rusqlite::Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+            let mut stmt = conn
+                .prepare(sql)
+                .unwrap_or_else(|e| panic!("preparing {sql}: {e}"));
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => None,
+                                rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                                rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    Some(String::from_utf8_lossy(t).into_owned())
+                                }
+                                rusqlite::types::ValueRef::Blob(b) => Some(hex::encode(b)),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_else(|e| panic!("running {sql}: {e}"));
+            rows.collect::<Result<Vec<_>, _>>()
+                .unwrap_or_else(|e| panic!("reading {sql}: {e}"))
+        }
+        bot_daemon::storage::Location::Postgres { url, .. } => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to PostgreSQL: {e}"));
+            let driver = tokio::spawn(connection);
+            let messages = client
+                .simple_query(sql)
+                .await
+                .unwrap_or_else(|e| panic!("running {sql}: {e}"));
+            drop(client);
+            let _ = driver.await;
+            messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                        (0..r.len())
+                            .map(|i| {
+                                // Booleans as SQLite shows them.
+                                r.get(i).map(|v| match v {
+                                    "t" => "1".to_string(),
+                                    "f" => "0".to_string(),
+                                    v => v.to_string(),
+                                })
+                            })
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
 }

@@ -149,7 +149,7 @@ fn start() -> Result<Cluster, String> {
     let log = dir.path().join("server.log").to_string_lossy().into_owned();
     let options = format!(
         "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000"
     );
     if let Ok(mut guard) = TO_STOP.lock() {
         *guard = Some((bin.clone(), data.clone(), as_postgres));
@@ -170,6 +170,17 @@ fn start() -> Result<Cluster, String> {
         format!("{e}\nserver log:\n{server_log}")
     })?;
     Ok(Cluster { port, _dir: dir })
+}
+
+/// Whether this machine can run the PostgreSQL tests: the cluster starts (once per test
+/// binary), or why not.
+///
+/// # Errors
+/// Why there is no cluster.
+pub fn server_available() -> Result<(), String> {
+    server_bin().map(|_| ()).ok_or_else(|| {
+        "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin".to_string()
+    })
 }
 
 /// The URL of a new, empty database on this test binary's cluster, or `None` (after printing

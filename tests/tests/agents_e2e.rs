@@ -271,19 +271,20 @@ async fn agents_have_their_own_tokens_and_every_send_and_end_is_attributed() {
     assert!(!s.chat_active);
     assert_eq!(s.assigned_agent, "", "assignment belongs to the chat");
     // Stored for analytics: agent_id on messages and on the session end (NULL = operator).
-    let db = bot_daemon::storage::inspect::Inspector::open(td.config().db.path()).unwrap();
-    let by: Vec<(String, Option<String>)> = db
-        .messages(None)
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.sender == "admin")
-        .map(|m| (m.text, m.agent))
-        .collect();
-    assert_eq!(by[0], ("Hello from Ada".into(), Some("ada".into())));
-    assert_eq!(by[1], ("Operator here".into(), None));
-    let contact = db.contacts().unwrap()[0].id;
-    let ended_by = db.sessions(contact).unwrap()[0].ended_by_agent.clone();
-    assert_eq!(ended_by.as_deref(), Some("bola"));
+    let by = tests::sql_rows(
+        &td.config().db,
+        "SELECT m.text, a.name FROM messages m LEFT JOIN agents a ON a.id = m.agent_id
+         WHERE m.sender = 'admin' ORDER BY m.id",
+    )
+    .await;
+    assert_eq!(by[0], [Some("Hello from Ada".into()), Some("ada".into())]);
+    assert_eq!(by[1], [Some("Operator here".into()), None]);
+    let ended_by = tests::sql_rows(
+        &td.config().db,
+        "SELECT a.name FROM chat_sessions s LEFT JOIN agents a ON a.id = s.agent_id ORDER BY s.id",
+    )
+    .await;
+    assert_eq!(ended_by, [[Some("bola".to_string())]]);
     td.shutdown().await;
 }
 
@@ -936,10 +937,22 @@ async fn disabled_agents_are_refused_and_rotated_tokens_replace_the_old_ones() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
     // Tokens are stored hashed: the database never holds them.
-    let db = td.config().db.path().to_path_buf();
-    let mut bytes = std::fs::read(&db).unwrap();
-    bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
-    let hay = String::from_utf8_lossy(&bytes);
+    let hay = match &td.config().db {
+        bot_daemon::storage::Location::Sqlite(db) => {
+            let mut bytes = std::fs::read(db).unwrap();
+            bytes.extend(std::fs::read(db.with_extension("db-wal")).unwrap_or_default());
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        // Every column of every agent, as text (the hash as hex).
+        location => format!(
+            "{:?}",
+            tests::sql_rows(
+                location,
+                "SELECT a.*, encode(token_hash, 'escape') FROM agents a"
+            )
+            .await
+        ),
+    };
     assert!(!hay.contains(&rotated.token));
     assert!(!hay.contains(&token));
     td.shutdown().await;

@@ -667,7 +667,11 @@ async fn a_daemon_killed_mid_request_resends_on_start_and_loses_nothing() {
 
     let killed = td.kill().await;
     {
-        let store = Store::open(killed.db_path()).unwrap();
+        let location = killed.location().clone();
+        let store = tokio::task::spawn_blocking(move || Store::connect(&location))
+            .await
+            .unwrap()
+            .unwrap();
         let g = store.gauges(now_ms()).await.unwrap();
         assert_eq!(
             (g.outbox_in_flight, g.outbox_queued),

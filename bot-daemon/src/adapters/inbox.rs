@@ -230,9 +230,28 @@ pub async fn run_processor(
         s.through = through;
         s.last_id = s.last_id.max(inbox.last_id());
     });
+    let mut leading = true;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        // Several daemons on one PostgreSQL desk: only the leader processes (in one order
+        // for the whole desk); the others wait to take over.
+        if !store.is_leader() {
+            leading = false;
+            pause(Duration::from_millis(250), shutdown.clone()).await;
+            continue;
+        }
+        if !leading {
+            leading = true;
+            match store.inbox_processed_through().await {
+                Ok(t) => through = through.max(t),
+                Err(e) => {
+                    tracing::warn!(error = %e, "inbox: reading the watermark failed");
+                    pause(backoff, shutdown.clone()).await;
+                    continue;
+                }
+            }
         }
         let rows = match inbox.read_after(through, BATCH).await {
             Ok(rows) => rows,

@@ -460,7 +460,7 @@ pub fn signing_secret(cfg: &Config) -> anyhow::Result<String> {
     let mut name = cfg.db.path().as_os_str().to_owned();
     name.push(".sandbox-secret");
     let path = PathBuf::from(name);
-    if !cfg.db.path().exists() || !path.exists() {
+    if (!cfg.db.is_shared() && !cfg.db.path().exists()) || !path.exists() {
         anyhow::bail!(
             "no daemon database at {} (or no {} beside it): run simulate with the daemon's --db / CHAT_SUPPORT_DB (or from the directory the daemon runs in), or set WHATSAPP_APP_SECRET",
             cfg.db.path().display(),
@@ -492,7 +492,7 @@ async fn resolve(
     };
     let row = match &args.list {
         Some(id) => {
-            let (db, user_id) = (cfg.db.path().to_path_buf(), args.user_id.clone());
+            let (db, user_id) = (cfg.db.clone(), args.user_id.clone());
             let payloads = tokio::task::spawn_blocking(move || {
                 storage::recent_outbound_payloads(&db, phone.as_deref(), user_id.as_deref(), 50)
             })
@@ -554,7 +554,7 @@ pub async fn exchange(cfg: &Config, args: &SimulateArgs) -> anyhow::Result<Vec<S
     }
     // The 200 says the delivery is in the durable inbox; its replies exist once it is
     // processed.
-    let db = cfg.db.path().to_path_buf();
+    let db = cfg.db.clone();
     if let Some(id) = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
         .and_then(|v| v["inbox_id"].as_i64())

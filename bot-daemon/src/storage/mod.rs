@@ -1,8 +1,10 @@
 //! The store: one storage interface in domain terms, a backend per folder, chosen at start-up
 //! from `--db` ([`Location`]), as atuin does it. This module is the backend-neutral part: the
 //! records (`records.rs`), [`StoreError`], the transaction traits a write job sees
-//! ([`Tx`], `tx.rs`), and [`Store`], the handle every layer above holds. The one backend today
-//! is SQLite (`sqlite/`, the only code that knows SQL or its driver); PostgreSQL is issue 16.
+//! ([`Tx`], `tx.rs`), the inbox's handle (`inbox.rs`) and [`Store`], the handle every layer
+//! above holds. The backends: SQLite (`sqlite/`, the embedded default) and PostgreSQL
+//! (`postgres/`, for several daemons on one desk); each is the only code that knows its SQL
+//! and its driver.
 //!
 //! [`Store`] is a handle over the chosen backend, an enum with one variant per backend rather
 //! than an `Arc<dyn Backend>`: the many async reads dispatch with one `match` each (written
@@ -32,11 +34,10 @@ use crate::domain::{Address, Millis};
 pub use crate::domain::Identity;
 pub use crate::stats::SessionFacts;
 pub use records::*;
-/// The durable inbox's handle (today the SQLite backend's `<db>.inbox` file).
-pub use sqlite::inbox::{inbox_path, Inbox};
-pub use sqlite::{
-    backup, inbox_delivery_done, inspect, recent_outbound_payloads, replies_after_wamid,
-};
+mod inbox;
+pub use inbox::Inbox;
+pub use sqlite::inbox::inbox_path;
+pub use sqlite::{backup, inspect};
 pub use tx::{
     ConversationTx, DeskTx, InboxTx, NewMessage, QueueTx, SurveyTx, Tx, EARLY_STATUSES_CAP,
     EARLY_STATUSES_PRUNE_EVERY,
@@ -96,27 +97,61 @@ impl From<serde_json::Error> for StoreError {
 
 /// Where the data lives: the `--db` value (flag, `CHAT_SUPPORT_DB` or the TOML's `db`), read at
 /// start-up. The backend is chosen from it: a file path, `sqlite://PATH` or `sqlite:PATH` is a
-/// SQLite database. `postgres://…` and `postgresql://…` name the PostgreSQL backend, which this
-/// build does not have yet (issue 16): they are refused with a message saying so.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// SQLite database; `postgres://…` and `postgresql://…` name a PostgreSQL database, which
+/// several daemons may share.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     /// A SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres {
+        /// `postgres://USER[:PASS]@HOST:PORT/DB[?sslmode=…]`.
+        url: String,
+        /// Where this daemon keeps the files a SQLite desk keeps beside its database (the
+        /// generated admin token, the sandbox's secret): `<secrets>.admin-token`, …
+        /// (`./chat-support-postgres` unless set).
+        secrets: PathBuf,
+    },
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            Location::Postgres { url, secrets } => f
+                .debug_struct("Postgres")
+                .field("url", &without_password(url))
+                .field("secrets", secrets)
+                .finish(),
+        }
+    }
+}
+
+/// A PostgreSQL URL as it may be printed: any password replaced by `***`.
+pub fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// Why a `--db` value names no backend this build has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocationError {
-    /// A PostgreSQL URL (not repeated: it may hold a password).
-    #[error(
-        "--db names a PostgreSQL database, but the PostgreSQL backend is not available in this \
-         build yet (issue 16); use a SQLite file: a path, sqlite://PATH or sqlite:PATH"
-    )]
-    PostgresUnavailable,
     /// A URL of another kind.
     #[error(
         "--db: unknown database scheme \"{0}://\"; accepted: a file path, sqlite://PATH or \
-         sqlite:PATH (SQLite), postgres://… or postgresql://… (PostgreSQL, not in this build yet)"
+         sqlite:PATH (SQLite), postgres://… or postgresql://… (PostgreSQL)"
     )]
     UnknownScheme(String),
     /// `sqlite:` with nothing after it, or an empty value.
@@ -128,7 +163,7 @@ impl Location {
     /// Reads a `--db` value. A value that is not UTF-8 can only be a path.
     ///
     /// # Errors
-    /// A PostgreSQL URL (not in this build yet), another `scheme://`, or no path.
+    /// Another `scheme://`, or no path.
     pub fn parse(value: &std::ffi::OsStr) -> Result<Location, LocationError> {
         let Some(text) = value.to_str() else {
             return Ok(Location::Sqlite(PathBuf::from(value)));
@@ -138,10 +173,13 @@ impl Location {
         } else if let Some(rest) = strip_prefix_ignore_case(text, "sqlite:") {
             rest
         } else if let Some((scheme, _)) = text.split_once("://").filter(|(s, _)| is_scheme(s)) {
-            return Err(match scheme.to_ascii_lowercase().as_str() {
-                "postgres" | "postgresql" => LocationError::PostgresUnavailable,
-                _ => LocationError::UnknownScheme(scheme.to_string()),
-            });
+            return match scheme.to_ascii_lowercase().as_str() {
+                "postgres" | "postgresql" => Ok(Location::Postgres {
+                    url: text.to_string(),
+                    secrets: PathBuf::from("chat-support-postgres"),
+                }),
+                _ => Err(LocationError::UnknownScheme(scheme.to_string())),
+            };
         } else {
             text
         };
@@ -151,11 +189,18 @@ impl Location {
         Ok(Location::Sqlite(PathBuf::from(path)))
     }
 
-    /// The database file, beside which the daemon keeps its secrets (`<db>.admin-token`, …).
+    /// The database file, beside which the daemon keeps its secrets (`<db>.admin-token`, …);
+    /// on PostgreSQL the path those files are named after.
     pub fn path(&self) -> &Path {
         match self {
             Location::Sqlite(p) => p,
+            Location::Postgres { secrets, .. } => secrets,
         }
+    }
+
+    /// Whether this is a database several daemons may share (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Location::Postgres { .. })
     }
 }
 
@@ -163,6 +208,7 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres { url, .. } => write!(f, "{}", without_password(url)),
         }
     }
 }
@@ -181,7 +227,7 @@ fn is_scheme(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
-type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+pub(crate) type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// A write job as the backend's writer runs it: the closure over the open transaction, which
 /// says how it went and hands back what answers its caller after the commit.
 type Job = Box<dyn FnOnce(&dyn Tx) -> (JobOutcome, Completion) + Send>;
@@ -209,6 +255,7 @@ struct Hub {
 #[derive(Clone)]
 enum Backend {
     Sqlite(sqlite::Reads),
+    Postgres(postgres::Reads),
 }
 
 /// The error of a write job: a store error converts into it, and it says whether it is one
@@ -254,6 +301,9 @@ pub struct Store {
     watchers: Watchers,
     /// Where verified webhooks wait for processing.
     inbox: Inbox,
+    /// Whether this daemon leads the desk (processes the inbox, sends, runs the timers):
+    /// always on SQLite; on PostgreSQL, the daemon holding the leader's lock.
+    leader: Arc<AtomicBool>,
 }
 
 type Watchers = Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>;
@@ -301,10 +351,16 @@ impl Store {
             outbox: Arc::new(Notify::new()),
             writable: Arc::new(AtomicBool::new(true)),
         };
+        let leader = Arc::new(AtomicBool::new(false));
         let (backend, inbox) = match location {
             Location::Sqlite(path) => {
                 let (reads, inbox) = sqlite::open(path, rx, hub.clone())?;
-                (Backend::Sqlite(reads), inbox)
+                leader.store(true, Ordering::Relaxed);
+                (Backend::Sqlite(reads), Inbox::Sqlite(inbox))
+            }
+            Location::Postgres { url, .. } => {
+                let (reads, inbox) = postgres::open(url, rx, hub.clone(), leader.clone())?;
+                (Backend::Postgres(reads), Inbox::Postgres(inbox))
             }
         };
         Ok(Store {
@@ -314,12 +370,19 @@ impl Store {
             location: location.clone(),
             watchers: Watchers::default(),
             inbox,
+            leader,
         })
     }
 
     /// The durable inbox beside the database.
     pub fn inbox(&self) -> &Inbox {
         &self.inbox
+    }
+
+    /// Whether this daemon leads the desk: it processes the inbox, sends the outbox and runs
+    /// the timers (always, on SQLite; on PostgreSQL one daemon at a time).
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
     }
 
     /// [`Store::connect`] to the SQLite file at `path`.
@@ -337,6 +400,7 @@ impl Store {
     pub async fn gauges(&self, now: Millis) -> Result<Gauges, StoreError> {
         let g = match &self.backend {
             Backend::Sqlite(b) => b.gauges(now).await?,
+            Backend::Postgres(b) => b.gauges(now).await?,
         };
         let through = self.inbox_processed_through().await?;
         let (pending, oldest) = self.inbox.pending_after(through).await?;
@@ -448,6 +512,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(b) => b.ping().await?,
+            Backend::Postgres(b) => b.ping().await?,
         }
         self.submit(|_| Ok::<(), StoreError>(()), true).await?;
         if !self.is_writable() {
@@ -458,7 +523,7 @@ impl Store {
         if !self.inbox.is_writable() {
             return Err(StoreError::Commit(format!(
                 "the last webhook could not be stored: the inbox {} cannot be written (disk full, read-only or I/O error)",
-                self.inbox.path().display()
+                self.inbox.describe()
             )));
         }
         Ok(())
@@ -474,6 +539,56 @@ impl Store {
     }
 }
 
+/// Whether inbox delivery `inbox_id` is processed, and its error when it was parked instead;
+/// read by a program beside the daemon (the simulator, which waits for its delivery's
+/// replies). Blocking.
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn inbox_delivery_done(
+    at: &Location,
+    inbox_id: i64,
+) -> Result<(bool, Option<String>), StoreError> {
+    match at {
+        Location::Sqlite(p) => sqlite::inbox_delivery_done(p, inbox_id),
+        Location::Postgres { url, .. } => postgres::direct::inbox_delivery_done(url, inbox_id),
+    }
+}
+
+/// The messages the bot or an agent sent after the inbound message `wamid`, up to the user's
+/// next message, with their Cloud API bodies (the simulator). Blocking.
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn replies_after_wamid(
+    at: &Location,
+    wamid: &str,
+) -> Result<Vec<(MessageRecord, Option<String>)>, StoreError> {
+    match at {
+        Location::Sqlite(p) => sqlite::replies_after_wamid(p, wamid),
+        Location::Postgres { url, .. } => postgres::direct::replies_after_wamid(url, wamid),
+    }
+}
+
+/// The Cloud API bodies most recently queued for a user, newest first (the simulator picks a
+/// list's row from them). Blocking.
+///
+/// # Errors
+/// The database cannot be opened or read.
+pub fn recent_outbound_payloads(
+    at: &Location,
+    phone: Option<&str>,
+    user_id: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    match at {
+        Location::Sqlite(p) => sqlite::recent_outbound_payloads(p, phone, user_id, limit),
+        Location::Postgres { url, .. } => {
+            postgres::direct::recent_outbound_payloads(url, phone, user_id, limit)
+        }
+    }
+}
+
 /// The reads every backend provides, each dispatched to the chosen backend. One line per read
 /// here is the read half of the storage interface.
 macro_rules! reads {
@@ -484,6 +599,7 @@ macro_rules! reads {
                 pub async fn $name(&self $(, $arg: $ty)*) -> Result<$ret, StoreError> {
                     match &self.backend {
                         Backend::Sqlite(b) => b.$name($($arg),*).await,
+                        Backend::Postgres(b) => b.$name($($arg),*).await,
                     }
                 }
             )*

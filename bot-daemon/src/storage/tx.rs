@@ -167,6 +167,12 @@ pub trait ConversationTx {
         now: Millis,
     ) -> Result<(), StoreError>;
 
+    /// This daemon has just become the desk's sender: rows a previous sender left in flight
+    /// (a daemon killed mid-request, or one that lost the lead) are due now; their outcome is
+    /// unknown, so they are sent again (at least once). Returns how many. On SQLite, where one
+    /// daemon is the only sender and rows in flight are due at start anyway, none.
+    fn outbox_take_over(&self, now: Millis) -> Result<u64, StoreError>;
+
     /// Schedules another attempt.
     fn outbox_retry(
         &self,

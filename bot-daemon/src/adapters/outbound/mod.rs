@@ -408,9 +408,37 @@ pub async fn run_sender(
     let mut set: JoinSet<i64> = JoinSet::new();
     let mut read_errors = ErrorThrottle::new(REPEATED_ERROR_LOG_EVERY);
     let mut mark_errors = ErrorThrottle::new(REPEATED_ERROR_LOG_EVERY);
+    // Whether this daemon was sending (it took over what a previous sender left in flight).
+    let mut leading = false;
     loop {
         if *shutdown.borrow() {
             break;
+        }
+        // Several daemons on one PostgreSQL desk: the leader sends (the per-number ceiling
+        // and each user's order then hold for the whole desk); the others wait to take over.
+        if !store.is_leader() && set.is_empty() {
+            leading = false;
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        if !leading {
+            let now = clock();
+            match store.write(move |tx| tx.outbox_take_over(now)).await {
+                Ok(n) => {
+                    leading = true;
+                    if n > 0 {
+                        tracing::warn!(rows = n, "taking over the outbox: messages another sender left in flight are sent again (at least once)");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "taking over the outbox failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            }
         }
         if auth_failed.swap(false, std::sync::atomic::Ordering::Relaxed) {
             // The token was refused: stop hammering Meta with every queued message.

@@ -108,28 +108,33 @@ pub async fn import(
             ("chat_sessions", "id"),
             ("messages", "id"),
             ("outbox", "id"),
-            ("events", "seq"),
             ("notes", "id"),
             ("audit", "id"),
             ("csat_surveys", "id"),
-            ("inbox", "id"),
         ] {
-            // The inbox's ids also stay above the watermark (rows at or below it count as
-            // processed), as the SQLite inbox's sequence does.
-            let floor = if table == "inbox" {
-                "(SELECT processed_through FROM inbox_state WHERE id = 1)"
-            } else {
-                "0"
-            };
             tx.execute(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', '{column}'), GREATEST(m, 1), m > 0)
-                     FROM (SELECT GREATEST(COALESCE(MAX({column}), 0), {floor}) AS m FROM {table}) t"
+                     FROM (SELECT COALESCE(MAX({column}), 0) AS m FROM {table}) t"
                 ),
                 &[],
             )
             .await?;
         }
+        // The sequencers continue after the last event and the last delivery copied (the
+        // inbox's also above the watermark: rows at or below it count as processed).
+        tx.execute(
+            "UPDATE event_seq SET last = (SELECT COALESCE(MAX(seq), 0) FROM events)",
+            &[],
+        )
+        .await?;
+        tx.execute(
+            "UPDATE inbox_seq SET last = GREATEST(
+                 (SELECT COALESCE(MAX(id), 0) FROM inbox),
+                 (SELECT processed_through FROM inbox_state WHERE id = 1))",
+            &[],
+        )
+        .await?;
         tx.commit().await?;
         let mut counts = Vec::new();
         for table in DESK_TABLES.iter().chain(&["inbox"]) {

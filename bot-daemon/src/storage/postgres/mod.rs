@@ -1,19 +1,41 @@
-//! The PostgreSQL backend (issue 16), so far its schema: versioned migrations applied under an
-//! advisory lock, so that two daemons starting together on one database migrate it once. The
-//! store itself (the transactions, reads, inbox and events on PostgreSQL) is not built yet, so
-//! `--db postgres://…` is still refused at start ([`super::LocationError`]). Only this folder
-//! uses `tokio_postgres`.
+//! The PostgreSQL backend (issue 16): a desk that outgrows one machine runs several daemons on
+//! one PostgreSQL database, which is the shared truth. The only code that knows PostgreSQL's
+//! SQL or its drivers (`postgres`, `tokio_postgres`).
+//!
+//! As in the SQLite backend, one file per area implements the transaction traits of
+//! [`crate::storage::Tx`] on [`PgTx`] and the reads: `tx.rs` (conversations, outbox,
+//! statuses), `agents.rs` (the desk), `csat.rs`, `queue.rs`, `stats.rs`, `parked.rs` (the
+//! inbox's side), `read.rs`; `rows.rs` has the row mappers, `events.rs` the event log,
+//! `inbox.rs` the inbox table, `store.rs` the writer, the follower and the leader, `conn.rs`
+//! the connections (rustls for TLS), `schema.rs` the migrations and `import.rs` the copy of a
+//! SQLite desk (`bot-daemon migrate`).
 
+mod agents;
+mod conn;
+mod csat;
+pub(super) mod direct;
+mod events;
 mod import;
+pub(crate) mod inbox;
+mod parked;
+mod queue;
+mod read;
+mod rows;
 mod schema;
+mod stats;
+mod store;
+mod tx;
 
 pub use import::import;
 
 pub use schema::LATEST;
 use schema::MIGRATIONS;
-use tokio_postgres::{error::SqlState, Client, NoTls};
+pub(crate) use store::PgTx;
+pub(super) use store::{open, Reads};
+use tokio_postgres::error::SqlState;
 
 use super::StoreError;
+use conn::Conn;
 
 /// The advisory lock held while migrating (any constant shared by every daemon: "chat-sup").
 const MIGRATION_LOCK: i64 = 0x6368_6174_2d73_7570;
@@ -42,58 +64,81 @@ impl From<tokio_postgres::Error> for StoreError {
                 StoreError::Corrupt(message)
             }
             Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(message),
+            // Transient: a deadlock or a lock wait given up (tried again by the caller), the
+            // server shutting down or starting, a connection failure.
+            Some(c)
+                if *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::LOCK_NOT_AVAILABLE
+                    || *c == SqlState::QUERY_CANCELED
+                    || *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || *c == SqlState::READ_ONLY_SQL_TRANSACTION
+                    || c.code().starts_with("08") =>
+            {
+                StoreError::Unavailable(message)
+            }
             Some(_) => StoreError::Internal(message),
-            // No SQL state: the connection (refused, closed, timed out).
-            None => StoreError::Unavailable(message),
+            // No SQL state: the connection (refused, closed, timed out), or a value this
+            // program cannot read (a defect).
+            None if e.is_closed()
+                || std::error::Error::source(&e)
+                    .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
+                || message.starts_with("error connecting")
+                || message.contains("timed out")
+                || message.contains("TLS") =>
+            {
+                StoreError::Unavailable(message)
+            }
+            None => StoreError::Internal(message),
         }
     }
 }
 
 /// Brings the database at `url` (`postgres://USER[:PASS]@HOST:PORT/DB`) to [`LATEST`]: each
 /// missing step in its own transaction, all under one advisory lock (a second daemon waits,
-/// then finds nothing to do). Plain connections only for now (TLS comes with the store).
+/// then finds nothing to do).
 ///
 /// # Errors
 /// The server cannot be reached, a step fails (nothing of that step is kept), or the database
 /// was migrated by a newer build ([`StoreError::TooNew`]).
 pub async fn migrate(url: &str) -> Result<Migrated, StoreError> {
-    let (mut client, connection) = tokio_postgres::connect(url, NoTls).await?;
-    let driver = tokio::spawn(connection);
-    let result = locked(&mut client).await;
-    drop(client);
-    let _ = driver.await;
-    result
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = Conn::connect(&url)?;
+        migrate_conn(&mut conn)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(format!("migration task failed: {e}")))?
 }
 
-async fn locked(client: &mut Client) -> Result<Migrated, StoreError> {
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
-    let result = apply(client).await;
-    let unlocked = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-        .await;
+/// [`migrate`] on an open connection. Blocking.
+///
+/// # Errors
+/// As [`migrate`].
+pub(crate) fn migrate_conn(conn: &mut Conn) -> Result<Migrated, StoreError> {
+    conn.query_one("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+    let result = apply(conn);
+    let unlocked = conn.query_one("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
     let migrated = result?;
     unlocked?;
     Ok(migrated)
 }
 
-async fn apply(client: &mut Client) -> Result<Migrated, StoreError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version    BIGINT PRIMARY KEY,
-                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-             )",
-        )
-        .await?;
-    let found: i64 = client
+fn apply(conn: &mut Conn) -> Result<Migrated, StoreError> {
+    conn.batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )?;
+    let found: i64 = conn
         .query_one(
             "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
             &[],
-        )
-        .await?
-        .get(0);
+        )?
+        .try_get(0)?;
     if found > LATEST {
         return Err(StoreError::TooNew {
             found,
@@ -102,14 +147,18 @@ async fn apply(client: &mut Client) -> Result<Migrated, StoreError> {
     }
     for (i, step) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let version = i as i64 + 1;
-        let tx = client.transaction().await?;
-        tx.batch_execute(step).await?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version) VALUES ($1)",
-            &[&version],
-        )
-        .await?;
-        tx.commit().await?;
+        conn.batch("BEGIN")?;
+        let r = conn.batch(step).and_then(|()| {
+            conn.execute(
+                "INSERT INTO schema_migrations (version) VALUES ($1)",
+                &[&version],
+            )?;
+            conn.batch("COMMIT")
+        });
+        if let Err(e) = r {
+            let _ = conn.batch("ROLLBACK");
+            return Err(e);
+        }
         tracing::info!(version, "PostgreSQL schema migrated");
     }
     Ok(Migrated {

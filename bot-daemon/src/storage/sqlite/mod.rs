@@ -33,7 +33,7 @@ use std::{
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use read::{inbox_delivery_done, recent_outbound_payloads, replies_after_wamid};
+pub(super) use read::{inbox_delivery_done, recent_outbound_payloads, replies_after_wamid};
 pub(crate) use tx::SqliteTx;
 
 use super::{Hub, Job, StoreError, MAX_BATCH};

@@ -548,7 +548,7 @@ impl Reads {
 ///
 /// # Errors
 /// The database cannot be opened or read.
-pub fn inbox_delivery_done(
+pub(crate) fn inbox_delivery_done(
     db: &std::path::Path,
     inbox_id: i64,
 ) -> Result<(bool, Option<String>), StoreError> {
@@ -574,7 +574,7 @@ pub fn inbox_delivery_done(
 ///
 /// # Errors
 /// The database cannot be opened or read.
-pub fn replies_after_wamid(
+pub(crate) fn replies_after_wamid(
     db: &std::path::Path,
     wamid: &str,
 ) -> Result<Vec<(MessageRecord, Option<String>)>, StoreError> {
@@ -648,7 +648,7 @@ impl Reads {
 ///
 /// # Errors
 /// The database cannot be opened or read.
-pub fn recent_outbound_payloads(
+pub(crate) fn recent_outbound_payloads(
     db: &std::path::Path,
     phone: Option<&str>,
     user_id: Option<&str>,

@@ -593,6 +593,7 @@ async fn the_queue_migration_backfills_first_replies_from_an_older_schema() {
 fn reads(store: &Store) -> &Reads {
     match &store.backend {
         crate::storage::Backend::Sqlite(b) => b,
+        crate::storage::Backend::Postgres(_) => panic!("these tests open SQLite stores"),
     }
 }
 
@@ -779,15 +780,28 @@ fn db_values_name_a_backend() {
         "postgresql://db/cs",
         "POSTGRES://db",
     ] {
-        let e = parse(pg).unwrap_err();
-        assert_eq!(e, LocationError::PostgresUnavailable);
-        let text = e.to_string();
-        assert!(text.contains("PostgreSQL backend is not available in this build yet"));
-        assert!(
-            !text.contains("secret"),
-            "the URL's password is not repeated: {text}"
+        let location = parse(pg).unwrap();
+        assert_eq!(
+            location,
+            Location::Postgres {
+                url: pg.to_string(),
+                secrets: PathBuf::from("chat-support-postgres"),
+            }
         );
+        assert!(location.is_shared());
+        for shown in [location.to_string(), format!("{location:?}")] {
+            assert!(
+                !shown.contains("secret"),
+                "the URL's password is never shown: {shown}"
+            );
+        }
     }
+    assert_eq!(
+        parse("postgres://u:secret@db:5432/cs?sslmode=require")
+            .unwrap()
+            .to_string(),
+        "postgres://u:***@db:5432/cs?sslmode=require"
+    );
     let e = parse("mysql://db/cs").unwrap_err();
     assert_eq!(e, LocationError::UnknownScheme("mysql".into()));
     let text = e.to_string();

@@ -496,6 +496,10 @@ impl ConversationTx for SqliteTx<'_> {
         Ok(())
     }
 
+    fn outbox_take_over(&self, _now: Millis) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
     fn outbox_sent(
         &self,
         outbox_id: i64,
