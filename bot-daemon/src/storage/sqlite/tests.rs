@@ -776,7 +776,7 @@ fn db_values_name_a_backend() {
     assert_eq!(parse("./odd://x.db"), sqlite("./odd://x.db"));
     assert_eq!(parse("C:\\data\\x.db"), sqlite("C:\\data\\x.db"));
     for pg in [
-        "postgres://u:secret@db/cs",
+        "postgres://u:hunter2@db/cs",
         "postgresql://db/cs",
         "POSTGRES://db",
     ] {
@@ -791,13 +791,13 @@ fn db_values_name_a_backend() {
         assert!(location.is_shared());
         for shown in [location.to_string(), format!("{location:?}")] {
             assert!(
-                !shown.contains("secret"),
+                !shown.contains("hunter2"),
                 "the URL's password is never shown: {shown}"
             );
         }
     }
     assert_eq!(
-        parse("postgres://u:secret@db:5432/cs?sslmode=require")
+        parse("postgres://u:hunter2@db:5432/cs?sslmode=require")
             .unwrap()
             .to_string(),
         "postgres://u:***@db:5432/cs?sslmode=require"
