@@ -37,8 +37,8 @@ pub struct ConfigArgs {
     /// gRPC listener (port 0 picks a free port).
     #[arg(long, env = "CHAT_SUPPORT_GRPC_ADDR", global = true)]
     pub grpc_addr: Option<String>,
-    /// The database: a SQLite file (a path, sqlite://PATH or sqlite:PATH). PostgreSQL
-    /// (postgres://…) is not available in this build yet.
+    /// The database: a SQLite file (a path, sqlite://PATH or sqlite:PATH), or a PostgreSQL
+    /// database (postgres://USER[:PASS]@HOST:PORT/DB[?sslmode=require]) several daemons share.
     #[arg(long, env = "CHAT_SUPPORT_DB", global = true)]
     pub db: Option<PathBuf>,
     /// Cloud API access token; without one the daemon runs in sandbox mode.

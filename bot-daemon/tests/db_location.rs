@@ -1,6 +1,6 @@
-//! The backend comes from `--db` (issue 15): the real binary, given a PostgreSQL URL, exits
-//! non-zero at start-up saying that backend is not in this build yet (before it listens, and
-//! without repeating the URL's password); given `sqlite://PATH`, it serves on that SQLite file.
+//! The backend comes from `--db` (issues 15, 16): the real binary, given the URL of a PostgreSQL
+//! server it cannot reach, exits non-zero at start-up saying so (before it listens, and without
+//! repeating the URL's password); given `sqlite://PATH`, it serves on that SQLite file.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
@@ -23,7 +23,7 @@ fn daemon(dir: &std::path::Path, db: &str) -> Command {
 }
 
 #[test]
-fn a_postgres_url_is_refused_at_start_up_saying_why() {
+fn an_unreachable_postgres_database_is_refused_at_start_up_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = daemon(dir.path(), "postgres://cs:s3cret@db.internal/cs")
         .spawn()
@@ -32,7 +32,7 @@ fn a_postgres_url_is_refused_at_start_up_saying_why() {
     while child.try_wait().expect("polling bot-daemon").is_none() {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the daemon kept running with a PostgreSQL --db");
+            panic!("the daemon kept running with an unreachable PostgreSQL --db");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -44,7 +44,7 @@ fn a_postgres_url_is_refused_at_start_up_saying_why() {
         out.status
     );
     assert!(
-        stderr.contains("the PostgreSQL backend is not available in this build yet"),
+        stderr.contains("opening the database: database unavailable: error connecting"),
         "{stderr}"
     );
     assert!(
