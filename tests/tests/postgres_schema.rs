@@ -216,9 +216,10 @@ async fn a_live_sqlite_desk_is_copied_whole_into_an_empty_postgresql_database() 
         .await
         .unwrap()
         .get(0);
+    // Events are numbered by the one-row sequencer: the next number continues after the copy.
     let seq_next: i64 = client
         .query_one(
-            "INSERT INTO events (at, contact_id, payload) VALUES (0, NULL, '{}') RETURNING seq",
+            "UPDATE event_seq SET last = last + 1 WHERE id = 1 RETURNING last",
             &[],
         )
         .await
