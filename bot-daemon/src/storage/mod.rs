@@ -16,6 +16,7 @@
 
 pub mod postgres;
 mod records;
+mod shared;
 mod sqlite;
 mod tx;
 

@@ -9,14 +9,7 @@ use super::{PgTx, Reads};
 use crate::domain::{Millis, SurveyStage};
 use crate::storage::{ConversationTx, EventKind, StoreError, SurveyRecord, SurveyTx};
 
-fn stage(state: &str, rating: Option<i64>) -> SurveyStage {
-    match (state, rating) {
-        ("asked", _) => SurveyStage::AwaitingRating,
-        ("rated", _) => SurveyStage::AwaitingComment,
-        (_, Some(_)) => SurveyStage::Rated,
-        _ => SurveyStage::Closed,
-    }
-}
+use crate::storage::shared::survey_stage as stage;
 
 impl SurveyTx for PgTx<'_> {
     fn latest_survey(

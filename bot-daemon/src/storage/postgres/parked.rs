@@ -28,7 +28,7 @@ macro_rules! parked_cols {
 
 impl InboxTx for PgTx<'_> {
     fn isolated(&self, f: &mut dyn FnMut(&dyn Tx) -> bool) -> Result<(), StoreError> {
-        let mark = (self.events.borrow().len(), self.outbox_dirty.get());
+        let mark = self.mark();
         let level = self.depth.get() + 1;
         self.depth.set(level);
         let name = format!("isolated_{level}");
@@ -41,11 +41,7 @@ impl InboxTx for PgTx<'_> {
                         false,
                         Err(StoreError::Internal(format!(
                             "processing panicked: {}",
-                            panic
-                                .downcast_ref::<&str>()
-                                .map(|s| s.to_string())
-                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                .unwrap_or_default()
+                            crate::storage::shared::panic_message(panic.as_ref())
                         ))),
                     ),
                 };
@@ -59,8 +55,7 @@ impl InboxTx for PgTx<'_> {
             self.batch(&format!(
                 "ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"
             ))?;
-            self.events.borrow_mut().truncate(mark.0);
-            self.outbox_dirty.set(mark.1);
+            self.reset_to(mark);
             if keep && result.is_ok() {
                 return Err(StoreError::Internal(
                     "a statement failed inside a delivery; it was undone".into(),

@@ -30,42 +30,7 @@ pub(super) const LIST_K2: &str = "(CASE WHEN chat_support_active THEN COALESCE(w
 pub(super) const LIST_K3: &str =
     "(CASE WHEN chat_support_active THEN COALESCE(current_session_id, 0) ELSE 0 END)";
 
-/// The page token: the same as the SQLite backend's, so a console's token means the same
-/// position on either.
-fn encode_token(k1: i64, k2: i64, k3: i64, id: i64) -> String {
-    hex::encode(format!("v3:{k1}:{k2}:{k3}:{id}"))
-}
-
-fn decode_token(token: &str) -> Result<(i64, i64, i64, i64), StoreError> {
-    let bad = || {
-        StoreError::BadToken(format!(
-            "page_token {token:?} is not a token this server issued"
-        ))
-    };
-    let raw = hex::decode(token).map_err(|_| bad())?;
-    let s = String::from_utf8(raw).map_err(|_| bad())?;
-    let mut it = s.split(':');
-    if it.next() != Some("v3") {
-        return Err(bad());
-    }
-    let mut num =
-        || -> Result<i64, StoreError> { it.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
-    Ok((num()?, num()?, num()?, num()?))
-}
-
-/// `%q%` for `LIKE … ESCAPE '\'`, with `%`, `_` and `\` in `q` taken literally.
-fn escape_like(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
+use crate::storage::shared::{decode_token, encode_token, escape_like};
 
 /// A statement's parameters built at run time, numbered `$1`, `$2`, … in push order.
 #[derive(Default)]

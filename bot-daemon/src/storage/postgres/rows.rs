@@ -4,7 +4,8 @@
 use postgres::Row;
 
 use super::conn::Conn;
-use crate::storage::{ContactRecord, LastMessage, MessageRecord, StoreError, Summary};
+use crate::storage::shared;
+use crate::storage::{ContactRecord, MessageRecord, StoreError, Summary};
 use crate::{
     desk::Priority,
     domain::{ContactKind, DeliveryStatus, Millis, Sender, State},
@@ -128,21 +129,8 @@ pub(crate) fn summary_from_row(r: &Row) -> Result<Summary, StoreError> {
     let last_text: Option<String> = from_pg_opt(r.try_get(13)?);
     let last_sender: Option<String> = r.try_get(14)?;
     let last_at: Option<Millis> = r.try_get(15)?;
-    let last_message = match (last_text, last_sender, last_at) {
-        (Some(text), Some(sender), Some(timestamp)) => Some(LastMessage {
-            text,
-            sender: Sender::parse(&sender),
-            timestamp,
-        }),
-        _ => None,
-    };
-    let display_name = [&c.registered_name, &c.profile_name, &c.username]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim())
-        .find(|s| !s.is_empty())
-        .map(str::to_string)
-        .unwrap_or_else(|| c.address().as_str().to_string());
+    let last_message = shared::last_message(last_text, last_sender, last_at);
+    let display_name = shared::display_name(&c);
     Ok(Summary {
         contact_id: c.id,
         phone: c.phone,
@@ -153,10 +141,10 @@ pub(crate) fn summary_from_row(r: &Row) -> Result<Summary, StoreError> {
         state: c.state,
         chat_active: c.chat_support_active,
         last_message,
-        message_count: r.try_get::<_, i64>(16)?.clamp(0, u32::MAX as i64) as u32,
+        message_count: shared::count(r.try_get(16)?),
         chat_started_at: c.chat_started_at,
         waiting_since: r.try_get(18)?,
-        unread_count: r.try_get::<_, i64>(17)?.clamp(0, u32::MAX as i64) as u32,
+        unread_count: shared::count(r.try_get(17)?),
         chat_session_id: c.current_session_id,
         last_inbound_at: c.last_inbound_at,
         assigned_agent_id: r.try_get(19)?,

@@ -30,8 +30,9 @@ use std::{
 use postgres::{fallible_iterator::FallibleIterator, Row};
 
 use super::conn::{Conn, Params, Pool};
-use super::events::{events_after, EventPayload};
+use super::events::events_after;
 use super::inbox::Inbox;
+use crate::storage::shared::EventPayload;
 use crate::storage::{Hub, Job, StoreError, StoredEvent, MAX_BATCH};
 
 /// The advisory lock the leader holds ("chat-ldr").
@@ -99,11 +100,11 @@ impl<'c> PgTx<'c> {
         self.with(|c| c.batch(sql))
     }
 
-    fn mark(&self) -> (usize, bool) {
+    pub(super) fn mark(&self) -> (usize, bool) {
         (self.events.borrow().len(), self.outbox_dirty.get())
     }
 
-    fn reset_to(&self, mark: (usize, bool)) {
+    pub(super) fn reset_to(&self, mark: (usize, bool)) {
         self.events.borrow_mut().truncate(mark.0);
         self.outbox_dirty.set(mark.1);
     }
@@ -313,24 +314,16 @@ impl Follower {
                     }
                 };
                 self.catch_up(c)?;
-                let mut woke = false;
-                {
-                    let client = c.client();
-                    let mut notes = client.notifications();
-                    let mut it = notes.timeout_iter(FOLLOW_POLL);
-                    while let Some(n) = it.next()? {
-                        if n.channel() == INBOX_CHANNEL {
-                            self.inbox.wake();
-                        } else {
-                            woke = true;
-                        }
-                        // Drain what else is waiting, without waiting.
-                        if woke {
-                            break;
-                        }
+                // Until an event is notified (then catch up again) or the poll's time passes;
+                // an append wakes the processor on the way.
+                let mut notes = c.client().notifications();
+                let mut it = notes.timeout_iter(FOLLOW_POLL);
+                while let Some(n) = it.next()? {
+                    if n.channel() != INBOX_CHANNEL {
+                        break;
                     }
+                    self.inbox.wake();
                 }
-                let _ = woke;
                 Ok(())
             })();
             if let Err(e) = result {

@@ -86,14 +86,16 @@ impl ConversationTx for PgTx<'_> {
             return match inserted {
                 Some(r) => self.contact(r.try_get(0)?),
                 None => {
-                    let again = match (&who.user_id, &who.phone) {
-                        (Some(u), _) if self.find(Col::UserId, u)?.is_some() => {
-                            self.find(Col::UserId, u)?
-                        }
-                        (_, Some(p)) => self.find(Col::Phone, p)?,
-                        _ => None,
+                    let by_user = match &who.user_id {
+                        Some(u) => self.contact_where(Col::UserId, u)?,
+                        None => None,
                     };
-                    again.map(|(c, _)| c).ok_or_else(|| {
+                    let again = match (by_user, &who.phone) {
+                        (Some(c), _) => Some(c),
+                        (None, Some(p)) => self.contact_where(Col::Phone, p)?,
+                        (None, None) => None,
+                    };
+                    again.ok_or_else(|| {
                         StoreError::Internal("a new contact's identifiers are taken".into())
                     })
                 }
@@ -421,22 +423,7 @@ impl ConversationTx for PgTx<'_> {
         // message, whose record carries the agent's name.
         let record = match m.agent_id {
             Some(_) => self.message(id)?,
-            None => MessageRecord {
-                id,
-                contact_id: m.contact_id,
-                session_id: m.session_id,
-                sender: m.sender,
-                kind: m.kind.clone(),
-                text: m.text.clone(),
-                media_id: m.media_id.clone(),
-                wamid: m.wamid.clone(),
-                timestamp: m.timestamp,
-                status: m.status,
-                error_code: None,
-                error_message: None,
-                agent_id: None,
-                agent_name: None,
-            },
+            None => crate::storage::shared::inserted_message(m, id),
         };
         self.emit(
             m.contact_id,

@@ -6,14 +6,7 @@ use crate::domain::{Millis, SurveyStage};
 use crate::storage::{ConversationTx, EventKind, StoreError, SurveyRecord, SurveyTx};
 use rusqlite::{params, OptionalExtension};
 
-fn stage(state: &str, rating: Option<i64>) -> SurveyStage {
-    match (state, rating) {
-        ("asked", _) => SurveyStage::AwaitingRating,
-        ("rated", _) => SurveyStage::AwaitingComment,
-        (_, Some(_)) => SurveyStage::Rated,
-        _ => SurveyStage::Closed,
-    }
-}
+use crate::storage::shared::survey_stage as stage;
 
 impl SurveyTx for SqliteTx<'_> {
     fn latest_survey(

@@ -30,11 +30,7 @@ impl InboxTx for SqliteTx<'_> {
                     false,
                     Err(StoreError::Internal(format!(
                         "processing panicked: {}",
-                        panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default()
+                        crate::storage::shared::panic_message(panic.as_ref())
                     ))),
                 ),
             };

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Deserialize;
 
 use super::Reads;
+use crate::storage::shared;
 use crate::storage::{
-    ContactRecord, EventKind, Gauges, LastMessage, ListQuery, MessageRecord, OutboxItem, Page,
-    StoreError, StoredEvent, Summary,
+    ContactRecord, Gauges, ListQuery, MessageRecord, OutboxItem, Page, StoreError, StoredEvent,
+    Summary,
 };
 use crate::{
     desk::{AssignmentFilter, Priority},
@@ -50,21 +50,8 @@ pub(super) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<Summary> {
     let last_text: Option<String> = r.get(13)?;
     let last_sender: Option<String> = r.get(14)?;
     let last_at: Option<Millis> = r.get(15)?;
-    let last_message = match (last_text, last_sender, last_at) {
-        (Some(text), Some(sender), Some(timestamp)) => Some(LastMessage {
-            text,
-            sender: Sender::parse(&sender),
-            timestamp,
-        }),
-        _ => None,
-    };
-    let display_name = [&c.registered_name, &c.profile_name, &c.username]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim())
-        .find(|s| !s.is_empty())
-        .map(str::to_string)
-        .unwrap_or_else(|| c.address().as_str().to_string());
+    let last_message = shared::last_message(last_text, last_sender, last_at);
+    let display_name = shared::display_name(&c);
     Ok(Summary {
         contact_id: c.id,
         phone: c.phone,
@@ -75,10 +62,10 @@ pub(super) fn summary_from_row(r: &Row<'_>) -> rusqlite::Result<Summary> {
         state: c.state,
         chat_active: c.chat_support_active,
         last_message,
-        message_count: r.get::<_, i64>(16)?.clamp(0, u32::MAX as i64) as u32,
+        message_count: shared::count(r.get(16)?),
         chat_started_at: c.chat_started_at,
         waiting_since: r.get(18)?,
-        unread_count: r.get::<_, i64>(17)?.clamp(0, u32::MAX as i64) as u32,
+        unread_count: shared::count(r.get(17)?),
         chat_session_id: c.current_session_id,
         last_inbound_at: c.last_inbound_at,
         assigned_agent_id: r.get(19)?,
@@ -120,39 +107,7 @@ pub(super) const LIST_K2: &str = "(CASE WHEN chat_support_active = 1 THEN COALES
 pub(super) const LIST_K3: &str =
     "(CASE WHEN chat_support_active = 1 THEN COALESCE(current_session_id, 0) ELSE 0 END)";
 
-fn encode_token(k1: i64, k2: i64, k3: i64, id: i64) -> String {
-    hex::encode(format!("v3:{k1}:{k2}:{k3}:{id}"))
-}
-
-fn decode_token(token: &str) -> Result<(i64, i64, i64, i64), StoreError> {
-    let bad = || {
-        StoreError::BadToken(format!(
-            "page_token {token:?} is not a token this server issued"
-        ))
-    };
-    let raw = hex::decode(token).map_err(|_| bad())?;
-    let s = String::from_utf8(raw).map_err(|_| bad())?;
-    let mut it = s.split(':');
-    if it.next() != Some("v3") {
-        return Err(bad());
-    }
-    let mut num =
-        || -> Result<i64, StoreError> { it.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
-    Ok((num()?, num()?, num()?, num()?))
-}
-
-fn escape_like(q: &str) -> String {
-    let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
-    for c in q.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
+use crate::storage::shared::{decode_token, encode_token, escape_like};
 
 fn list(conn: &Connection, q: &ListQuery) -> Result<Page, StoreError> {
     let after = if q.page_token.is_empty() {
@@ -313,16 +268,6 @@ pub(super) fn summary_by_id(conn: &Connection, id: i64) -> Result<Option<Summary
         .optional()?)
 }
 
-/// An event row's payload. Rows written before issue 15 carry the conversation's summary as it
-/// was then; later ones only what happened, and a replay gives them the conversation as it is
-/// now (read once per contact in the page).
-#[derive(Deserialize)]
-struct EventPayloadOwned {
-    #[serde(default)]
-    summary: Option<Summary>,
-    kind: EventKind,
-}
-
 fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at, payload, contact_id FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -339,25 +284,11 @@ fn events_after(conn: &Connection, after: i64, limit: u32) -> Result<Vec<StoredE
     let mut current: HashMap<i64, Option<Summary>> = HashMap::new();
     for row in rows {
         let (seq, at, payload, contact) = row?;
-        let p: EventPayloadOwned = serde_json::from_str(&payload)?;
-        let summary = match (p.summary, contact) {
-            (Some(s), _) => Some(s),
-            (None, None) => None,
-            (None, Some(id)) => match current.get(&id) {
-                Some(s) => s.clone(),
-                None => {
-                    let s = summary_by_id(conn, id)?;
-                    current.insert(id, s.clone());
-                    s
-                }
-            },
-        };
-        out.push(StoredEvent {
-            seq,
-            at,
-            summary,
-            kind: p.kind,
-        });
+        out.push(shared::replay_event(
+            (seq, at, &payload, contact),
+            &mut current,
+            |id| summary_by_id(conn, id),
+        )?);
     }
     Ok(out)
 }

@@ -8,10 +8,10 @@ use std::{
 };
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
 
 use super::read::{contact_from_row, message_from_row, summary_by_id, MESSAGE_COLS};
 use crate::domain::{Address, DeliveryStatus, EndedBy, Identity, Millis, Sender, State};
+use crate::storage::shared::EventPayload;
 use crate::storage::{
     ContactRecord, ConversationTx, EventKind, MessageRecord, NewMessage, StoreError, StoredEvent,
     Summary, EARLY_STATUSES_CAP, EARLY_STATUSES_PRUNE_EVERY,
@@ -31,13 +31,6 @@ pub(crate) struct SqliteTx<'c> {
 enum Col {
     UserId,
     Phone,
-}
-
-/// An event row's payload: what happened. The conversation's summary is not stored with it
-/// (it was, until issue 15: ~half of every event row); a replay reads it from the contact.
-#[derive(Serialize)]
-struct EventPayload<'a> {
-    kind: &'a EventKind,
 }
 
 /// The contact columns the writer's logic reads: the 13 of [`contact_from_row`], then
@@ -426,22 +419,7 @@ impl ConversationTx for SqliteTx<'_> {
         // message, whose record carries the agent's name.
         let record = match m.agent_id {
             Some(_) => self.message(id)?,
-            None => MessageRecord {
-                id,
-                contact_id: m.contact_id,
-                session_id: m.session_id,
-                sender: m.sender,
-                kind: m.kind.clone(),
-                text: m.text.clone(),
-                media_id: m.media_id.clone(),
-                wamid: m.wamid.clone(),
-                timestamp: m.timestamp,
-                status: m.status,
-                error_code: None,
-                error_message: None,
-                agent_id: None,
-                agent_name: None,
-            },
+            None => crate::storage::shared::inserted_message(m, id),
         };
         self.emit(
             m.contact_id,
