@@ -281,6 +281,11 @@ impl Metrics {
                 "Deliveries set aside after failing again and again (admin inbox).",
                 g.inbox_parked,
             ),
+            (
+                "chat_support_leader",
+                "1 when this daemon leads the desk (inbox, sends, timers): always on SQLite; one daemon of several on PostgreSQL.",
+                g.leader,
+            ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }

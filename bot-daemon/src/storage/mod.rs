@@ -409,6 +409,7 @@ impl Store {
             agents_connected: i64::try_from(self.agents_watching()).unwrap_or(i64::MAX),
             inbox_pending: i64::try_from(pending).unwrap_or(i64::MAX),
             inbox_oldest_age_ms: oldest.map_or(0, |t| (now - t).max(0)),
+            leader: i64::from(self.is_leader()),
             ..g
         })
     }

@@ -417,6 +417,9 @@ pub struct Gauges {
     pub inbox_oldest_age_ms: i64,
     /// Deliveries set aside after failing again and again.
     pub inbox_parked: i64,
+    /// 1 when this daemon leads the desk (processes the inbox, sends, runs the timers): always
+    /// on SQLite; on PostgreSQL, the one daemon holding the leader's lock.
+    pub leader: i64,
 }
 
 /// A delivery set aside after failing again and again: kept with its body until the operator

@@ -25,6 +25,11 @@ use crate::{
     storage::{AgentCredential, Store, StoreError},
 };
 
+/// How often a daemon on a shared desk re-reads the agents' tokens (see
+/// [`Auth::follow_other_daemons`]): a change made through another daemon applies here within
+/// this, plus one read.
+pub const SHARED_RELOAD: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Resolves a call's bearer token to its [`Caller`]. Agents' token hashes are cached in memory
 /// and reloaded after every change made through this API.
 #[derive(Clone)]
@@ -74,11 +79,49 @@ impl Auth {
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let _one_at_a_time = self.reloading.lock().await;
         let fresh = store.agent_credentials().await?;
-        if let Ok(mut agents) = self.agents.write() {
-            *agents = fresh;
+        let changed = match self.agents.write() {
+            Ok(mut agents) if *agents != fresh => {
+                *agents = fresh;
+                true
+            }
+            _ => false,
+        };
+        // Open streams re-check their caller only when something changed.
+        if changed {
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
         }
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
+    }
+
+    /// On a desk shared by several daemons (PostgreSQL), another daemon may disable an agent or
+    /// rotate a token: re-reads the agents every [`SHARED_RELOAD`] until `shutdown`, so such a
+    /// change is refused here (and ends the agent's streams here) within a second. A small
+    /// table read on a pooled connection; a failed read keeps the last cache and is logged.
+    pub fn follow_other_daemons(
+        &self,
+        store: Store,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let auth = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SHARED_RELOAD);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.wait_for(|s| *s) => return,
+                }
+                match auth.reload(&store).await {
+                    Ok(()) => failing = false,
+                    Err(e) if !failing => {
+                        failing = true;
+                        tracing::warn!(error = %e, "cannot re-read the agents' tokens; keeping the last ones read");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
     }
 
     /// Resolves once the token in `metadata` no longer opens the desk as the same caller (its

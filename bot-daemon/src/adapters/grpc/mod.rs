@@ -780,6 +780,9 @@ impl GrpcServer {
                 })?;
         }
         let auth = agents::Auth::load(token, engine.store()).await?;
+        if engine.store().location().is_shared() {
+            auth.follow_other_daemons(engine.store().clone(), shutdown.clone());
+        }
         let service = AdminService {
             engine,
             inbox,

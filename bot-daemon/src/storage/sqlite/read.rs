@@ -468,6 +468,7 @@ impl Reads {
                 inbox_pending: 0,
                 inbox_oldest_age_ms: 0,
                 inbox_parked,
+                leader: 0,
             })
         })
         .await
