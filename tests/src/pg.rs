@@ -110,6 +110,27 @@ fn start() -> Result<Cluster, String> {
         "no PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin)".to_string()
     })?;
     let as_postgres = is_root();
+    let (port, dir) = init_and_start(&bin, as_postgres, false, |data| {
+        if let Ok(mut guard) = TO_STOP.lock() {
+            *guard = Some((bin.clone(), data.to_path_buf(), as_postgres));
+        }
+        // SAFETY: registers a plain function to run at process exit.
+        unsafe {
+            libc::atexit(stop_at_exit);
+        }
+    })?;
+    Ok(Cluster { port, _dir: dir })
+}
+
+/// `initdb` and `pg_ctl start` in a new temporary directory; `durable` keeps PostgreSQL's
+/// defaults (`fsync`, `synchronous_commit`, `full_page_writes` on), else they are off (tests).
+/// `before_start` sees the data directory before the server starts.
+fn init_and_start(
+    bin: &Path,
+    as_postgres: bool,
+    durable: bool,
+    before_start: impl FnOnce(&Path),
+) -> Result<(u16, tempfile::TempDir), String> {
     let dir = tempfile::Builder::new()
         .prefix("chat-support-pg")
         .tempdir()
@@ -146,30 +167,138 @@ fn start() -> Result<Cluster, String> {
     )?;
     let port = free_port()?;
     let socket = dir.path().to_string_lossy().into_owned();
-    let log = dir.path().join("server.log").to_string_lossy().into_owned();
-    let options = format!(
-        "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000"
+    let speed = if durable {
+        ""
+    } else {
+        "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+    };
+    // In the cluster's own configuration file, so a restart ([`restart_server`]) keeps it.
+    let settings = format!(
+        "\nport = {port}\nunix_socket_directories = '{socket}'\nlisten_addresses = '127.0.0.1'\n\
+         max_connections = 1000\n{speed}"
     );
-    if let Ok(mut guard) = TO_STOP.lock() {
-        *guard = Some((bin.clone(), data.clone(), as_postgres));
+    {
+        use std::io::Write;
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .map_err(|e| format!("opening postgresql.conf: {e}"))?;
+        conf.write_all(settings.as_bytes())
+            .map_err(|e| format!("writing postgresql.conf: {e}"))?;
     }
-    // SAFETY: registers a plain function to run at process exit.
-    unsafe {
-        libc::atexit(stop_at_exit);
-    }
+    before_start(&data);
+    pg_ctl_start(bin, as_postgres, &data)?;
+    Ok((port, dir))
+}
+
+fn pg_ctl_start(bin: &Path, as_postgres: bool, data: &Path) -> Result<(), String> {
+    let data_s = data.to_string_lossy().into_owned();
+    let log = data
+        .parent()
+        .unwrap_or(data)
+        .join("server.log")
+        .to_string_lossy()
+        .into_owned();
     run(
         as_postgres,
         &bin.join("pg_ctl"),
-        &[
-            "-D", &data_s, "-l", &log, "-o", &options, "-t", "60", "-w", "start",
-        ],
+        &["-D", &data_s, "-l", &log, "-t", "60", "-w", "start"],
     )
     .map_err(|e| {
         let server_log = std::fs::read_to_string(&log).unwrap_or_default();
         format!("{e}\nserver log:\n{server_log}")
-    })?;
-    Ok(Cluster { port, _dir: dir })
+    })
+}
+
+/// Stops this test binary's cluster (`pg_ctl stop -m fast`: sessions are cut, as when the
+/// server restarts under the daemons), for a drill; [`start_server`] starts it again on the
+/// same port with the same data.
+///
+/// # Panics
+/// No cluster was started, or it does not stop.
+pub fn stop_server() {
+    let guard = TO_STOP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (bin, data, as_postgres) = guard.as_ref().expect("a cluster to stop");
+    let data_s = data.to_string_lossy().into_owned();
+    run(
+        *as_postgres,
+        &bin.join("pg_ctl"),
+        &["-D", &data_s, "-m", "fast", "-w", "stop"],
+    )
+    .unwrap_or_else(|e| panic!("stopping the test cluster: {e}"));
+}
+
+/// Starts the cluster [`stop_server`] stopped.
+///
+/// # Panics
+/// It does not start.
+pub fn start_server() {
+    let guard = TO_STOP
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (bin, data, as_postgres) = guard.as_ref().expect("a cluster to start");
+    pg_ctl_start(bin, *as_postgres, data)
+        .unwrap_or_else(|e| panic!("starting the test cluster again: {e}"));
+}
+
+/// A cluster of its own with PostgreSQL's durable defaults (`fsync` on), for the benchmark
+/// harness; stopped (and its directory removed) when dropped.
+pub struct DurableCluster {
+    /// Its loopback port.
+    pub port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+    dir: tempfile::TempDir,
+}
+
+impl DurableCluster {
+    /// Starts one.
+    ///
+    /// # Errors
+    /// No server binaries, or the server did not start.
+    pub fn start() -> Result<DurableCluster, String> {
+        let bin = server_bin().ok_or_else(|| {
+            "no PostgreSQL server binaries (/usr/lib/postgresql/<version>/bin)".to_string()
+        })?;
+        let as_postgres = is_root();
+        let (port, dir) = init_and_start(&bin, as_postgres, true, |_| {})?;
+        Ok(DurableCluster {
+            port,
+            bin,
+            as_postgres,
+            dir,
+        })
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    #[must_use]
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The server's major version and settings line, for a report.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let version = Command::new(self.bin.join("postgres"))
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        format!("{version}, fsync on, synchronous_commit on, full_page_writes on")
+    }
+}
+
+impl Drop for DurableCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data").to_string_lossy().into_owned();
+        let _ = run(
+            self.as_postgres,
+            &self.bin.join("pg_ctl"),
+            &["-D", &data, "-m", "fast", "-w", "stop"],
+        );
+    }
 }
 
 /// Whether this machine can run the PostgreSQL tests: the cluster starts (once per test

@@ -238,3 +238,59 @@ async fn a_live_sqlite_desk_is_copied_whole_into_an_empty_postgresql_database() 
         "{again:?}"
     );
 }
+
+#[tokio::test]
+async fn backup_dumps_with_pg_dump_and_the_dump_restores_into_an_empty_database() {
+    let Some(url) = tests::pg::database("pg_backup").await else {
+        return;
+    };
+    let Some(empty) = tests::pg::database("pg_backup_restored").await else {
+        return;
+    };
+    postgres::migrate(&url).await.unwrap();
+    execute(
+        &url,
+        &format!("INSERT INTO contacts (phone, profile_name, created_at, updated_at) VALUES ('{ADA}', 'Ada', 1, 1)"),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("desk.dump");
+    let (u, d) = (url.clone(), dest.clone());
+    let done = tokio::task::spawn_blocking(move || postgres::backup(&u, &d))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.bytes > 0 && dest.is_file(), "{done:?}");
+    assert!(done.pg_dump_version.contains("pg_dump"), "{done:?}");
+    // The dump restores with pg_restore into an empty database, contact and all.
+    let pg_restore = done.pg_dump.with_file_name("pg_restore");
+    let out = std::process::Command::new(&pg_restore)
+        .args(["--no-owner", "--dbname", &empty])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (client, connection) = tokio_postgres::connect(&empty, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let name: String = client
+        .query_one("SELECT profile_name FROM contacts WHERE phone = $1", &[&ADA])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "Ada");
+    drop(client);
+    let _ = driver.await;
+    // A second backup never overwrites the first.
+    let (u, d) = (url.clone(), dest.clone());
+    let again = tokio::task::spawn_blocking(move || postgres::backup(&u, &d))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again:?}");
+}

@@ -37,7 +37,8 @@ enum Command {
     Simulate(SimulateArgs),
     /// The agents' API from a shell: list, show, send, end, watch (over gRPC).
     Admin(AdminArgs),
-    /// Copy the live database to a new file (SQLite's online backup API; safe while serving).
+    /// Copy the live database to a new file, safe while serving: SQLite's online backup API, or
+    /// on PostgreSQL `pg_dump` (custom format) after checking it is as new as the server.
     Backup {
         /// The new file.
         path: std::path::PathBuf,
@@ -298,17 +299,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Simulate(args) => simulate::run(&cfg, &args).await,
         Command::Admin(args) => Ok(admin_cli::run(&cfg, &args).await?),
-        Command::Backup { path } => {
-            let (db, dest) = (cfg.db.path().to_path_buf(), path.clone());
-            let pages =
-                tokio::task::spawn_blocking(move || crate::storage::backup(&db, &dest)).await??;
-            emit(format!(
-                "backed up {} to {} ({pages} pages, integrity ok)",
-                cfg.db,
-                path.display()
-            ))?;
-            Ok(())
-        }
+        Command::Backup { path } => match cfg.db.clone() {
+            crate::storage::Location::Postgres { url, .. } => {
+                let dest = path.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    crate::storage::postgres::backup(&url, &dest)
+                })
+                .await??;
+                emit(format!(
+                    "backed up {} to {} ({} bytes, pg_dump custom format) with {} ({}; server {}); \
+                     restore into an empty database with: pg_restore --no-owner --dbname postgres://… {}",
+                    cfg.db,
+                    path.display(),
+                    done.bytes,
+                    done.pg_dump.display(),
+                    done.pg_dump_version,
+                    done.server_version,
+                    path.display()
+                ))?;
+                Ok(())
+            }
+            crate::storage::Location::Sqlite(db) => {
+                let dest = path.clone();
+                let pages = tokio::task::spawn_blocking(move || crate::storage::backup(&db, &dest))
+                    .await??;
+                emit(format!(
+                    "backed up {} to {} ({pages} pages, integrity ok)",
+                    cfg.db,
+                    path.display()
+                ))?;
+                Ok(())
+            }
+        },
         Command::Migrate { from, to } => {
             let from = from.unwrap_or_else(|| cfg.db.path().to_path_buf());
             let report = crate::storage::copy_sqlite_to_postgres(&from, &to)

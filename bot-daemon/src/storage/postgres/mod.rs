@@ -11,6 +11,7 @@
 //! SQLite desk (`bot-daemon migrate`).
 
 mod agents;
+mod backup;
 mod conn;
 mod csat;
 pub(super) mod direct;
@@ -26,6 +27,7 @@ mod stats;
 mod store;
 mod tx;
 
+pub use backup::{backup, PgBackup};
 pub use import::import;
 
 pub use schema::LATEST;

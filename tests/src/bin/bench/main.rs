@@ -26,6 +26,7 @@ mod cpu;
 mod grpc;
 mod load;
 mod phases;
+mod postgres;
 mod procs;
 mod sqlite;
 mod stats;
@@ -48,7 +49,8 @@ struct Opts {
     /// A few-second run with tiny loads (the smoke test); sizes below default to small values.
     #[arg(long)]
     quick: bool,
-    /// Phases to run, comma-separated: inbound,bare,sqlite,fanout,size,outbound.
+    /// Phases to run, comma-separated: inbound,bare,sqlite,fanout,size,outbound,tui, and
+    /// postgres (needs Debian's postgresql server binaries; not in the default list).
     #[arg(
         long,
         value_delimiter = ',',
@@ -345,6 +347,23 @@ async fn run(opts: Opts) -> Result<()> {
         };
         eprintln!("bench: TUI frames, {chats} chats, {msgs}-message thread ...");
         report.insert("tui_frame".into(), phases::tui(chats, msgs, frames)?);
+    }
+    if phase("postgres") {
+        let v = postgres::phase(
+            &ctx,
+            &fake,
+            &mut next_run,
+            (
+                sizes.users,
+                sizes.sat.min(50_000),
+                sizes.conns,
+                sizes.rate,
+                sizes.rate_secs,
+                sizes.sqlite_secs,
+            ),
+        )
+        .await?;
+        report.insert("postgres".into(), v);
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     report["machine"]["load_average_at_end"] = json!(load
@@ -650,6 +669,73 @@ fn table(r: &Value) -> String {
                     f(&fr["n"])
                 ),
                 format!("< 5 ms: {}", verdict(p99 < 5.0)),
+            ));
+        }
+    }
+    let pg = &r["postgres"];
+    if !pg.is_null() {
+        for raw in pg["raw_insert"].as_array().into_iter().flatten() {
+            rows.push((
+                format!(
+                    "PostgreSQL raw insert ({} clients, {} rows per commit; {})",
+                    f(&raw["clients"]),
+                    f(&raw["rows_per_commit"]),
+                    pg["server"].as_str().unwrap_or("")
+                ),
+                format!("{} rows/s", f(&raw["rows_per_s"])),
+                "baseline".into(),
+            ));
+        }
+        for d in [1, 2] {
+            let run = &pg["runs"][format!("daemons_{d}")];
+            let sat = &run["saturation"];
+            let open = &run["fixed_rate"];
+            if sat.is_null() {
+                continue;
+            }
+            let (acks, processed) = (
+                sat["acknowledged_per_s"].as_f64().unwrap_or(0.0),
+                sat["processed_per_s"].as_f64().unwrap_or(0.0),
+            );
+            rows.push((
+                format!(
+                    "PostgreSQL, {d} daemon(s), saturation ({} conns, {} webhooks)",
+                    f(&sat["connections"]),
+                    f(&sat["sent"])
+                ),
+                format!(
+                    "acknowledged {} /s, processed {} /s ({} unprocessed at the last ack); ack {}",
+                    f(&sat["acknowledged_per_s"]),
+                    f(&sat["processed_per_s"]),
+                    f(&sat["backlog_at_last_ack"]),
+                    pcts(&sat["latency_ms"])
+                ),
+                if d == 2 {
+                    format!(
+                        "≥ 5,000 acks/s: {}; ≥ 3,000 processed/s: {}",
+                        verdict(acks >= 5000.0),
+                        verdict(processed >= 3000.0)
+                    )
+                } else {
+                    "–".into()
+                },
+            ));
+            rows.push((
+                format!(
+                    "PostgreSQL, {d} daemon(s), {} /s offered",
+                    f(&open["offered_rate_per_s"])
+                ),
+                format!("ack {}", pcts(&open["latency_ms"])),
+                "–".into(),
+            ));
+        }
+        let one = pg["runs"]["daemons_1"]["saturation"]["acknowledged_per_s"].as_f64();
+        let two = pg["runs"]["daemons_2"]["saturation"]["acknowledged_per_s"].as_f64();
+        if let (Some(one), Some(two)) = (one, two) {
+            rows.push((
+                "PostgreSQL, second daemon: acknowledged throughput".into(),
+                format!("{:.2}× one daemon's", two / one.max(1e-9)),
+                format!("grows: {}", verdict(two > one)),
             ));
         }
     }
