@@ -279,7 +279,10 @@ async fn backup_dumps_with_pg_dump_and_the_dump_restores_into_an_empty_database(
         .unwrap();
     let driver = tokio::spawn(connection);
     let name: String = client
-        .query_one("SELECT profile_name FROM contacts WHERE phone = $1", &[&ADA])
+        .query_one(
+            "SELECT profile_name FROM contacts WHERE phone = $1",
+            &[&ADA],
+        )
         .await
         .unwrap()
         .get(0);
